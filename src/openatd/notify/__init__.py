@@ -1,0 +1,1 @@
+"""OpenATD notify."""
