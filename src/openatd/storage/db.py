@@ -1,0 +1,85 @@
+"""Database engines, sessions and migrations.
+
+The embedded default is a SQLite file in WAL mode, created and migrated on
+first start; PostgreSQL (psycopg 3) is used when the URL says so
+(``postgresql+psycopg://...``). Migrations are Alembic's, run in-process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from openatd.errors import ConfigurationError
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def normalise_url(url: str) -> str:
+    """Map plain ``postgresql://`` / ``postgres://`` URLs to the psycopg 3 driver."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for *url*; SQLite gets WAL, foreign keys and a busy timeout.
+
+    Raises:
+        ConfigurationError: the URL cannot be parsed or its driver is missing.
+    """
+    url = normalise_url(url)
+    try:
+        if url.startswith("sqlite"):
+            engine = create_engine(
+                url, connect_args={"check_same_thread": False, "timeout": 10}, **kwargs
+            )
+            event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            engine = create_engine(url, pool_pre_ping=True, **kwargs)
+    except (SQLAlchemyError, ImportError, ValueError) as exc:
+        raise ConfigurationError(f"cannot use database URL {url!r}: {exc}") from exc
+    return engine
+
+
+def alembic_config(engine: Engine) -> Config:
+    """An Alembic config that migrates *engine* (the URL comes from settings, not an ini)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Apply Alembic migrations up to *revision* (idempotent)."""
+    command.upgrade(alembic_config(engine), revision)
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """A session factory; objects stay readable after commit."""
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session in one transaction: committed on success, rolled back on error."""
+    with factory() as session, session.begin():
+        yield session

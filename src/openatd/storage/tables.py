@@ -1,0 +1,324 @@
+"""SQLAlchemy 2 tables of OpenATD.
+
+Every table that grows with traffic (positions, events, alerts, audit entries,
+check-ins, deliveries) has a 64-bit key (``BIGINT`` on PostgreSQL; SQLite's
+``INTEGER PRIMARY KEY`` is already a 64-bit rowid), case B29 of
+``shared/data/cases.md``. All times are ``DateTime(timezone=True)`` in UTC.
+Schema changes go through Alembic (``storage/migrations``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+"""64-bit primary key: BIGINT on PostgreSQL, INTEGER PRIMARY KEY (64-bit rowid) on SQLite."""
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """``DateTime(timezone=True)`` that always hands back timezone-aware UTC.
+
+    SQLite stores no offset; values are normalised to UTC on the way in and
+    tagged UTC on the way out. Naive datetimes are refused.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        from datetime import UTC
+
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        from datetime import UTC
+
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with the constraint naming convention."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class User(Base):
+    """A staff user: case_manager | supervisor | auditor | admin."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    username: Mapped[str] = mapped_column(String(120), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Participant(Base):
+    """An enrolled participant. ``timezone`` is an IANA name; ``policy`` overrides rule defaults."""
+
+    __tablename__ = "participants"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64))
+    supervision_level: Mapped[str] = mapped_column(String(20))
+    policy: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    phone: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CaseloadAssignment(Base):
+    """A case manager assigned to a participant (purpose limitation: reads follow assignment)."""
+
+    __tablename__ = "caseload"
+    __table_args__ = (UniqueConstraint("user_id", "participant_id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Device(Base):
+    """A tracker or phone, known by its unique id (IMEI) and protocol."""
+
+    __tablename__ = "devices"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    unique_id: Mapped[str] = mapped_column(String(64), unique=True)
+    protocol: Mapped[str] = mapped_column(String(32))
+    participant_id: Mapped[int | None] = mapped_column(
+        ForeignKey("participants.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    name: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Zone(Base):
+    """An inclusion or exclusion zone of one participant.
+
+    ``geometry`` is a GeoJSON Polygon/MultiPolygon (lon/lat) or ``None`` for a
+    circle (``circle_lat``, ``circle_lon``, ``circle_radius_m``). ``schedule`` is
+    a list of weekly windows ``{"days": [...], "start": "HH:MM", "end": "HH:MM"}``;
+    an inclusion zone with a schedule is a curfew.
+    """
+
+    __tablename__ = "zones"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    participant_id: Mapped[int] = mapped_column(
+        ForeignKey("participants.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(20))
+    geometry: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    circle_lat: Mapped[float | None] = mapped_column(Float, nullable=True)
+    circle_lon: Mapped[float | None] = mapped_column(Float, nullable=True)
+    circle_radius_m: Mapped[float | None] = mapped_column(Float, nullable=True)
+    schedule: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Position(Base):
+    """A stored fix. One row per (device, fix time): a re-sent fix is stored once."""
+
+    __tablename__ = "positions"
+    __table_args__ = (
+        UniqueConstraint("device_id", "fix_time", name="uq_positions_device_fix_time"),
+        Index("ix_positions_participant_fix_time", "participant_id", "fix_time"),
+        Index("ix_positions_server_time", "server_time"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    participant_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    fix_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    server_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    latitude: Mapped[float] = mapped_column(Float)
+    longitude: Mapped[float] = mapped_column(Float)
+    valid: Mapped[bool] = mapped_column(Boolean)
+    accuracy_m: Mapped[float | None] = mapped_column(Float, nullable=True)
+    speed_mps: Mapped[float | None] = mapped_column(Float, nullable=True)
+    course_deg: Mapped[float | None] = mapped_column(Float, nullable=True)
+    altitude_m: Mapped[float | None] = mapped_column(Float, nullable=True)
+    battery_pct: Mapped[float | None] = mapped_column(Float, nullable=True)
+    attributes: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    in_review: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Event(Base):
+    """What a rule or a device observed (an alarm, a filter drop, a raised alert's cause)."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_participant_time", "participant_id", "time"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    device_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    participant_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    type: Mapped[str] = mapped_column(String(40))
+    time: Mapped[datetime] = mapped_column(UTCDateTime)
+    attributes: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class Alert(Base):
+    """What a person must look at. Never a violation by itself (DESIGN principle 5).
+
+    Lifecycle: open → acknowledged → resolved, with ``resolution`` one of
+    technical | no_violation | violation_confirmed and a recorded reason.
+    """
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_participant_status", "participant_id", "status"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    participant_id: Mapped[int] = mapped_column(
+        ForeignKey("participants.id", ondelete="CASCADE")
+    )
+    device_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    type: Mapped[str] = mapped_column(String(40))
+    category: Mapped[str] = mapped_column(String(20))
+    zone_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    zone_name: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    raised_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    explanation: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    acknowledged_by: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    resolution: Mapped[str | None] = mapped_column(String(30), nullable=True)
+    resolution_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    resolved_by: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    participant_response: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class AuditEntry(Base):
+    """One link of the tamper-evident audit log (hash chain, DESIGN principle 3).
+
+    ``hash`` = SHA-256 over ``prev_hash`` and the canonical JSON of the entry's
+    other fields; see ``openatd.safeguards.audit``.
+    """
+
+    __tablename__ = "audit_entries"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(120))
+    action: Mapped[str] = mapped_column(String(80))
+    subject_type: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    subject_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    participant_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class FaceTemplate(Base):
+    """An enrolled face template (embedding), Fernet-encrypted at rest; never the photo."""
+
+    __tablename__ = "face_templates"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    participant_id: Mapped[int] = mapped_column(
+        ForeignKey("participants.id", ondelete="CASCADE"), index=True
+    )
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    model: Mapped[str] = mapped_column(String(64))
+    consent_reason: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CheckInSchedule(Base):
+    """A participant's check-in obligation: weekly fixed windows (local time) or one ad-hoc request."""
+
+    __tablename__ = "checkin_schedules"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    participant_id: Mapped[int] = mapped_column(
+        ForeignKey("participants.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(20))  # weekly | adhoc
+    windows: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
+    opens_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    grace_s: Mapped[int] = mapped_column(Integer, default=300)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CheckIn(Base):
+    """One check-in attempt and its outcome (verified | retake_requested | needs_review)."""
+
+    __tablename__ = "checkins"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    participant_id: Mapped[int] = mapped_column(
+        ForeignKey("participants.id", ondelete="CASCADE"), index=True
+    )
+    schedule_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    window_start: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    window_end: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    method: Mapped[str] = mapped_column(String(10), default="app")
+    server_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    device_time: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    latitude: Mapped[float | None] = mapped_column(Float, nullable=True)
+    longitude: Mapped[float | None] = mapped_column(Float, nullable=True)
+    accuracy_m: Mapped[float | None] = mapped_column(Float, nullable=True)
+    outcome: Mapped[str] = mapped_column(String(20))
+    quality_code: Mapped[str | None] = mapped_column(String(30), nullable=True)
+    quality_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    threshold: Mapped[float | None] = mapped_column(Float, nullable=True)
+    on_time: Mapped[bool] = mapped_column(Boolean, default=True)
+    selfie: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    review_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
+
+
+class Incident(Base):
+    """An operator-facing outage window (server or dependency failure).
+
+    Automatic alerts derived from missing data (device_offline, no_gps_fix,
+    missed_check_in) inside an incident window are classified technical.
+    """
+
+    __tablename__ = "incidents"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
