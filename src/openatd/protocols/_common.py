@@ -10,17 +10,22 @@ carrying the raw frame, so decoders need not wrap every field read.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from crc import Calculator, Crc16
 
-from openatd.domain.messages import KNOT_MPS, DeviceReport
+from openatd.domain.messages import KNOT_MPS, Alarm, DeviceReport, ReportKind
 
 __all__ = [
+    "ALARM_NAMES",
     "MAX_ALTITUDE_M",
     "MAX_SPEED_MPS",
     "MIN_ALTITUDE_M",
     "MIN_FIX_TIME",
+    "ByteReader",
+    "ReportDraft",
     "bcd",
     "crc16_arc",
     "crc16_x25",
@@ -139,3 +144,151 @@ def plausibility_problems(report: DeviceReport, now: datetime) -> list[str]:
     if report.course_deg is not None and not 0.0 <= report.course_deg <= 360.0:
         problems.append(f"course {report.course_deg} out of range")
     return problems
+
+
+ALARM_NAMES: dict[str, Alarm] = {
+    "removing": Alarm.STRAP_TAMPER,
+    "tampering": Alarm.STRAP_TAMPER,
+    "lowBattery": Alarm.LOW_BATTERY,
+    "powerCut": Alarm.POWER_CUT,
+    "powerOff": Alarm.POWER_OFF,
+    "sos": Alarm.SOS,
+    "vibration": Alarm.VIBRATION,
+    "movement": Alarm.MOVEMENT,
+    "overspeed": Alarm.OVERSPEED,
+    "fallDown": Alarm.FALL_DOWN,
+    "geofenceEnter": Alarm.GEOFENCE_ENTER,
+    "geofenceExit": Alarm.GEOFENCE_EXIT,
+}
+"""Alarm names in Traccar's vocabulary that map onto ours (strap removal and tamper
+both become :attr:`Alarm.STRAP_TAMPER`). Other names (``hardBraking``, ``accident``,
+``door`` ...) are kept verbatim in ``extras["alarm"]`` (comma-joined)."""
+
+
+@dataclass
+class ReportDraft:
+    """A mutable :class:`DeviceReport` under construction (fields as there, same units).
+
+    Decoders fill it field by field, add alarms by name with :meth:`alarm`, put
+    raw values in ``extras`` and call :meth:`build`. ``kind`` defaults to a
+    position when latitude, longitude and fix time are all set, else heartbeat.
+    """
+
+    unique_id: str | None = None
+    fix_time: datetime | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    valid: bool = True
+    accuracy_m: float | None = None
+    hdop: float | None = None
+    satellites: int | None = None
+    speed_mps: float | None = None
+    course_deg: float | None = None
+    altitude_m: float | None = None
+    battery_pct: float | None = None
+    battery_v: float | None = None
+    strap: str | None = None
+    alarms: set[Alarm] = field(default_factory=set)
+    other_alarms: list[str] = field(default_factory=list)
+    extras: dict[str, Any] = field(default_factory=dict)
+    kind: ReportKind | None = None
+
+    def alarm(self, name: str | Alarm | None) -> None:
+        """Add an alarm: one of ours, a Traccar-vocabulary name, or ``None`` (ignored)."""
+        if name is None:
+            return
+        if isinstance(name, Alarm):
+            self.alarms.add(name)
+        elif name in ALARM_NAMES:
+            self.alarms.add(ALARM_NAMES[name])
+        elif name not in self.other_alarms:
+            self.other_alarms.append(name)
+
+    @property
+    def has_fix(self) -> bool:
+        """Latitude, longitude and fix time are all set."""
+        return None not in (self.latitude, self.longitude, self.fix_time)
+
+    def build(self) -> DeviceReport:
+        """The frozen report."""
+        extras = dict(self.extras)
+        if self.other_alarms:
+            extras["alarm"] = ",".join(self.other_alarms)
+        kind = self.kind or (ReportKind.POSITION if self.has_fix else ReportKind.HEARTBEAT)
+        return DeviceReport(
+            kind=kind,
+            unique_id=self.unique_id,
+            fix_time=self.fix_time,
+            latitude=self.latitude,
+            longitude=self.longitude,
+            valid=self.valid,
+            accuracy_m=self.accuracy_m,
+            hdop=self.hdop,
+            satellites=self.satellites,
+            speed_mps=self.speed_mps,
+            course_deg=self.course_deg,
+            altitude_m=self.altitude_m,
+            battery_pct=self.battery_pct,
+            battery_v=self.battery_v,
+            strap=self.strap,
+            alarms=frozenset(self.alarms),
+            extras=extras,
+        )
+
+
+class ByteReader:
+    """Big-endian reads over ``data[start:end]``; reading past the end raises ``IndexError``.
+
+    ``left`` counts the bytes not yet read. Decoders give it the frame and read
+    fields in document order.
+    """
+
+    __slots__ = ("data", "end", "pos")
+
+    def __init__(self, data: bytes, start: int = 0, end: int | None = None) -> None:
+        self.data = data
+        self.pos = start
+        self.end = len(data) if end is None else end
+
+    @property
+    def left(self) -> int:
+        """Bytes not yet read."""
+        return self.end - self.pos
+
+    def take(self, n: int) -> bytes:
+        """The next *n* bytes."""
+        if n < 0 or self.pos + n > self.end:
+            raise IndexError(f"read of {n} bytes at {self.pos} past end {self.end}")
+        chunk = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return chunk
+
+    def skip(self, n: int) -> None:
+        """Skip *n* bytes."""
+        self.take(n)
+
+    def peek(self, offset: int = 0) -> int:
+        """The byte *offset* bytes ahead, without consuming it."""
+        if self.pos + offset >= self.end:
+            raise IndexError(f"peek at {self.pos + offset} past end {self.end}")
+        return self.data[self.pos + offset]
+
+    def uint(self, n: int) -> int:
+        """An unsigned big-endian integer of *n* bytes."""
+        return int.from_bytes(self.take(n), "big")
+
+    def sint(self, n: int) -> int:
+        """A signed (two's complement) big-endian integer of *n* bytes."""
+        return int.from_bytes(self.take(n), "big", signed=True)
+
+    def u8(self) -> int:
+        """One unsigned byte."""
+        return self.uint(1)
+
+    def u16(self) -> int:
+        """Unsigned 16-bit."""
+        return self.uint(2)
+
+    def u32(self) -> int:
+        """Unsigned 32-bit."""
+        return self.uint(4)
