@@ -54,7 +54,7 @@ _EVENT_NAMES: dict[int, str] = {
     37: "rfid",
     44: "jamming",
 }
-"""Other event codes kept by name in ``extras["event_name"]``."""
+"""Other event codes kept by name in ``extras["eventName"]``."""
 
 
 def _signed(value: int, bits: int) -> int:
@@ -77,7 +77,7 @@ def _frame(flag: str, imei: str, body: str) -> bytes:
 def _event_fields(event: int) -> tuple[frozenset[Alarm], dict[str, Any]]:
     extras: dict[str, Any] = {"event": event}
     if event in _EVENT_NAMES:
-        extras["event_name"] = _EVENT_NAMES[event]
+        extras["eventName"] = _EVENT_NAMES[event]
     alarm = _EVENT_ALARMS.get(event)
     return (frozenset({alarm}) if alarm else frozenset()), extras
 
@@ -179,10 +179,10 @@ class MeitrackSession(ProtocolSession):
         lat, lon = float(fields[i + 1]), float(fields[i + 2])
         fix_time = datetime.strptime(fields[i + 3], "%y%m%d%H%M%S").replace(tzinfo=UTC)
         valid = fields[i + 4] == "A"
-        extras["gsm_signal"] = int(fields[i + 6])
+        extras["rssi"] = int(fields[i + 6])
         hdop = float(fields[i + 9])
-        extras["odometer_m"] = int(fields[i + 11])
-        extras["runtime_s"] = int(fields[i + 12])
+        extras["odometer"] = int(fields[i + 11])
+        extras["runtime"] = int(fields[i + 12])
         cell = fields[i + 13].split("|")
         if len(cell) == 4:
             extras["cell"] = {"mcc": cell[0], "mnc": cell[1], "lac": cell[2], "cid": cell[3]}
@@ -196,7 +196,7 @@ class MeitrackSession(ProtocolSession):
             if analog and "." in analog[0]:
                 # newer firmware: battery V | power V | rtc V | mcu V | gps V (decimal)
                 battery_v = float(analog[0])
-                extras["power_v"] = float(analog[1])
+                extras["power"] = float(analog[1])
             elif len(analog) >= 4:
                 # adc1|adc2|adc3|battery|power, hex; battery and power in 1/100 V
                 for n, value in enumerate(analog[:3], start=1):
@@ -205,9 +205,9 @@ class MeitrackSession(ProtocolSession):
                 if analog[3]:
                     battery_v = int(analog[3], 16) / 100.0
                 if len(analog) > 4 and analog[4]:
-                    extras["power_v"] = int(analog[4], 16) / 100.0
+                    extras["power"] = int(analog[4], 16) / 100.0
         if len(fields) > i + 16 and fields[i + 16]:
-            extras["event_data"] = fields[i + 16]
+            extras["eventData"] = fields[i + 16]
         return DeviceReport(
             kind=ReportKind.POSITION,
             unique_id=imei,
@@ -265,9 +265,9 @@ class MeitrackSession(ProtocolSession):
             alarms, extras = _event_fields(event)
             extras.update(
                 command="CCC",
-                gsm_signal=gsm,
-                odometer_m=odo,
-                runtime_s=run,
+                rssi=gsm,
+                odometer=odo,
+                runtime=run,
                 cell={"mcc": mcc, "mnc": mnc, "lac": lac, "cid": cid},
                 status=status,
                 adc1=adc1,
@@ -349,7 +349,7 @@ class MeitrackSession(ProtocolSession):
                     case 1, 0x06:
                         fields["satellites"] = value
                     case 1, 0x07:
-                        extras["gsm_signal"] = value
+                        extras["rssi"] = value
                     case 1, 0x14:
                         extras["output"] = value
                     case 1, 0x15:
@@ -369,11 +369,11 @@ class MeitrackSession(ProtocolSession):
                             struct.unpack("<h", struct.pack("<H", value))[0]
                         )
                     case 2, 0x16 | 0x17:
-                        extras[f"adc{pid - 0x15}_v"] = value / 100.0
+                        extras[f"adc{pid - 0x15}"] = value / 100.0
                     case 2, 0x19:
                         fields["battery_v"] = value / 100.0
                     case 2, 0x1A:
-                        extras["power_v"] = value / 100.0
+                        extras["power"] = value / 100.0
                     case 2, 0x40:
                         event(value)
                     case 4, 0x02:
@@ -383,9 +383,9 @@ class MeitrackSession(ProtocolSession):
                     case 4, 0x04:
                         fields["fix_time"] = _EPOCH_2000 + timedelta(seconds=value)
                     case 4, 0x0C:
-                        extras["odometer_m"] = value
+                        extras["odometer"] = value
                     case 4, 0x0D:
-                        extras["runtime_s"] = value
+                        extras["runtime"] = value
         n = data[pos]
         pos += 1
         for _ in range(n):
@@ -395,17 +395,17 @@ class MeitrackSession(ProtocolSession):
             pos += 1 + length
             if 0x2A <= pid <= 0x31 and length >= 3:
                 # temperature sensor: label u8, value i16 1/100 degC
-                extras[f"temp{pid - 0x2A}_c"] = struct.unpack_from("<h", value_bytes, 1)[0] / 100
+                extras[f"temp{pid - 0x2A}"] = struct.unpack_from("<h", value_bytes, 1)[0] / 100
             elif pid == 0xFE73 and length >= 2:
                 # BLE tag: version u8, name length u8, name, MAC (6), battery u8,
                 # temperature i16 1/256 degC, humidity i16 1/256 %
                 name_len = value_bytes[1]
                 rest = value_bytes[2 + name_len :]
-                extras["tag_name"] = value_bytes[2 : 2 + name_len].decode("latin-1")
+                extras["tagName"] = value_bytes[2 : 2 + name_len].decode("latin-1")
                 if len(rest) >= 11:
-                    extras["tag_battery"] = rest[6]
-                    extras["tag_temp"] = struct.unpack_from("<h", rest, 7)[0] / 256.0
-                    extras["tag_humidity"] = struct.unpack_from("<h", rest, 9)[0] / 256.0
+                    extras["tagBattery"] = rest[6]
+                    extras["tagTemp"] = struct.unpack_from("<h", rest, 7)[0] / 256.0
+                    extras["tagHumidity"] = struct.unpack_from("<h", rest, 9)[0] / 256.0
             elif pid == 0xFEA8 and length >= 6:
                 # battery levels: three (present u8, percent u8) pairs, then an alert byte
                 for k in range(3):
@@ -414,7 +414,7 @@ class MeitrackSession(ProtocolSession):
                         if k == 0:
                             fields["battery_pct"] = float(pct)
                         else:
-                            extras[f"battery{k + 1}_level"] = pct
+                            extras[f"battery{k + 1}Level"] = pct
         lat, lon, fix_time = fields.get("latitude"), fields.get("longitude"), fields.get("fix_time")
         kind = ReportKind.POSITION if None not in (lat, lon, fix_time) else ReportKind.HEARTBEAT
         return DeviceReport(

@@ -154,12 +154,12 @@ class SuntechSession(ProtocolSession):
             return None
         if model.startswith("ST3") or model in ("ST500", "ST600"):
             i += 1  # model number
-        extras: dict[str, Any] = {"type": kind, "firmware": values[i]}
+        extras: dict[str, Any] = {"type": kind, "versionFw": values[i]}
         i += 1
         fix_time = _time(values[i], values[i + 1])
         i += 2
         if model != "ST500":
-            extras["cell_id"] = values[i]
+            extras["cellId"] = values[i]
             i += 1
             if model == "ST600":
                 extras["cell"] = {"mcc": values[i], "mnc": values[i + 1], "lac": values[i + 2]}
@@ -170,8 +170,8 @@ class SuntechSession(ProtocolSession):
         course = float(values[i + 3])
         satellites = int(values[i + 4])
         valid = values[i + 5] == "1"
-        extras["odometer_m"] = int(values[i + 6])
-        extras["power_v"] = float(values[i + 7])
+        extras["odometer"] = int(values[i + 6])
+        extras["power"] = float(values[i + 7])
         io = values[i + 8]
         i += 9
         if len(io) >= 6:
@@ -237,7 +237,7 @@ class SuntechSession(ProtocolSession):
                         extras[f"fuel{n}"] = fuel
                         total_fuel += fuel
             elif item.startswith("GTSL"):
-                extras["driver_unique_id"] = item.split("|")[4]
+                extras["driverUniqueId"] = item.split("|")[4]
             elif "=" in item:
                 key, _, raw = item.partition("=")
                 value = int(raw.strip().split(".")[0], 16)
@@ -247,7 +247,7 @@ class SuntechSession(ProtocolSession):
                     extras[f"fuel{key[2:]}"] = value
                     total_fuel += value
                 elif key == "Q_D":
-                    extras["driving_quality"] = value
+                    extras["drivingQuality"] = value
             else:
                 extras["serial"] = item.strip()
         if total_fuel > 0:
@@ -259,7 +259,7 @@ class SuntechSession(ProtocolSession):
         """The optional ST300 tail; returns the backup battery voltage if present."""
         battery_v = None
         if rest and rest[0].isdigit():
-            extras["hours_s"] = int(rest[0]) * 60
+            extras["hours"] = int(rest[0]) * 60_000  # minutes -> ms
         if len(rest) > 1 and rest[1]:
             battery_v = float(rest[1])
         if len(rest) > 2 and rest[2] == "0":
@@ -278,7 +278,7 @@ class SuntechSession(ProtocolSession):
             if rpm and rpm[0]:
                 extras["rpm"] = int(float(rpm[0]))
             if other[driver_at].strip("0"):
-                extras["driver_unique_id"] = other[driver_at]
+                extras["driverUniqueId"] = other[driver_at]
         elif len(other) >= 5 and other[-3].lstrip("-").isdigit() and other[-3].startswith("-"):
             cid, mcc, mnc, rssi, lac = other[-6:-1] if len(other) >= 6 else other[-5:]
             extras["cell"] = {"cid": cid, "mcc": mcc, "mnc": mnc, "lac": lac}
@@ -300,12 +300,12 @@ class SuntechSession(ProtocolSession):
         i = 3
         extras: dict[str, Any] = {"type": kind}
         if not re.fullmatch(r"\d{8}", values[i]):
-            extras["firmware"] = values[i]
+            extras["versionFw"] = values[i]
             i += 1
         fix_time = _time(values[i], values[i + 1])
         i += 2
         if "." not in values[i]:
-            extras["cell_id"] = values[i]
+            extras["cellId"] = values[i]
             i += 1
         alarms = frozenset({Alarm.SOS}) if kind == "Emergency" else frozenset()
         return DeviceReport(
@@ -328,7 +328,7 @@ class SuntechSession(ProtocolSession):
         if kind not in ("STT", "ALT"):
             return None
         uid = values[1]
-        extras: dict[str, Any] = {"type": kind, "firmware": values[2]}
+        extras: dict[str, Any] = {"type": kind, "versionFw": values[2]}
         model = int(values[3])
         i = 5 if model == 41 else 4
         cells = []
@@ -401,7 +401,7 @@ class SuntechSession(ProtocolSession):
             extras["model"] = values[i]
             i += 1
         if bit(2):
-            extras["firmware"] = values[i]
+            extras["versionFw"] = values[i]
             i += 1
         if bit(3):
             if values[i] == "0":
@@ -410,7 +410,7 @@ class SuntechSession(ProtocolSession):
         if bit(4) and bit(5):
             fields["fix_time"] = _time(values[i], values[i + 1])
             i += 2
-        for n, key in ((6, "cell_id"), (7, "mcc"), (8, "mnc"), (9, "lac")):
+        for n, key in ((6, "cellId"), (7, "mcc"), (8, "mnc"), (9, "lac")):
             if bit(n):
                 extras[key] = values[i]
                 i += 1
@@ -438,7 +438,7 @@ class SuntechSession(ProtocolSession):
                     }
                 )
                 i += 7
-            extras["ble_tags"] = tags
+            extras["bleTags"] = tags
         else:
             if bit(13):
                 fields["speed_mps"] = float(values[i]) * KMH_MPS
@@ -468,10 +468,10 @@ class SuntechSession(ProtocolSession):
                         alarms.add(_ALERTS[code])
                     i += 1
                 if bit(20):
-                    extras["alert_modifier"] = values[i]
+                    extras["alertModifier"] = values[i]
                     i += 1
                 if bit(21):
-                    extras["alert_data"] = values[i]
+                    extras["alertData"] = values[i]
                     i += 1
             elif kind == "UEX":
                 i = self._serial_data(values, i, extras)
@@ -543,13 +543,13 @@ class SuntechSession(ProtocolSession):
         if bit(1):
             extras["model"] = u(1)
         if bit(2):
-            extras["firmware"] = ".".join(str(b) for b in take(3))
+            extras["versionFw"] = ".".join(str(b) for b in take(3))
         if bit(3) and u(1) == 0:
             extras["archive"] = True
         if bit(4) and bit(5):
             y, mo, d, h, mi, s = take(6)
             fields["fix_time"] = datetime(2000 + y, mo, d, h, mi, s, tzinfo=UTC)
-        for n, size, key in ((6, 4, "cell_id"), (7, 2, "mcc"), (8, 2, "mnc"), (9, 2, "lac")):
+        for n, size, key in ((6, 4, "cellId"), (7, 2, "mcc"), (8, 2, "mnc"), (9, 2, "lac")):
             if bit(n):
                 extras[key] = u(size)
         if bit(10):
@@ -579,9 +579,9 @@ class SuntechSession(ProtocolSession):
             if kind == 0x82 and alert in _ALERTS:
                 alarms.add(_ALERTS[alert])
         if bit(20):
-            extras["alert_modifier"] = u(2)
+            extras["alertModifier"] = u(2)
         if bit(21) and alert == 59:
-            extras["driver_unique_id"] = take(8).hex()
+            extras["driverUniqueId"] = take(8).hex()
         has_fix = all(k in fields for k in ("fix_time", "latitude", "longitude"))
         return DeviceReport(
             kind=ReportKind.POSITION if has_fix else ReportKind.HEARTBEAT,
@@ -607,8 +607,8 @@ class SuntechSession(ProtocolSession):
         course = int.from_bytes(frame[32:34], "big") + _bcd(frame[34:35]) / 100.0
         flags = frame[35]
         extras: dict[str, Any] = {
-            "odometer_m": int.from_bytes(frame[36:40], "big"),
-            "power_v": frame[40] + _bcd(frame[41:42]) / 100.0,
+            "odometer": int.from_bytes(frame[36:40], "big"),
+            "power": frame[40] + _bcd(frame[41:42]) / 100.0,
         }
         io = frame[42]
         extras["ignition"] = bool(io & 1)
@@ -633,9 +633,9 @@ class SuntechSession(ProtocolSession):
             raise ProtocolDecodeError(PROTOCOL, "crash report header is incomplete", frame)
         uid = head[1].decode("ascii")
         extras = {
-            "crash_part": int(head[2]),
-            "crash_parts": int(head[3]),
-            "g_sensor_hex": head[5].hex(),
+            "crashPart": int(head[2]),
+            "crashParts": int(head[3]),
+            "gSensorHex": head[5].hex(),
         }
         report = DeviceReport(kind=ReportKind.HEARTBEAT, unique_id=uid, extras=extras)
         return Decoded((report,), unique_id=uid)

@@ -1,0 +1,112 @@
+"""Meitrack decoder on the shared captured frames (Traccar's MeitrackProtocolDecoderTest inputs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from openatd.domain.messages import KMH_MPS, Alarm, ReportKind
+from openatd.protocols.meitrack import SESSION
+
+PROTOCOL = "meitrack"
+
+NO_FIX = {
+    # "$$u28,<imei>,D82,0": a command result. Traccar stamps the device's last known
+    # location on it; a decoder has none, so it is a heartbeat carrying the result.
+    "MeitrackProtocolDecoderTest.java:52": "D82 command result has no location",
+}
+
+
+def _raw(sample: dict[str, Any]) -> bytes:
+    if sample["encoding"] == "hex":
+        return bytes.fromhex(sample["raw"])
+    return str(sample["raw"]).encode("latin-1")
+
+
+def _decode(raw: bytes) -> Any:
+    result = SESSION().receive_datagram(raw)
+    assert result.error is None, result.error
+    assert result.decoded is not None
+    return result.decoded
+
+
+def test_sample(sample: dict[str, Any], check: Any) -> None:
+    reports = list(_decode(_raw(sample)).messages)
+    if sample["test"] in NO_FIX:
+        assert reports and not any(r.has_fix for r in reports)
+        for key, value in sample["expect"].get("attributes", {}).items():
+            check.attribute(reports[0], key, value)
+        return
+    check.matches(reports, sample["expect"])
+
+
+def test_frame(frame_case: dict[str, Any]) -> None:
+    buffer = bytearray.fromhex(frame_case["input"]["raw"])
+    assert SESSION().next_frame(buffer) == bytes.fromhex(frame_case["expected_frame"]["raw"])
+
+
+AAA = (
+    b"$$A141,012896005334567,AAA,35,-33.866543,151.190148,121209081758,A,6,27,0,16,1,48,"
+    b"65551,152784,505|2|0B5F|D9D3,0000,0000|0000|0000|0A39|0000,,*5B\r\n"
+)
+
+
+def test_aaa_fields_in_internal_units() -> None:
+    [report] = _decode(AAA).messages
+    assert report.unique_id == "012896005334567"
+    assert report.latitude == pytest.approx(-33.866543)
+    assert report.longitude == pytest.approx(151.190148)
+    assert report.speed_mps == pytest.approx(0.0)
+    assert report.course_deg == 16.0
+    assert report.altitude_m == 48.0
+    assert report.satellites == 6
+    # analog field adc1|adc2|adc3|battery|power, hex 1/100 V: 0x0A39 = 26.17 V
+    assert report.battery_v == pytest.approx(26.17)
+    assert report.battery_pct is None
+    assert report.extras["odometer"] == 65551
+
+
+def test_speed_is_kmh_converted_once() -> None:
+    frame = AAA.replace(b",A,6,27,0,16,", b",A,6,27,50,16,")
+    [report] = _decode(frame).messages
+    assert report.speed_mps == pytest.approx(50 * KMH_MPS, abs=0.03)
+
+
+def test_sos_event_is_alarm() -> None:
+    frame = AAA.replace(b",AAA,35,", b",AAA,1,")
+    [report] = _decode(frame).messages
+    assert report.alarms == frozenset({Alarm.SOS})
+
+
+def test_heartbeat_reply_and_stream() -> None:
+    session = SESSION()
+    heartbeat = b"$$z27,861451040910625,AAC,1*D3\r\n"
+    results = session.receive_data(heartbeat + AAA[:40])
+    assert len(results) == 1
+    assert results[0].decoded is not None
+    reply = results[0].decoded.reply
+    assert reply == b"@@z27,861451040910625,AAC,1*0B\r\n"
+    assert f"{sum(reply[:-4]) & 0xFF:02X}".encode() == reply[-4:-2]
+    assert session.unique_id == "861451040910625"
+    rest = session.receive_data(AAA[40:])
+    assert [r.decoded.messages[0].kind for r in rest if r.decoded] == [ReportKind.POSITION]
+
+
+def test_ccc_upload_is_acknowledged_with_count(shared_data: Any) -> None:
+    import json
+
+    samples = json.loads(shared_data.path("protocols", "meitrack.json").read_text())["samples"]
+    [ccc] = [s for s in samples if s["message_type"] == "cmd CCC"]
+    decoded = _decode(bytes.fromhex(ccc["raw"]))
+    count = len(decoded.messages)
+    assert count > 1
+    assert decoded.reply.startswith(b"@@G")
+    assert decoded.reply.endswith(f",369800013460674,CCC,{count}*".encode() + decoded.reply[-4:])
+
+
+def test_malformed_frame_is_an_error() -> None:
+    result = SESSION().receive_datagram(b"$$A20,79007001520234,AAA,xx*00\r\n")
+    assert result.error is not None
+    assert result.error.protocol == "meitrack"
+    assert result.error.raw_hex.startswith("2424")
