@@ -1,0 +1,447 @@
+"""Zones: inclusion and exclusion areas, and where a fix stands with respect to one.
+
+A zone is a GeoJSON Polygon or MultiPolygon (RFC 7946: WGS84 degrees, longitude first, holes
+allowed, edges straight in longitude/latitude) or a circle (centre and radius in metres), with an
+optional :class:`~openatd.domain.schedules.WeeklySchedule` (a zone without one is always active).
+
+Parsing is strict: a polygon that is not valid is refused with :class:`~openatd.errors.InvalidInput`
+naming the fault; it is never repaired silently (no ``buffer(0)``/``make_valid``), because the case
+manager must redraw it.
+
+Classification of a fix (:meth:`Zone.classify`), with ``d`` the geodesic distance in metres from
+the fix to the nearest point of the zone boundary and ``a`` the fix's accuracy radius (0 when
+unknown):
+
+- ``OUTSIDE`` when the point is outside the zone and ``d > a`` (its whole accuracy circle is out);
+- ``INSIDE`` when the point is inside and ``d > a``;
+- ``AMBIGUOUS`` otherwise; a fix exactly on the boundary is always ambiguous.
+
+A point in a hole is outside. For a MultiPolygon split at the antimeridian, the ±180° split line is
+not a boundary. For a circle, ``d = |distance to centre - radius|``.
+
+>>> z = parse_zone({"id": "home", "kind": "inclusion",
+...                 "circle": {"lat": 41.8781, "lon": -87.6298, "radius_m": 100}})
+>>> z.classify(41.8781, -87.6298, 10).relation.value
+'inside'
+>>> z.classify(41.8800, -87.6298, 10).relation.value
+'outside'
+>>> z.classify(41.8790, -87.6298, 10).relation.value
+'ambiguous'
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import shapely
+from shapely.geometry import LinearRing, MultiPolygon, Point, Polygon
+
+from openatd.domain.geodesy import BoundaryEdges, distance_m
+from openatd.domain.schedules import WeeklySchedule, parse_schedule
+from openatd.errors import InvalidInput
+
+ON_BOUNDARY_DEG = 1e-10
+"""A fix within this many degrees (about 0.01 mm) of the boundary in lon/lat is *on* it (d = 0)."""
+
+
+class ZoneKind(StrEnum):
+    """Inclusion zones must be kept to (home, curfew); exclusion zones must be kept out of."""
+
+    INCLUSION = "inclusion"
+    EXCLUSION = "exclusion"
+
+
+class Relation(StrEnum):
+    """Where a fix's accuracy circle lies with respect to a zone."""
+
+    INSIDE = "inside"
+    OUTSIDE = "outside"
+    AMBIGUOUS = "ambiguous"
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """The classification of one fix against one zone.
+
+    Attributes:
+        relation: inside, outside or ambiguous (see the module docstring).
+        distance_m: geodesic distance in metres from the fix to the nearest boundary point.
+        point_inside: whether the fix's point itself is inside (or on the boundary of) the zone.
+    """
+
+    relation: Relation
+    distance_m: float
+    point_inside: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Circle:
+    """A circular zone: centre in degrees WGS84, radius in metres (geodesic)."""
+
+    lat: float
+    lon: float
+    radius_m: float
+
+
+@dataclass(frozen=True)
+class Zone:
+    """One inclusion or exclusion zone.
+
+    Exactly one of ``geometry`` (a shapely Polygon/MultiPolygon in lon/lat degrees) and ``circle``
+    is set. Build it with :func:`parse_zone` (validated) or directly with an already valid shape.
+
+    Attributes:
+        id: the zone's identifier, used in alerts ("home", "victim-home").
+        kind: inclusion or exclusion.
+        geometry: polygonal area, lon/lat degrees WGS84, or ``None`` for a circle.
+        circle: circular area, or ``None`` for a polygon.
+        schedule: when the zone's rule applies; ``None`` means always.
+    """
+
+    id: str
+    kind: ZoneKind
+    geometry: Polygon | MultiPolygon | None = None
+    circle: Circle | None = None
+    schedule: WeeklySchedule | None = None
+    _edges: BoundaryEdges | None = field(default=None, init=False, repr=False, compare=False)
+    _lines: Any = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if (self.geometry is None) == (self.circle is None):
+            raise InvalidInput(f"zone {self.id!r}: give exactly one of geometry and circle")
+        if self.geometry is not None:
+            shapely.prepare(self.geometry)
+            segments = _boundary_segments(self.geometry)
+            object.__setattr__(self, "_edges", BoundaryEdges.from_segments(segments))
+            lines = shapely.multilinestrings(
+                [[a, b] for a, b in segments] if segments else [[(0.0, 0.0), (0.0, 0.0)]]
+            )
+            shapely.prepare(lines)
+            object.__setattr__(self, "_lines", lines)
+
+    def contains_point(self, lat: float, lon: float) -> bool:
+        """Whether the point is inside the zone or on its boundary (a hole is outside)."""
+        if self.circle is not None:
+            return distance_m(lat, lon, self.circle.lat, self.circle.lon) <= self.circle.radius_m
+        assert self.geometry is not None
+        return any(
+            bool(shapely.intersects_xy(self.geometry, x, lat)) for x in _lon_representations(lon)
+        )
+
+    def boundary_distance_m(self, lat: float, lon: float) -> float:
+        """Geodesic distance in metres from the point to the nearest point of the zone boundary.
+
+        The ±180° split line of an antimeridian MultiPolygon is not part of the boundary.
+        """
+        if self.circle is not None:
+            return abs(
+                distance_m(lat, lon, self.circle.lat, self.circle.lon) - self.circle.radius_m
+            )
+        assert self._edges is not None
+        if len(self._edges) == 0:
+            return math.inf
+        if any(
+            float(shapely.distance(self._lines, Point(x, lat))) <= ON_BOUNDARY_DEG
+            for x in _lon_representations(lon)
+        ):
+            return 0.0
+        return self._edges.distance_m(lat, lon)
+
+    def classify(self, lat: float, lon: float, accuracy_m: float | None) -> Placement:
+        """Classify a fix (degrees WGS84, accuracy radius in metres; ``None`` counts as 0).
+
+        Returns a :class:`Placement`: outside / inside when the whole accuracy circle is on one
+        side of the boundary (``d > accuracy_m``), ambiguous otherwise (including d = 0).
+        """
+        acc = 0.0 if accuracy_m is None else max(0.0, float(accuracy_m))
+        inside = self.contains_point(lat, lon)
+        d = self.boundary_distance_m(lat, lon)
+        if d > acc and d > 0.0:
+            rel = Relation.INSIDE if inside else Relation.OUTSIDE
+        else:
+            rel = Relation.AMBIGUOUS
+        return Placement(relation=rel, distance_m=d, point_inside=inside)
+
+
+def _lon_representations(lon: float) -> tuple[float, ...]:
+    x = (lon + 180.0) % 360.0 - 180.0
+    if x == -180.0:
+        return (-180.0, 180.0)
+    return (x,)
+
+
+def _boundary_segments(
+    geom: Polygon | MultiPolygon,
+) -> list[tuple[tuple[float, float], tuple[float, float]]]:
+    """Every ring edge, minus the parts of ±180° meridian edges matched on the other side."""
+    polys = list(geom.geoms) if isinstance(geom, MultiPolygon) else [geom]
+    plain: list[tuple[tuple[float, float], tuple[float, float]]] = []
+    meridian: dict[float, list[tuple[float, float]]] = {180.0: [], -180.0: []}
+    for poly in polys:
+        for ring in [poly.exterior, *poly.interiors]:
+            coords = [(float(x), float(y)) for x, y, *_ in ring.coords]
+            for a, b in itertools.pairwise(coords):
+                if a == b:
+                    continue
+                if a[0] == b[0] and abs(a[0]) == 180.0:
+                    meridian[a[0]].append((min(a[1], b[1]), max(a[1], b[1])))
+                else:
+                    plain.append((a, b))
+    for side in (180.0, -180.0):
+        others = meridian[-side]
+        for lo, hi in meridian[side]:
+            for r_lo, r_hi in _subtract_intervals((lo, hi), others):
+                plain.append(((side, r_lo), (side, r_hi)))
+    return plain
+
+
+def _subtract_intervals(
+    span: tuple[float, float], cuts: Sequence[tuple[float, float]]
+) -> list[tuple[float, float]]:
+    parts = [span]
+    for c_lo, c_hi in cuts:
+        nxt: list[tuple[float, float]] = []
+        for lo, hi in parts:
+            if c_hi <= lo or c_lo >= hi:
+                nxt.append((lo, hi))
+                continue
+            if c_lo > lo:
+                nxt.append((lo, c_lo))
+            if c_hi < hi:
+                nxt.append((c_hi, hi))
+        parts = nxt
+    return [p for p in parts if p[1] > p[0]]
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing and validation
+
+
+def parse_zone(data: Mapping[str, Any], tz: str | ZoneInfo | None = None) -> Zone:
+    """Build a :class:`Zone` from its JSON form (the scenario / API shape).
+
+    ``{"id": str, "kind": "inclusion"|"exclusion", "geometry": <GeoJSON Polygon|MultiPolygon>}``
+    or with ``"circle": {"lat": deg, "lon": deg, "radius_m": metres}`` instead of ``geometry``,
+    and an optional ``"schedule"`` (a list of windows, see
+    :func:`~openatd.domain.schedules.parse_schedule`) read in the IANA zone *tz*.
+
+    Raises:
+        InvalidInput: with one exact reason (unknown kind, bad circle, invalid polygon, a schedule
+            without a time zone, ...).
+    """
+    if not isinstance(data, Mapping):
+        raise InvalidInput("a zone must be a JSON object")
+    zone_id = data.get("id")
+    if not isinstance(zone_id, str) or not zone_id:
+        raise InvalidInput("zone id must be a non-empty string")
+    kind_raw = data.get("kind")
+    try:
+        kind = ZoneKind(str(kind_raw))
+    except ValueError:
+        raise InvalidInput(
+            f"zone {zone_id!r}: kind must be 'inclusion' or 'exclusion', got {kind_raw!r}"
+        ) from None
+    has_geom = data.get("geometry") is not None
+    has_circle = data.get("circle") is not None
+    if has_geom == has_circle:
+        raise InvalidInput(f"zone {zone_id!r}: give exactly one of 'geometry' and 'circle'")
+    schedule: WeeklySchedule | None = None
+    if data.get("schedule") is not None:
+        if tz is None:
+            raise InvalidInput(f"zone {zone_id!r}: a schedule needs the participant's time zone")
+        schedule = parse_schedule(data["schedule"], tz)
+    try:
+        if has_geom:
+            return Zone(zone_id, kind, geometry=parse_geometry(data["geometry"]), schedule=schedule)
+        return Zone(zone_id, kind, circle=parse_circle(data["circle"]), schedule=schedule)
+    except InvalidInput as exc:
+        raise InvalidInput(f"zone {zone_id!r}: {exc}") from None
+
+
+def parse_circle(data: Any) -> Circle:
+    """A circle from ``{"lat": deg, "lon": deg, "radius_m": metres}``; radius must be > 0.
+
+    Raises:
+        InvalidInput: a missing or non-numeric field, coordinates out of range, radius <= 0.
+    """
+    if not isinstance(data, Mapping):
+        raise InvalidInput("circle must be an object with lat, lon and radius_m")
+    lat = _number(data.get("lat"), "circle lat")
+    lon = _number(data.get("lon"), "circle lon")
+    radius = _number(data.get("radius_m"), "circle radius_m")
+    _check_lon_lat(lon, lat, "circle centre")
+    if radius <= 0:
+        raise InvalidInput(f"circle radius_m must be positive, got {radius:g}")
+    return Circle(lat=lat, lon=lon, radius_m=radius)
+
+
+def parse_geometry(data: Any) -> Polygon | MultiPolygon:
+    """A validated shapely Polygon/MultiPolygon from a GeoJSON geometry object (RFC 7946).
+
+    Checks, each with its own reason: the type (Polygon or MultiPolygon), the nesting of
+    ``coordinates``, each position (2 or 3 finite numbers, longitude in [-180, 180], latitude in
+    [-90, 90]), each ring (at least four positions, closed), no edge spanning more than 180° of
+    longitude (an antimeridian zone must be a MultiPolygon split at ±180°), no self-intersection
+    (the reason names the point, 6 decimals), holes neither crossing nor touching their shell
+    along an edge nor lying outside it, and parts of a MultiPolygon not overlapping.
+
+    Raises:
+        InvalidInput: the first fault found.
+
+    >>> try:
+    ...     parse_geometry({"type": "Polygon", "coordinates": [[[-87.628, 41.870],
+    ...         [-87.629, 41.871], [-87.628, 41.871], [-87.630, 41.870], [-87.628, 41.870]]]})
+    ... except InvalidInput as exc:
+    ...     print(exc)
+    polygon 1 ring 1: self-intersection near lon -87.628667, lat 41.870667
+    """
+    if not isinstance(data, Mapping):
+        raise InvalidInput("geometry must be a GeoJSON object")
+    gtype = data.get("type")
+    coords = data.get("coordinates")
+    if gtype == "Polygon":
+        polys_raw = [coords]
+    elif gtype == "MultiPolygon":
+        if not isinstance(coords, list) or not coords:
+            raise InvalidInput("MultiPolygon coordinates must be a non-empty list of polygons")
+        polys_raw = coords
+    else:
+        raise InvalidInput(f"geometry type must be 'Polygon' or 'MultiPolygon', got {gtype!r}")
+    polygons = [_parse_polygon(p, i + 1) for i, p in enumerate(polys_raw)]
+    if gtype == "Polygon":
+        return polygons[0]
+    for i in range(len(polygons)):
+        for j in range(i + 1, len(polygons)):
+            inter = shapely.intersection(polygons[i], polygons[j])
+            if not inter.is_empty and (inter.area > 0 or inter.length > 0):
+                x, y = _first_xy(inter)
+                raise InvalidInput(
+                    f"polygons {i + 1} and {j + 1} overlap or share an edge near "
+                    f"{_fmt_point(x, y)}; merge them into one polygon"
+                )
+    multi = MultiPolygon(polygons)
+    reason = shapely.is_valid_reason(multi)
+    if reason != "Valid Geometry":
+        raise InvalidInput(_describe_geos_reason(reason, "MultiPolygon"))
+    return multi
+
+
+def _parse_polygon(raw: Any, number: int) -> Polygon:
+    where = f"polygon {number}"
+    if not isinstance(raw, list) or not raw:
+        raise InvalidInput(f"{where}: coordinates must be a non-empty list of rings")
+    rings = [_parse_ring(r, f"{where} ring {k + 1}") for k, r in enumerate(raw)]
+    shell = rings[0]
+    shell_ring = LinearRing(shell)
+    _check_simple(shell_ring, f"{where} ring 1")
+    shell_poly = Polygon(shell)
+    holes: list[LinearRing] = []
+    for k, hole in enumerate(rings[1:], start=2):
+        ring = LinearRing(hole)
+        _check_simple(ring, f"{where} ring {k}")
+        shared = shapely.intersection(shell_ring, ring)
+        if not shared.is_empty and shared.length > 0:
+            x, y = _first_xy(shared)
+            raise InvalidInput(
+                f"{where} ring {k}: hole touches its shell along an edge near {_fmt_point(x, y)}"
+            )
+        if not shell_poly.covers(ring):
+            pts = shapely.intersection(shell_ring, ring)
+            x, y = _first_xy(pts) if not pts.is_empty else hole[0]
+            raise InvalidInput(
+                f"{where} ring {k}: hole crosses or lies outside its shell near {_fmt_point(x, y)}"
+            )
+        holes.append(ring)
+    poly = Polygon(shell, holes)
+    reason = shapely.is_valid_reason(poly)
+    if reason != "Valid Geometry":
+        raise InvalidInput(_describe_geos_reason(reason, where))
+    return poly
+
+
+def _parse_ring(raw: Any, where: str) -> list[tuple[float, float]]:
+    if not isinstance(raw, list):
+        raise InvalidInput(f"{where}: a ring must be a list of positions")
+    if len(raw) < 4:
+        raise InvalidInput(f"{where}: a ring needs at least 4 positions, got {len(raw)}")
+    pts: list[tuple[float, float]] = []
+    for idx, pos in enumerate(raw):
+        if not isinstance(pos, list | tuple) or len(pos) not in (2, 3):
+            raise InvalidInput(f"{where} position {idx + 1}: must be [lon, lat] (or with altitude)")
+        lon = _number(pos[0], f"{where} position {idx + 1} longitude")
+        lat = _number(pos[1], f"{where} position {idx + 1} latitude")
+        if len(pos) == 3:
+            _number(pos[2], f"{where} position {idx + 1} altitude")
+        _check_lon_lat(lon, lat, f"{where} position {idx + 1}")
+        pts.append((lon, lat))
+    if pts[0] != pts[-1]:
+        raise InvalidInput(
+            f"{where}: ring is not closed (first position {_fmt_point(*pts[0])} differs from "
+            f"last {_fmt_point(*pts[-1])})"
+        )
+    for idx, (a, b) in enumerate(itertools.pairwise(pts)):
+        if abs(b[0] - a[0]) > 180.0:
+            raise InvalidInput(
+                f"{where} edge {idx + 1}: jumps {abs(b[0] - a[0]):g}° of longitude "
+                f"(more than 180°) from {_fmt_point(*a)} to {_fmt_point(*b)}; "
+                "a zone crossing the antimeridian must be a MultiPolygon split at ±180°"
+            )
+    if len(set(pts)) < 3:
+        raise InvalidInput(f"{where}: a ring needs at least 3 distinct positions")
+    return pts
+
+
+def _check_simple(ring: LinearRing, where: str) -> None:
+    if ring.is_simple:
+        if ring.length > 0 and Polygon(ring).area == 0:
+            raise InvalidInput(f"{where}: ring encloses no area")
+        return
+    reason = shapely.is_valid_reason(Polygon(ring))
+    m = _LOCATION.search(reason)
+    if m:
+        x, y = float(m.group(1)), float(m.group(2))
+    else:  # pragma: no cover - GEOS always names a location for a non-simple ring
+        x, y = ring.coords[0][:2]
+    raise InvalidInput(f"{where}: self-intersection near {_fmt_point(x, y)}")
+
+
+_LOCATION = re.compile(r"\[\s*(-?[\d.eE+-]+)\s+(-?[\d.eE+-]+)")
+
+
+def _describe_geos_reason(reason: str, where: str) -> str:
+    m = _LOCATION.search(reason)
+    near = f" near {_fmt_point(float(m.group(1)), float(m.group(2)))}" if m else ""
+    text = reason.split("[", 1)[0].strip().lower()
+    return f"{where}: {text}{near}"
+
+
+def _first_xy(geom: Any) -> tuple[float, float]:
+    coords = shapely.get_coordinates(geom)
+    return float(coords[0][0]), float(coords[0][1])
+
+
+def _fmt_point(x: float, y: float) -> str:
+    return f"lon {x:.6f}, lat {y:.6f}"
+
+
+def _number(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInput(f"{what} must be a number, got {value!r}")
+    f = float(value)
+    if not math.isfinite(f):
+        raise InvalidInput(f"{what} must be finite, got {value!r}")
+    return f
+
+
+def _check_lon_lat(lon: float, lat: float, where: str) -> None:
+    if not -180.0 <= lon <= 180.0:
+        raise InvalidInput(f"{where}: longitude {lon:g} is outside [-180, 180]")
+    if not -90.0 <= lat <= 90.0:
+        raise InvalidInput(f"{where}: latitude {lat:g} is outside [-90, 90]")
