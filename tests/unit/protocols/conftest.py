@@ -111,6 +111,11 @@ class ExpectChecker:
     def __init__(self, now: datetime) -> None:
         self.now = now
 
+    @staticmethod
+    def frame(sample: dict[str, Any]) -> bytes:
+        """The raw frame of a sample (see :func:`sample_bytes`)."""
+        return sample_bytes(sample)
+
     def plausible(self, report: DeviceReport) -> None:
         """Fail unless *report* passes the shared sanity rule."""
         problems = plausibility_problems(report, self.now)
