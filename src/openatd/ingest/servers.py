@@ -252,15 +252,17 @@ class _Link:
             while pending:
                 seq, uid, reports, reply = pending.popleft()
                 replies = [reply] if reply is not None else []
+                frames = 1
                 # Coalesce the following frames of the same device into one submit.
                 while pending and pending[0][1] == uid and len(reports) < limit:
                     seq, _, more, more_reply = pending.popleft()
+                    frames += 1
                     reports.extend(more)  # lists are built per item in accept(): ours to grow
                     if more_reply is not None:
                         replies.append(more_reply)
                 if self.on_drained is not None:
                     self.on_drained(len(pending))
-                ok = await self._process(uid, reports)
+                ok = await self._process(uid, reports, frames)
                 if not ok:
                     self._failed_seq = seq
                 elif replies and seq != self._failed_seq and not self.closed:
@@ -268,11 +270,11 @@ class _Link:
         finally:
             self.worker = None
 
-    async def _process(self, uid: str | None, reports: list[DeviceReport]) -> bool:
-        """Store *reports* of device *uid*; True when the frame(s) may be acknowledged."""
+    async def _process(self, uid: str | None, reports: list[DeviceReport], frames: int) -> bool:
+        """Store *reports* of device *uid* (from *frames* frames); True when they may be ACKed."""
         server = self.server
         if uid is None:
-            server.metrics.unidentified_frames.labels(self.protocol).inc()
+            server.metrics.unidentified_frames.labels(self.protocol).inc(frames)
             if self._warn_once(""):
                 log.info(
                     "%s %s: frames before the device identified itself; not stored",
@@ -281,7 +283,7 @@ class _Link:
                 )
             return False
         if not await self._is_known(uid):
-            server.metrics.unknown_device_frames.labels(self.protocol).inc()
+            server.metrics.unknown_device_frames.labels(self.protocol).inc(frames)
             return False
         if not reports:
             return True
@@ -290,7 +292,7 @@ class _Link:
         except NotFound:
             if self._known is not None:
                 self._known.pop(uid, None)
-            server.metrics.unknown_device_frames.labels(self.protocol).inc()
+            server.metrics.unknown_device_frames.labels(self.protocol).inc(frames)
             log.warning(
                 "%s device %s: unknown at submit; %d reports not stored, not acknowledged",
                 self.protocol,
