@@ -14,7 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from openatd.errors import ConfigurationError
 
-DEFAULT_SECRET_KEY = "dev-insecure-change-me"
+DEFAULT_SECRET_KEY = "dev-insecure-change-me-0123456789abcdef"
 DEFAULT_TEMPLATE_KEY = "ZGV2LWluc2VjdXJlLWZhY2UtdGVtcGxhdGUta2V5ISE="  # base64 of 32 dev bytes
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alembic import command
 from alembic.config import Config
@@ -19,6 +19,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from openatd.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from openatd.storage.repositories import UnitOfWork
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -83,3 +86,35 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session in one transaction: committed on success, rolled back on error."""
     with factory() as session, session.begin():
         yield session
+
+
+class Database:
+    """One database: its engine, session factory and units of work.
+
+    >>> db = Database("sqlite:///openatd.db")  # doctest: +SKIP
+    >>> db.migrate(); uow = db.uow()           # doctest: +SKIP
+    """
+
+    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+        self.url = normalise_url(url)
+        self.engine = make_engine(self.url, **engine_kwargs)
+        self.factory = session_factory(self.engine)
+
+    @property
+    def dialect(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return str(self.engine.dialect.name)
+
+    def migrate(self) -> None:
+        """Apply every Alembic migration (idempotent)."""
+        migrate(self.engine)
+
+    def uow(self) -> UnitOfWork:
+        """A new unit of work (one transaction)."""
+        from openatd.storage.repositories import UnitOfWork
+
+        return UnitOfWork(self.factory)
+
+    def dispose(self) -> None:
+        """Close pooled connections."""
+        self.engine.dispose()

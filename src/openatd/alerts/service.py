@@ -1,0 +1,158 @@
+"""Alert lifecycle: open → acknowledged → resolved (DESIGN principle 5).
+
+Rules raise alerts, never violations. Only a person resolving an alert with a
+recorded reason can write ``violation_confirmed``; a technical fault is
+resolved as ``technical``. The participant sees every alert raised about them
+with its explanation and may respond.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from enum import StrEnum
+
+from openatd.domain.audit import AuditAction
+from openatd.errors import Conflict, InvalidInput
+from openatd.safeguards import audit
+from openatd.safeguards.access import (
+    require_participant_access,
+    require_role,
+    visible_participant_ids,
+)
+from openatd.safeguards.auth import Role, TokenClaims
+from openatd.storage import tables as t
+from openatd.storage.repositories import UnitOfWork
+
+
+class AlertStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+class Resolution(StrEnum):
+    """How a person closed an alert."""
+
+    TECHNICAL = "technical"
+    """A fault of the technology (battery, signal, app, server, poor photo)."""
+    NO_VIOLATION = "no_violation"
+    VIOLATION_CONFIRMED = "violation_confirmed"
+
+
+MIN_REASON = 10
+
+
+def _actor(user: TokenClaims) -> str:
+    return f"user:{user.username}"
+
+
+def list_alerts(
+    uow: UnitOfWork,
+    user: TokenClaims,
+    now: datetime,
+    *,
+    participant_id: int | None = None,
+    status: str | None = None,
+) -> Sequence[t.Alert]:
+    """Alerts *user* may see, newest first; audited as a read of personal data."""
+    require_role(user, Role.CASE_MANAGER, Role.SUPERVISOR)
+    if status is not None and status not in {s.value for s in AlertStatus}:
+        raise InvalidInput(f"status must be one of {', '.join(s.value for s in AlertStatus)}")
+    if participant_id is not None:
+        require_participant_access(uow, user, participant_id)
+        ids: Sequence[int] | None = [participant_id]
+    else:
+        ids = visible_participant_ids(uow, user)
+    rows = uow.alerts.list(participant_ids=ids, status=status)
+    audit.record(
+        uow,
+        at=now,
+        actor=_actor(user),
+        action=AuditAction.ALERTS_READ,
+        participant_id=participant_id,
+        subject_type="alerts",
+        details={"count": len(rows), "status": status},
+    )
+    return rows
+
+
+def acknowledge(uow: UnitOfWork, user: TokenClaims, now: datetime, alert_id: int) -> t.Alert:
+    """Mark an open alert as seen by a person. Raises Conflict unless it is open."""
+    alert = uow.alerts.get(alert_id)
+    require_participant_access(uow, user, alert.participant_id)
+    if alert.status != AlertStatus.OPEN:
+        raise Conflict(f"alert {alert_id} is {alert.status}, not open")
+    alert.status = AlertStatus.ACKNOWLEDGED.value
+    alert.acknowledged_by = user.user_id
+    alert.acknowledged_at = now
+    audit.record(
+        uow,
+        at=now,
+        actor=_actor(user),
+        action=AuditAction.ALERT_ACKNOWLEDGE,
+        participant_id=alert.participant_id,
+        subject_type="alert",
+        subject_id=alert.id,
+    )
+    return alert
+
+
+def resolve(
+    uow: UnitOfWork,
+    user: TokenClaims,
+    now: datetime,
+    alert_id: int,
+    *,
+    resolution: str,
+    reason: str,
+) -> t.Alert:
+    """Close an alert with a resolution and a recorded reason.
+
+    ``violation_confirmed`` needs a supervisor or the participant's case
+    manager, a reason, and is refused for an alert the rules classified as
+    technical unless the reason says why (at least 30 characters): a dead
+    battery or a lost signal is not by itself a violation.
+
+    Raises:
+        InvalidInput: unknown resolution, reason too short.
+        Conflict: the alert is already resolved.
+    """
+    try:
+        res = Resolution(resolution)
+    except ValueError as exc:
+        raise InvalidInput(
+            f"resolution must be one of {', '.join(r.value for r in Resolution)}"
+        ) from exc
+    reason = (reason or "").strip()
+    if len(reason) < MIN_REASON:
+        raise InvalidInput(f"a reason of at least {MIN_REASON} characters is required")
+    alert = uow.alerts.get(alert_id)
+    require_participant_access(uow, user, alert.participant_id)
+    if alert.status == AlertStatus.RESOLVED:
+        raise Conflict(f"alert {alert_id} is already resolved")
+    if res is Resolution.VIOLATION_CONFIRMED and alert.category == "technical" and len(reason) < 30:
+        raise InvalidInput(
+            "this alert was classified technical; confirming a violation needs a reason of at "
+            "least 30 characters saying why it is not a fault of the technology"
+        )
+    alert.status = AlertStatus.RESOLVED.value
+    alert.resolution = res.value
+    alert.resolution_reason = reason
+    alert.resolved_by = user.user_id
+    alert.resolved_at = now
+    if alert.acknowledged_at is None:
+        alert.acknowledged_at = now
+        alert.acknowledged_by = user.user_id
+    audit.record(
+        uow,
+        at=now,
+        actor=_actor(user),
+        action=AuditAction.ALERT_RESOLVE,
+        participant_id=alert.participant_id,
+        subject_type="alert",
+        subject_id=alert.id,
+        reason=reason,
+        details={"resolution": res.value},
+    )
+    return alert

@@ -1,0 +1,79 @@
+"""The staff API application factory: ``create_app(settings)``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse
+
+from openatd import __version__
+from openatd.api import errors
+from openatd.api.container import Container, build_container
+from openatd.api.routes import alerts, audit, auth, devices, participants, zones
+from openatd.settings import Settings
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    container: Container | None = None,
+    manage_pipeline: bool | None = None,
+) -> FastAPI:
+    """Build the API (OpenAPI docs at ``/docs``).
+
+    Give either *settings* (the database is opened and migrated) or a ready
+    *container* (tests, ``openatd serve`` sharing it with the intake). The
+    app starts and stops the position pipeline with its lifespan when
+    *manage_pipeline* (default: when it built the container itself).
+    """
+    if manage_pipeline is None:
+        manage_pipeline = container is None
+    if container is None:
+        if settings is None:
+            from openatd.settings import get_settings
+
+            settings = get_settings()
+        container = build_container(settings)
+    owned = container
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        run = manage_pipeline and owned.pipeline is not None
+        if run and owned.pipeline is not None:
+            await owned.pipeline.start()
+        try:
+            yield
+        finally:
+            if run and owned.pipeline is not None:
+                await owned.pipeline.stop()
+
+    app = FastAPI(
+        title="OpenATD",
+        version=__version__,
+        description=(
+            "Supervision for alternatives-to-detention programs, built so that 24/7 tracking, "
+            "location dragnets, automatic violations and data kept forever are hard to do and "
+            "easy to audit. Location is read per participant, with a reason, and every read is "
+            "in the hash-chained audit log."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.container = container
+    errors.install(app)
+    for module in (auth, participants, devices, zones, alerts, audit):
+        app.include_router(module.router)
+
+    @app.get("/health", tags=["ops"])
+    def health() -> dict[str, str]:
+        return {"status": "ok", "database": container.db.dialect}
+
+    @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
+    def metrics() -> str:
+        from prometheus_client import generate_latest
+
+        registry = container.pipeline.metrics.registry if container.pipeline else None
+        return generate_latest(registry).decode() if registry else ""
+
+    return app

@@ -1,0 +1,107 @@
+"""Participants, caseloads and (audited, reasoned) position reads."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from openatd.api.deps import CurrentUser, NowDep, UowDep
+from openatd.api.schemas import (
+    CaseloadAssign,
+    ParticipantCreate,
+    ParticipantPublic,
+    ParticipantUpdate,
+    PositionPublic,
+    PositionsPublic,
+)
+from openatd.participants import service
+
+router = APIRouter(prefix="/api/participants", tags=["participants"])
+
+
+@router.get("", response_model=list[ParticipantPublic])
+def list_participants(uow: UowDep, user: CurrentUser, now: NowDep) -> list[ParticipantPublic]:
+    """Your caseload (a supervisor sees every participant)."""
+    return [ParticipantPublic.model_validate(p) for p in service.list_participants(uow, user, now)]
+
+
+@router.post("", response_model=ParticipantPublic, status_code=201)
+def create_participant(
+    body: ParticipantCreate, uow: UowDep, user: CurrentUser, now: NowDep
+) -> ParticipantPublic:
+    """Enrol a participant (a case manager gets them on their caseload)."""
+    p = service.create_participant(uow, user, now, **body.model_dump())
+    return ParticipantPublic.model_validate(p)
+
+
+@router.get("/{participant_id}", response_model=ParticipantPublic)
+def get_participant(
+    participant_id: int, uow: UowDep, user: CurrentUser, now: NowDep
+) -> ParticipantPublic:
+    """One participant; 403 outside your caseload."""
+    return ParticipantPublic.model_validate(
+        service.get_participant(uow, user, now, participant_id)
+    )
+
+
+@router.patch("/{participant_id}", response_model=ParticipantPublic)
+def update_participant(
+    participant_id: int, body: ParticipantUpdate, uow: UowDep, user: CurrentUser, now: NowDep
+) -> ParticipantPublic:
+    """Change name, time zone, supervision level or policy overrides."""
+    p = service.update_participant(uow, user, now, participant_id, body.model_dump())
+    return ParticipantPublic.model_validate(p)
+
+
+@router.post("/{participant_id}/caseload", status_code=204)
+def assign(
+    participant_id: int, body: CaseloadAssign, uow: UowDep, user: CurrentUser, now: NowDep
+) -> None:
+    """Assign a case manager (supervisors and administrators)."""
+    service.assign_caseload(uow, user, now, participant_id, body.user_id)
+
+
+@router.get("/{participant_id}/positions", response_model=PositionsPublic)
+def positions(
+    participant_id: int,
+    uow: UowDep,
+    user: CurrentUser,
+    now: NowDep,
+    start: Annotated[datetime, Query(description="ISO 8601 with offset, inclusive")],
+    end: Annotated[datetime, Query(description="ISO 8601 with offset, exclusive")],
+    reason: Annotated[
+        str,
+        Query(description="why you read them (recorded in the audit log; at least 10 characters)"),
+    ] = "",
+    limit: Annotated[int, Query(ge=1, le=10000)] = 10000,
+) -> PositionsPublic:
+    """One participant's positions in ``[start, end)``, for a stated reason.
+
+    There is no endpoint that searches positions across participants.
+    """
+    got = service.read_positions(
+        uow,
+        user,
+        now,
+        participant_id,
+        start=_aware(start),
+        end=_aware(end),
+        reason=reason,
+        limit=limit,
+    )
+    return PositionsPublic(
+        participant_id=participant_id,
+        reason=reason.strip(),
+        audit_entry_id=got.audit_entry_id,
+        positions=[PositionPublic.model_validate(p) for p in got.positions],
+    )
+
+
+def _aware(t: datetime) -> datetime:
+    from openatd.errors import InvalidInput
+
+    if t.tzinfo is None:
+        raise InvalidInput("times need a UTC offset, e.g. 2026-03-08T00:00:00Z")
+    return t

@@ -1,0 +1,105 @@
+"""``openatd serve``: the staff API, the OsmAnd intake and the tracker listeners in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from openatd.settings import get_settings
+
+console = Console(stderr=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)
+
+
+def serve(
+    database_url: Annotated[
+        str | None, typer.Option(help="SQLAlchemy URL [env OPENATD_DATABASE_URL]")
+    ] = None,
+    http_port: Annotated[
+        int | None, typer.Option(help="staff API port [env OPENATD_HTTP_PORT, 8000]")
+    ] = None,
+    osmand_port: Annotated[
+        int | None, typer.Option(help="OsmAnd intake port [env OPENATD_OSMAND_PORT, 5055]")
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="bind address [env OPENATD_HTTP_HOST]")] = None,
+    protocols: Annotated[
+        str | None,
+        typer.Option(help="tracker protocols to listen for, e.g. gt06,teltonika [env OPENATD_PROTOCOLS]"),
+    ] = None,
+) -> None:
+    """Run OpenATD: migrations applied, API on --http-port (docs at /docs), intake on --osmand-port."""
+    overrides: dict[str, object] = {}
+    for key, value in (
+        ("database_url", database_url),
+        ("http_port", http_port),
+        ("osmand_port", osmand_port),
+        ("http_host", host),
+        ("protocols", protocols),
+    ):
+        if value is not None:
+            overrides[key] = value
+    settings = get_settings(**overrides)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(run_server(settings))
+
+
+async def run_server(settings: object, *, ready: asyncio.Event | None = None) -> None:
+    """Serve until cancelled (Ctrl-C). *ready* is set once every listener is bound."""
+    import uvicorn
+
+    from openatd.api.app import create_app
+    from openatd.api.container import build_container
+    from openatd.api.intake import create_intake_app
+    from openatd.settings import Settings
+
+    assert isinstance(settings, Settings)
+    container = build_container(settings)
+    assert container.pipeline is not None
+    await container.pipeline.start()
+    api = create_app(container=container, manage_pipeline=False)
+    intake = create_intake_app(container)
+    servers = [
+        uvicorn.Server(
+            uvicorn.Config(api, host=settings.http_host, port=settings.http_port, log_level="info")
+        ),
+        uvicorn.Server(
+            uvicorn.Config(
+                intake, host=settings.http_host, port=settings.osmand_port, log_level="warning"
+            )
+        ),
+    ]
+    trackers = None
+    if settings.enabled_protocols:
+        from openatd.ingest.servers import IngestServer
+
+        trackers = IngestServer.from_settings(settings, container.pipeline, container.clock)
+        await trackers.start()
+    console.print(
+        f"[bold]OpenATD[/] on {container.db.dialect}: API http://{settings.http_host}:"
+        f"{settings.http_port}/docs · OsmAnd intake http://{settings.http_host}:"
+        f"{settings.osmand_port}/"
+    )
+    tasks = [asyncio.create_task(s.serve()) for s in servers]
+    try:
+        while not all(s.started for s in servers):
+            if any(t.done() for t in tasks):
+                break
+            await asyncio.sleep(0.05)
+        if ready is not None:
+            ready.set()
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for s in servers:
+            s.should_exit = True
+        await asyncio.wait(tasks, timeout=10)
+        if trackers is not None:
+            await trackers.stop()
+        await container.pipeline.stop()
+        container.db.dispose()

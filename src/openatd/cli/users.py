@@ -1,0 +1,48 @@
+"""``openatd user create``: staff accounts from the command line."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from openatd.accounts import create_user
+from openatd.domain.clock import SystemClock
+from openatd.errors import OpenATDError
+from openatd.settings import get_settings
+from openatd.storage.db import Database
+
+user_app = typer.Typer(help="Staff users.", no_args_is_help=True)
+console = Console()
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(user_app, name="user")
+
+
+@user_app.command("create")
+def create(
+    username: Annotated[str, typer.Argument(help="login name")],
+    role: Annotated[
+        str, typer.Option(help="case_manager | supervisor | auditor | admin")
+    ] = "case_manager",
+    password: Annotated[
+        str,
+        typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="at least 10 characters"),
+    ] = "",
+    database_url: Annotated[str | None, typer.Option(help="[env OPENATD_DATABASE_URL]")] = None,
+) -> None:
+    """Create a staff user (argon2-hashed password)."""
+    settings = get_settings(**({"database_url": database_url} if database_url else {}))
+    db = Database(settings.database_url)
+    db.migrate()
+    try:
+        with db.uow() as uow:
+            user = create_user(uow, SystemClock().now(), username, password, role)
+            console.print(f"created {user.role} [bold]{user.username}[/] (id {user.id})")
+    except OpenATDError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    finally:
+        db.dispose()

@@ -1,0 +1,1 @@
+"""Case management: participants, caseloads, devices and zones."""

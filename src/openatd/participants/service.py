@@ -1,0 +1,292 @@
+"""Case management services: participants, caseloads, devices, zones, positions.
+
+Services take a :class:`~openatd.storage.repositories.UnitOfWork`, the acting
+staff member's :class:`~openatd.safeguards.auth.TokenClaims` and the current
+instant; they never see a web request. Every read of personal data appends an
+audit entry in the same transaction (DESIGN principle 3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from openatd.domain.audit import AuditAction
+from openatd.errors import InvalidInput
+from openatd.safeguards import audit
+from openatd.safeguards.access import (
+    require_participant_access,
+    require_role,
+    visible_participant_ids,
+)
+from openatd.safeguards.auth import Role, TokenClaims
+from openatd.storage import tables as t
+from openatd.storage.repositories import UnitOfWork
+
+SUPERVISION_LEVELS = ("gps", "app", "phone", "reminders")
+"""From most to least intrusive (DESIGN principle 1: step-down GPS → app → reminders)."""
+
+POLICY_KEYS = {
+    "zone_dwell_s": (0, 86400),
+    "offline_after_s": (60, 7 * 86400),
+    "low_battery_pct": (1, 90),
+    "max_speed_mps": (5, 340),
+}
+
+
+def actor(user: TokenClaims) -> str:
+    """The audit actor string for a staff member."""
+    return f"user:{user.username}"
+
+
+def check_timezone(name: str) -> str:
+    """Return *name* if it is an IANA zone that zoneinfo knows.
+
+    Raises:
+        InvalidInput: unknown zone (e.g. ``"America/Chicgo"``) or a non-IANA name.
+    """
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
+        raise InvalidInput(
+            f"unknown time zone {name!r}: give an IANA name such as 'America/Chicago'"
+        ) from exc
+    return name
+
+
+def check_policy(policy: dict[str, Any]) -> dict[str, Any]:
+    """Validate per-participant policy overrides (known keys, numeric, in range)."""
+    out: dict[str, Any] = {}
+    for key, value in policy.items():
+        if key not in POLICY_KEYS:
+            raise InvalidInput(f"unknown policy key {key!r}; known: {', '.join(POLICY_KEYS)}")
+        lo, hi = POLICY_KEYS[key]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
+            raise InvalidInput(f"policy {key} must be a number between {lo} and {hi}")
+        out[key] = value
+    return out
+
+
+def create_participant(
+    uow: UnitOfWork,
+    user: TokenClaims,
+    now: datetime,
+    *,
+    name: str,
+    timezone: str,
+    supervision_level: str,
+    policy: dict[str, Any] | None = None,
+    phone: str | None = None,
+) -> t.Participant:
+    """Enrol a participant; a case manager who enrols one gets them on their caseload."""
+    require_role(user, Role.CASE_MANAGER, Role.SUPERVISOR, Role.ADMIN)
+    if supervision_level not in SUPERVISION_LEVELS:
+        raise InvalidInput(
+            f"supervision_level must be one of {', '.join(SUPERVISION_LEVELS)}"
+        )
+    p = uow.participants.add(
+        name=name.strip(),
+        timezone=check_timezone(timezone),
+        supervision_level=supervision_level,
+        policy=check_policy(policy or {}),
+        phone=phone,
+        active=True,
+        created_at=now,
+    )
+    if user.role is Role.CASE_MANAGER:
+        uow.participants.assign(user.user_id, p.id, now)
+    audit.record(
+        uow,
+        at=now,
+        actor=actor(user),
+        action=AuditAction.PARTICIPANT_CREATE,
+        participant_id=p.id,
+        subject_type="participant",
+        subject_id=p.id,
+    )
+    return p
+
+
+def list_participants(uow: UnitOfWork, user: TokenClaims, now: datetime) -> Sequence[t.Participant]:
+    """Participants *user* may see (their caseload, or all for a supervisor)."""
+    require_role(user, Role.CASE_MANAGER, Role.SUPERVISOR)
+    ids = visible_participant_ids(uow, user)
+    rows = uow.participants.list(user_id=None if ids is None else user.user_id)
+    audit.record(
+        uow,
+        at=now,
+        actor=actor(user),
+        action=AuditAction.PARTICIPANT_READ,
+        subject_type="participant_list",
+        details={"count": len(rows)},
+    )
+    return rows
+
+
+def get_participant(
+    uow: UnitOfWork, user: TokenClaims, now: datetime, participant_id: int
+) -> t.Participant:
+    """One participant (403 outside the caseload); audited."""
+    require_participant_access(uow, user, participant_id)
+    audit.record(
+        uow,
+        at=now,
+        actor=actor(user),
+        action=AuditAction.PARTICIPANT_READ,
+        participant_id=participant_id,
+        subject_type="participant",
+        subject_id=participant_id,
+    )
+    return uow.participants.get(participant_id)
+
+
+def update_participant(
+    uow: UnitOfWork,
+    user: TokenClaims,
+    now: datetime,
+    participant_id: int,
+    changes: dict[str, Any],
+) -> t.Participant:
+    """Change name, time zone, supervision level or policy; audited with the changed keys."""
+    require_participant_access(uow, user, participant_id)
+    p = uow.participants.get(participant_id)
+    if "timezone" in changes and changes["timezone"] is not None:
+        p.timezone = check_timezone(changes["timezone"])
+    if changes.get("supervision_level") is not None:
+        if changes["supervision_level"] not in SUPERVISION_LEVELS:
+            raise InvalidInput(
+                f"supervision_level must be one of {', '.join(SUPERVISION_LEVELS)}"
+            )
+        p.supervision_level = changes["supervision_level"]
+    if changes.get("policy") is not None:
+        p.policy = check_policy(changes["policy"])
+    if changes.get("name") is not None:
+        p.name = changes["name"].strip()
+    audit.record(
+        uow,
+        at=now,
+        actor=actor(user),
+        action=AuditAction.PARTICIPANT_UPDATE,
+        participant_id=participant_id,
+        subject_type="participant",
+        subject_id=participant_id,
+        details={"changed": sorted(k for k, v in changes.items() if v is not None)},
+    )
+    return p
+
+
+def assign_caseload(
+    uow: UnitOfWork, user: TokenClaims, now: datetime, participant_id: int, case_manager_id: int
+) -> None:
+    """Put a participant on a case manager's caseload (supervisor or admin)."""
+    require_role(user, Role.SUPERVISOR, Role.ADMIN)
+    uow.participants.get(participant_id)
+    cm = uow.users.get(case_manager_id)
+    if cm.role != Role.CASE_MANAGER.value:
+        raise InvalidInput(f"user {case_manager_id} is not a case manager")
+    uow.participants.assign(case_manager_id, participant_id, now)
+    audit.record(
+        uow,
+        at=now,
+        actor=actor(user),
+        action=AuditAction.CASELOAD_ASSIGN,
+        participant_id=participant_id,
+        subject_type="user",
+        subject_id=case_manager_id,
+    )
+
+
+def create_device(
+    uow: UnitOfWork,
+    user: TokenClaims,
+    now: datetime,
+    *,
+    unique_id: str,
+    protocol: str,
+    participant_id: int | None,
+    name: str | None = None,
+) -> t.Device:
+    """Register a device; assigning it to a participant needs access to that participant."""
+    require_role(user, Role.CASE_MANAGER, Role.SUPERVISOR, Role.ADMIN)
+    if participant_id is not None and user.role is not Role.ADMIN:
+        require_participant_access(uow, user, participant_id)
+    elif participant_id is not None:
+        uow.participants.get(participant_id)
+    unique_id = unique_id.strip()
+    if not unique_id or len(unique_id) > 64:
+        raise InvalidInput("unique_id must have 1 to 64 characters")
+    d = uow.devices.add(
+        unique_id=unique_id,
+        protocol=protocol,
+        participant_id=participant_id,
+        name=name,
+        created_at=now,
+    )
+    audit.record(
+        uow,
+        at=now,
+        actor=actor(user),
+        action=AuditAction.DEVICE_CREATE,
+        participant_id=participant_id,
+        subject_type="device",
+        subject_id=d.id,
+        details={"unique_id": unique_id, "protocol": protocol},
+    )
+    return d
+
+
+@dataclass(frozen=True, slots=True)
+class PositionRead:
+    """Positions handed out for one stated reason, with the audit entry that records it."""
+
+    positions: Sequence[t.Position]
+    audit_entry_id: int
+
+
+def read_positions(
+    uow: UnitOfWork,
+    user: TokenClaims,
+    now: datetime,
+    participant_id: int,
+    *,
+    start: datetime,
+    end: datetime,
+    reason: str,
+    limit: int = 10000,
+) -> PositionRead:
+    """One participant's fixes in ``[start, end)`` for a stated *reason*.
+
+    Purpose limitation: per participant only, by staff with access to them,
+    with a reason of at least 10 characters; the read is audited with the
+    reason, the window and the number of fixes returned.
+
+    Raises:
+        InvalidInput: no reason, or ``end <= start``, or a window over 31 days.
+        PermissionDenied: participant not on the caller's caseload.
+    """
+    reason = (reason or "").strip()
+    if len(reason) < 10:
+        raise InvalidInput(
+            "a reason of at least 10 characters is required to read positions "
+            "(it is recorded in the audit log)"
+        )
+    if end <= start:
+        raise InvalidInput("end must be after start")
+    if (end - start).total_seconds() > 31 * 86400:
+        raise InvalidInput("a position read covers at most 31 days")
+    require_participant_access(uow, user, participant_id)
+    rows = uow.positions.for_participant(participant_id, start, end, limit=limit)
+    entry = audit.record(
+        uow,
+        at=now,
+        actor=actor(user),
+        action=AuditAction.POSITIONS_READ,
+        participant_id=participant_id,
+        subject_type="positions",
+        reason=reason,
+        details={"start": start.isoformat(), "end": end.isoformat(), "count": len(rows)},
+    )
+    return PositionRead(rows, entry)

@@ -1,0 +1,52 @@
+"""Purpose limitation (DESIGN principle 2): who may read what about whom.
+
+- A case manager reads only participants on their caseload.
+- A supervisor reads every participant (reviews violations, sets policy).
+- An auditor reads the audit log, not personal data.
+- An administrator manages users and devices, not personal data.
+
+There is deliberately no function here, nor anywhere, that answers "which
+participants were near place X at time T".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from openatd.errors import PermissionDenied
+from openatd.safeguards.auth import Role, TokenClaims
+from openatd.storage.repositories import UnitOfWork
+
+PERSONAL_DATA_ROLES = frozenset({Role.CASE_MANAGER, Role.SUPERVISOR})
+
+
+def require_role(user: TokenClaims, *roles: Role) -> None:
+    """Raises PermissionDenied unless *user* has one of *roles*."""
+    if user.role not in roles:
+        allowed = ", ".join(r.value for r in roles)
+        raise PermissionDenied(f"role {user.role.value} may not do this (needs {allowed})")
+
+
+def require_participant_access(uow: UnitOfWork, user: TokenClaims, participant_id: int) -> None:
+    """Raises PermissionDenied unless *user* may read *participant_id*'s personal data.
+
+    The participant must exist (NotFound otherwise) so that a 403 does not leak
+    anything a 404 would not.
+    """
+    uow.participants.get(participant_id)
+    if user.role is Role.SUPERVISOR:
+        return
+    if user.role is Role.CASE_MANAGER and uow.participants.is_assigned(
+        user.user_id, participant_id
+    ):
+        return
+    raise PermissionDenied(f"participant {participant_id} is not on your caseload")
+
+
+def visible_participant_ids(uow: UnitOfWork, user: TokenClaims) -> Sequence[int] | None:
+    """Participant ids *user* may see: ``None`` means all (supervisor)."""
+    if user.role is Role.SUPERVISOR:
+        return None
+    if user.role is Role.CASE_MANAGER:
+        return [p.id for p in uow.participants.list(user_id=user.user_id)]
+    return []

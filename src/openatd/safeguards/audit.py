@@ -1,0 +1,57 @@
+"""The audit log service: every read of personal data appends a hash-chained entry.
+
+Entries are written in the same transaction as the work they record, so a
+read that fails to audit does not happen. :func:`verify` walks the chain and
+names the first broken link (:func:`openatd.domain.audit.first_broken_link`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from openatd.domain.audit import AuditAction, AuditRecord, BrokenLink, first_broken_link
+from openatd.storage.repositories import UnitOfWork
+
+
+def record(
+    uow: UnitOfWork,
+    *,
+    at: datetime,
+    actor: str,
+    action: AuditAction,
+    participant_id: int | None = None,
+    subject_type: str | None = None,
+    subject_id: str | int | None = None,
+    reason: str | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> int:
+    """Append one entry; returns its id. ``actor`` is ``"user:<name>"`` or ``"system:<part>"``."""
+    entry = uow.audit.append(
+        AuditRecord(
+            at=at,
+            actor=actor,
+            action=action.value,
+            subject_type=subject_type,
+            subject_id=None if subject_id is None else str(subject_id),
+            participant_id=participant_id,
+            reason=reason,
+            details=details,
+        )
+    )
+    return entry.id
+
+
+def verify(uow: UnitOfWork) -> tuple[int, BrokenLink | None]:
+    """Check the whole chain; returns ``(entries checked, first broken link or None)``."""
+    count = 0
+
+    def counted():  # type: ignore[no-untyped-def]
+        nonlocal count
+        for item in uow.audit.iter_chain():
+            count += 1
+            yield item
+
+    broken = first_broken_link(counted())
+    return count, broken

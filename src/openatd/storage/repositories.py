@@ -1,0 +1,416 @@
+"""Repositories: the only code that builds queries. One class per aggregate.
+
+Each takes a :class:`sqlalchemy.orm.Session` that a :class:`UnitOfWork` owns,
+so a request's changes and its audit entry commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import Select, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from openatd.domain.audit import GENESIS, AuditRecord, entry_hash
+from openatd.errors import Conflict, NotFound
+from openatd.storage import tables as t
+
+_AUDIT_LOCK = threading.Lock()
+
+
+class UserRepository:
+    """Staff users."""
+
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def add(self, username: str, password_hash: str, role: str, now: datetime) -> t.User:
+        """Create a user. Raises Conflict when the username is taken."""
+        if self.by_username(username) is not None:
+            raise Conflict(f"user {username!r} already exists")
+        user = t.User(
+            username=username, password_hash=password_hash, role=role, active=True, created_at=now
+        )
+        self.s.add(user)
+        self.s.flush()
+        return user
+
+    def by_username(self, username: str) -> t.User | None:
+        return self.s.scalar(select(t.User).where(t.User.username == username))
+
+    def get(self, user_id: int) -> t.User:
+        """Raises NotFound."""
+        user = self.s.get(t.User, user_id)
+        if user is None:
+            raise NotFound(f"user {user_id} not found")
+        return user
+
+    def set_password(self, user: t.User, password_hash: str) -> None:
+        user.password_hash = password_hash
+
+
+class ParticipantRepository:
+    """Participants and caseload assignments."""
+
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def add(self, **fields: Any) -> t.Participant:
+        p = t.Participant(**fields)
+        self.s.add(p)
+        self.s.flush()
+        return p
+
+    def get(self, participant_id: int) -> t.Participant:
+        """Raises NotFound."""
+        p = self.s.get(t.Participant, participant_id)
+        if p is None:
+            raise NotFound(f"participant {participant_id} not found")
+        return p
+
+    def list(self, *, user_id: int | None = None) -> Sequence[t.Participant]:
+        """All participants, or those on *user_id*'s caseload."""
+        q: Select[tuple[t.Participant]] = select(t.Participant).order_by(t.Participant.id)
+        if user_id is not None:
+            q = q.join(
+                t.CaseloadAssignment, t.CaseloadAssignment.participant_id == t.Participant.id
+            ).where(t.CaseloadAssignment.user_id == user_id)
+        return self.s.scalars(q).all()
+
+    def assign(self, user_id: int, participant_id: int, now: datetime) -> None:
+        if not self.is_assigned(user_id, participant_id):
+            self.s.add(
+                t.CaseloadAssignment(user_id=user_id, participant_id=participant_id, created_at=now)
+            )
+            self.s.flush()
+
+    def is_assigned(self, user_id: int, participant_id: int) -> bool:
+        return (
+            self.s.scalar(
+                select(t.CaseloadAssignment.id).where(
+                    t.CaseloadAssignment.user_id == user_id,
+                    t.CaseloadAssignment.participant_id == participant_id,
+                )
+            )
+            is not None
+        )
+
+
+class DeviceRepository:
+    """Devices (trackers, phones)."""
+
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def add(self, **fields: Any) -> t.Device:
+        """Raises Conflict when the unique id is taken."""
+        if self.by_unique_id(fields["unique_id"]) is not None:
+            raise Conflict(f"device {fields['unique_id']!r} already exists")
+        d = t.Device(**fields)
+        self.s.add(d)
+        self.s.flush()
+        return d
+
+    def get(self, device_id: int) -> t.Device:
+        d = self.s.get(t.Device, device_id)
+        if d is None:
+            raise NotFound(f"device {device_id} not found")
+        return d
+
+    def by_unique_id(self, unique_id: str) -> t.Device | None:
+        return self.s.scalar(select(t.Device).where(t.Device.unique_id == unique_id))
+
+    def list(self, participant_ids: Sequence[int] | None = None) -> Sequence[t.Device]:
+        q = select(t.Device).order_by(t.Device.id)
+        if participant_ids is not None:
+            q = q.where(t.Device.participant_id.in_(participant_ids))
+        return self.s.scalars(q).all()
+
+    def all_ids(self) -> dict[str, tuple[int, int | None]]:
+        """``unique_id → (device id, participant id)`` for every device."""
+        rows = self.s.execute(select(t.Device.unique_id, t.Device.id, t.Device.participant_id))
+        return {u: (i, p) for u, i, p in rows}
+
+    def touch(self, device_id: int, at: datetime) -> None:
+        self.s.execute(update(t.Device).where(t.Device.id == device_id).values(last_seen_at=at))
+
+
+class ZoneRepository:
+    """Zones of participants."""
+
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def add(self, **fields: Any) -> t.Zone:
+        z = t.Zone(**fields)
+        self.s.add(z)
+        self.s.flush()
+        return z
+
+    def get(self, zone_id: int) -> t.Zone:
+        z = self.s.get(t.Zone, zone_id)
+        if z is None:
+            raise NotFound(f"zone {zone_id} not found")
+        return z
+
+    def for_participant(self, participant_id: int) -> Sequence[t.Zone]:
+        return self.s.scalars(
+            select(t.Zone)
+            .where(t.Zone.participant_id == participant_id, t.Zone.active.is_(True))
+            .order_by(t.Zone.id)
+        ).all()
+
+    def delete(self, zone: t.Zone) -> None:
+        zone.active = False
+
+
+class PositionRepository:
+    """Stored fixes. Reads are per participant only (purpose limitation, principle 2)."""
+
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def insert_many(self, rows: Sequence[dict[str, Any]]) -> int:
+        """Bulk insert position rows; a row whose (device, fix time) exists is skipped.
+
+        Returns the number of rows inserted (counted from ``RETURNING``, since
+        drivers report no row count for batched inserts). Uses multi-row
+        statements with ON CONFLICT DO NOTHING on both SQLite and PostgreSQL.
+        """
+        if not rows:
+            return 0
+        dialect = self.s.get_bind().dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            stmt = pg_insert(t.Position.__table__).on_conflict_do_nothing(
+                index_elements=["device_id", "fix_time"]
+            )
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            stmt = sqlite_insert(t.Position.__table__).on_conflict_do_nothing(
+                index_elements=["device_id", "fix_time"]
+            )
+        stmt = stmt.returning(t.Position.__table__.c.id)
+        return len(self.s.execute(stmt, list(rows)).all())
+
+    def existing_fix_times(self, device_id: int, fix_times: Sequence[datetime]) -> set[datetime]:
+        """Which of *fix_times* are already stored for *device_id*."""
+        if not fix_times:
+            return set()
+        got = self.s.scalars(
+            select(t.Position.fix_time).where(
+                t.Position.device_id == device_id, t.Position.fix_time.in_(list(fix_times))
+            )
+        )
+        return set(got)
+
+    def for_participant(
+        self, participant_id: int, start: datetime, end: datetime, limit: int = 10000
+    ) -> Sequence[t.Position]:
+        """Fixes of one participant with ``start <= fix_time < end``, in fix-time order."""
+        return self.s.scalars(
+            select(t.Position)
+            .where(
+                t.Position.participant_id == participant_id,
+                t.Position.fix_time >= start,
+                t.Position.fix_time < end,
+            )
+            .order_by(t.Position.fix_time, t.Position.id)
+            .limit(limit)
+        ).all()
+
+    def get(self, position_id: int) -> t.Position:
+        p = self.s.get(t.Position, position_id)
+        if p is None:
+            raise NotFound(f"position {position_id} not found")
+        return p
+
+    def max_id(self) -> int:
+        return int(self.s.scalar(select(func.max(t.Position.id))) or 0)
+
+    def purge_before(self, cutoff: datetime) -> int:
+        """Delete fixes received before *cutoff* unless held for an open review."""
+        res = self.s.execute(
+            delete(t.Position).where(
+                t.Position.server_time < cutoff, t.Position.in_review.is_(False)
+            )
+        )
+        return int(res.rowcount or 0)
+
+
+class EventRepository:
+    """Events: what rules and devices observed."""
+
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def insert_many(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            self.s.execute(insert(t.Event), list(rows))
+
+    def for_participant(self, participant_id: int, limit: int = 1000) -> Sequence[t.Event]:
+        return self.s.scalars(
+            select(t.Event)
+            .where(t.Event.participant_id == participant_id)
+            .order_by(t.Event.time.desc())
+            .limit(limit)
+        ).all()
+
+
+class AlertRepository:
+    """Alerts and their lifecycle."""
+
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def add(self, **fields: Any) -> t.Alert:
+        a = t.Alert(**fields)
+        self.s.add(a)
+        self.s.flush()
+        return a
+
+    def get(self, alert_id: int) -> t.Alert:
+        a = self.s.get(t.Alert, alert_id)
+        if a is None:
+            raise NotFound(f"alert {alert_id} not found")
+        return a
+
+    def list(
+        self,
+        *,
+        participant_ids: Sequence[int] | None = None,
+        status: str | None = None,
+        limit: int = 500,
+    ) -> Sequence[t.Alert]:
+        q = select(t.Alert).order_by(t.Alert.raised_at.desc(), t.Alert.id.desc()).limit(limit)
+        if participant_ids is not None:
+            q = q.where(t.Alert.participant_id.in_(participant_ids))
+        if status is not None:
+            q = q.where(t.Alert.status == status)
+        return self.s.scalars(q).all()
+
+
+class AuditRepository:
+    """The hash-chained audit log. Appends are serialised so the chain stays linear."""
+
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def append(self, record: AuditRecord) -> t.AuditEntry:
+        """Append *record* after the current head (locks the head on PostgreSQL)."""
+        with _AUDIT_LOCK:
+            if self.s.get_bind().dialect.name == "postgresql":
+                from sqlalchemy import text
+
+                self.s.execute(text("SELECT pg_advisory_xact_lock(7420001)"))
+            prev = self.s.scalar(
+                select(t.AuditEntry.hash).order_by(t.AuditEntry.id.desc()).limit(1)
+            )
+            prev_hash = prev or GENESIS
+            entry = t.AuditEntry(
+                at=record.at,
+                actor=record.actor,
+                action=record.action,
+                subject_type=record.subject_type,
+                subject_id=record.subject_id,
+                participant_id=record.participant_id,
+                reason=record.reason,
+                details=dict(record.details) if record.details is not None else None,
+                prev_hash=prev_hash,
+                hash=entry_hash(prev_hash, record),
+            )
+            self.s.add(entry)
+            self.s.flush()
+            return entry
+
+    def iter_chain(self, batch: int = 5000) -> Iterator[tuple[int, AuditRecord, str, str]]:
+        """Every entry in id order as ``(id, record, prev_hash, hash)``."""
+        last = 0
+        while True:
+            rows = self.s.scalars(
+                select(t.AuditEntry)
+                .where(t.AuditEntry.id > last)
+                .order_by(t.AuditEntry.id)
+                .limit(batch)
+            ).all()
+            if not rows:
+                return
+            for e in rows:
+                yield e.id, to_record(e), e.prev_hash, e.hash
+                last = e.id
+
+    def list(
+        self, *, participant_id: int | None = None, limit: int = 500
+    ) -> Sequence[t.AuditEntry]:
+        q = select(t.AuditEntry).order_by(t.AuditEntry.id.desc()).limit(limit)
+        if participant_id is not None:
+            q = q.where(t.AuditEntry.participant_id == participant_id)
+        return self.s.scalars(q).all()
+
+
+def to_record(e: t.AuditEntry) -> AuditRecord:
+    """The hashed fields of a stored entry."""
+    return AuditRecord(
+        at=e.at,
+        actor=e.actor,
+        action=e.action,
+        subject_type=e.subject_type,
+        subject_id=e.subject_id,
+        participant_id=e.participant_id,
+        reason=e.reason,
+        details=e.details,
+    )
+
+
+class UnitOfWork:
+    """One transaction and the repositories that share it.
+
+    >>> with UnitOfWork(factory) as uow:   # doctest: +SKIP
+    ...     uow.participants.get(1)
+    Commits on a clean exit, rolls back on an exception.
+    """
+
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        self._factory = factory
+
+    def __enter__(self) -> UnitOfWork:
+        self.session = self._factory()
+        self.session.begin()
+        s = self.session
+        self.users = UserRepository(s)
+        self.participants = ParticipantRepository(s)
+        self.devices = DeviceRepository(s)
+        self.zones = ZoneRepository(s)
+        self.positions = PositionRepository(s)
+        self.events = EventRepository(s)
+        self.alerts = AlertRepository(s)
+        self.audit = AuditRepository(s)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if exc_type is None:
+                try:
+                    self.session.commit()
+                except IntegrityError as err:
+                    self.session.rollback()
+                    raise Conflict(f"conflicting change: {err.orig}") from err
+            else:
+                self.session.rollback()
+        finally:
+            self.session.close()
+
+    def flush(self) -> None:
+        self.session.flush()
