@@ -1,4 +1,4 @@
-"""Helpers for the ingest server tests (imported by the test modules of this folder): a fake sink, real captured device sessions, a TCP client.
+"""Ingest test helpers: a fake sink, real captured device sessions, a TCP client.
 
 The fake :class:`MemorySink` stands in for the position pipeline (our own
 ``ReportSink`` port); everything else is real: the servers listen on loopback,
@@ -9,6 +9,7 @@ ones under ``../shared/data/protocols``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import json
 from collections.abc import Sequence
@@ -173,7 +174,5 @@ class Client:
 
     async def close(self) -> None:
         self.writer.close()
-        try:
+        with contextlib.suppress(ConnectionError, OSError):
             await self.writer.wait_closed()
-        except (ConnectionError, OSError):
-            pass
