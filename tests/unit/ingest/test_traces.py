@@ -9,12 +9,15 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from conftest import SharedData
 from openatd.errors import InvalidInput
 from openatd.ingest.traces import TraceFormat, TracePoint, detect_format, read_trace
+
+if TYPE_CHECKING:
+    from conftest import SharedData  # the tests/ fixture's type; not imported at run time
 
 T = ("traces",)
 
