@@ -103,6 +103,7 @@ class Zone:
         geometry: polygonal area, lon/lat degrees WGS84, or ``None`` for a circle.
         circle: circular area, or ``None`` for a polygon.
         schedule: when the zone's rule applies; ``None`` means always.
+        name: the zone's display name for explanations ("home"); ``None`` uses ``id``.
     """
 
     id: str
@@ -110,6 +111,7 @@ class Zone:
     geometry: Polygon | MultiPolygon | None = None
     circle: Circle | None = None
     schedule: WeeklySchedule | None = None
+    name: str | None = None
     _edges: BoundaryEdges | None = field(default=None, init=False, repr=False, compare=False)
     _lines: Any = field(default=None, init=False, repr=False, compare=False)
 
@@ -125,6 +127,11 @@ class Zone:
             )
             shapely.prepare(lines)
             object.__setattr__(self, "_lines", lines)
+
+    @property
+    def label(self) -> str:
+        """The name people read: ``name`` when set, else ``id``."""
+        return self.name or self.id
 
     def contains_point(self, lat: float, lon: float) -> bool:
         """Whether the point is inside the zone or on its boundary (a hole is outside)."""
@@ -229,7 +236,7 @@ def parse_zone(data: Mapping[str, Any], tz: str | ZoneInfo | None = None) -> Zon
 
     ``{"id": str, "kind": "inclusion"|"exclusion", "geometry": <GeoJSON Polygon|MultiPolygon>}``
     or with ``"circle": {"lat": deg, "lon": deg, "radius_m": metres}`` instead of ``geometry``,
-    and an optional ``"schedule"`` (a list of windows, see
+    an optional display ``"name"``, and an optional ``"schedule"`` (a list of windows, see
     :func:`~openatd.domain.schedules.parse_schedule`) read in the IANA zone *tz*.
 
     Raises:
@@ -252,6 +259,9 @@ def parse_zone(data: Mapping[str, Any], tz: str | ZoneInfo | None = None) -> Zon
     has_circle = data.get("circle") is not None
     if has_geom == has_circle:
         raise InvalidInput(f"zone {zone_id!r}: give exactly one of 'geometry' and 'circle'")
+    name = data.get("name")
+    if name is not None and not isinstance(name, str):
+        raise InvalidInput(f"zone {zone_id!r}: name must be a string")
     schedule: WeeklySchedule | None = None
     if data.get("schedule") is not None:
         if tz is None:
@@ -259,8 +269,10 @@ def parse_zone(data: Mapping[str, Any], tz: str | ZoneInfo | None = None) -> Zon
         schedule = parse_schedule(data["schedule"], tz)
     try:
         if has_geom:
-            return Zone(zone_id, kind, geometry=parse_geometry(data["geometry"]), schedule=schedule)
-        return Zone(zone_id, kind, circle=parse_circle(data["circle"]), schedule=schedule)
+            geometry = parse_geometry(data["geometry"])
+            return Zone(zone_id, kind, geometry=geometry, schedule=schedule, name=name)
+        circle = parse_circle(data["circle"])
+        return Zone(zone_id, kind, circle=circle, schedule=schedule, name=name)
     except InvalidInput as exc:
         raise InvalidInput(f"zone {zone_id!r}: {exc}") from None
 

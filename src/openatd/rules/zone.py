@@ -135,7 +135,7 @@ class ZoneProcessor:
         )
         sentence = (
             f"{n} {noun} {local_span(run.first, run.last, self.tz)} {verb} {where} the "
-            f"{self.zone.id} zone, {dist}; accuracy {acc}"
+            f"{self.zone.label} zone, {dist}; accuracy {acc}"
         )
         if self.zone.schedule is not None:
             sentence += f" (zone active {self.zone.schedule.describe()})"
