@@ -505,7 +505,7 @@ def _nmea_rows(reader: TraceReader, lines: Iterator[tuple[int, str]]) -> Iterato
             continue
         except pynmea2.SentenceTypeError:
             continue  # a sentence pynmea2 does not know, e.g. $GPMSS: not a fix
-        except pynmea2.ParseError:
+        except ValueError:  # pynmea2.ParseError and anything else its parser raises
             reader.skip(f"line {no}", "not an NMEA sentence")
             continue
         if isinstance(msg, pynmea2.ZDA):
@@ -553,6 +553,8 @@ def _nmea_flush(
         src = rmc if rmc is not None and rmc.lat and rmc.lon else gga
         if src is None or not src.lat or not src.lon:
             raise _SkipRow("no position")
+        if src.lat_dir not in ("N", "S") or src.lon_dir not in ("E", "W"):
+            raise _SkipRow("bad position")  # pynmea2 would read a missing hemisphere as 0.0
         try:
             lat, lon = _coords(float(src.latitude), float(src.longitude))
         except (TypeError, ValueError):
@@ -737,7 +739,7 @@ def _gnsslogger_rows(reader: TraceReader, lines: Iterator[tuple[int, str]]) -> I
         if not body.startswith("Fix,"):
             continue  # comments, Raw/Status/Nav records: not fixes
         r = next(csv.reader([body]))
-        if stripped.startswith("#") or r[2].strip().lower().startswith("lat"):
+        if stripped.startswith("#") or (len(r) > 2 and r[2].strip().lower().startswith("lat")):
             set_header(r)
             continue
         try:

@@ -282,3 +282,45 @@ def test_missing_file_wrong_zone_and_track_on_trackless_format(
     nmea = shared_data.path(*T, "gpsbabel_loggers", "nmea_2004_illinois.nmea")
     with pytest.raises(InvalidInput, match="has no tracks"):
         read_trace(nmea, track="1")
+
+
+def test_gnsslogger_full_log_with_newer_column_names(
+    shared_data: SharedData, tmp_path: Path
+) -> None:
+    """A whole GnssLogger log: comment lines, Raw records, and the newer Fix columns."""
+    real = shared_data.path(
+        *T, "android_gnsslogger_fix", "pseudoranges_log_2016_08_22_14_45_50_fix.csv"
+    )
+    rows = [line.split(",") for line in real.read_text().splitlines()[1:4]]
+    out = [
+        "# Version: v3.0.0.1 Platform: 12",
+        "# Raw,utcTimeMillis,TimeNanos",
+        "# Fix,Provider,LatitudeDegrees,LongitudeDegrees,AltitudeMeters,SpeedMps,"
+        "AccuracyMeters,BearingDegrees,UnixTimeMillis,SpeedAccuracyMps",
+    ]
+    for fix, provider, lat, lon, alt, speed, acc, ms in rows:
+        out.append(f"Raw,{ms},123456")
+        out.append(",".join([fix, provider.upper(), lat, lon, alt, speed, acc, "271.5", ms, "0.1"]))
+    path = tmp_path / "gnss_log.txt"
+    path.write_text("\n".join(out) + "\n")
+    assert detect_format(path) is TraceFormat.GNSSLOGGER_CSV
+    points = list(read_trace(path))
+    reference = list(itertools.islice(read_trace(real), 3))
+    assert [(p.time, p.latitude, p.longitude, p.accuracy_m) for p in points] == [
+        (p.time, p.latitude, p.longitude, p.accuracy_m) for p in reference
+    ]
+    assert points[0].course_deg == 271.5
+
+
+def test_broken_rows_in_a_real_file_are_skipped(shared_data: SharedData, tmp_path: Path) -> None:
+    real = shared_data.path(*T, "gpsbabel_loggers", "mtk_logger_m241.csv")
+    lines = real.read_text().splitlines()
+    lines[3] = lines[3][:30]  # "3,T,2008/05/04,12:52:58.000,SP": cut before the latitude
+    lines[5] = lines[5].replace("2008/05/04", "2008/05/xx")
+    path = tmp_path / "m241.csv"
+    path.write_text("\n".join(lines) + "\n")
+    reader = read_trace(path)
+    points = list(reader)
+    assert len(points) == 1199 - 2
+    assert reader.skipped == {"no latitude": 1, "bad date/time": 1}
+    assert reader.first_skip == "line 4: no latitude"
