@@ -131,7 +131,7 @@ class ExpectChecker:
         if kind == "something":
             assert reports, "expected some message, got none"
             return
-        fix_asserted = kind == "positions" or any(k in expect for k in FIX_KEYS)
+        fix_asserted = any(k in expect for k in FIX_KEYS)
         if not fix_asserted:
             # Traccar's status / alarm messages carry the last known location; ours are
             # heartbeats carrying the attributes. Only the attributes are checked.
@@ -143,7 +143,9 @@ class ExpectChecker:
                 self.attribute(first, key, value)
             return
         assert positions, f"expected a position, got {reports}"
-        if kind == "positions" or expect.get("plausible_fix"):
+        if kind == "positions":
+            assert len(positions) == len(reports), f"a record without a fix in {reports}"
+        if expect.get("plausible_fix"):
             for position in positions:
                 self.plausible(position)
         first = positions[0]
