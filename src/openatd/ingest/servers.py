@@ -561,8 +561,8 @@ class IngestServer:
         cls,
         settings: Settings,
         sink: ReportSink,
-        *,
         clock: Clock | None = None,
+        *,
         registry: CollectorRegistry | None = None,
     ) -> IngestServer:
         """A server for ``settings.protocols`` on ``settings.protocol_host``.
