@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from collections.abc import Callable
+from datetime import datetime
 
 from openatd.domain.audit import AuditAction
 from openatd.errors import AuthenticationFailed, InvalidInput

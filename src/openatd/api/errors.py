@@ -41,7 +41,7 @@ def status_for(exc: OpenATDError) -> int:
     """HTTP status for a domain error (most specific class wins)."""
     for cls in type(exc).__mro__:
         if cls in STATUS:
-            return STATUS[cls]  # type: ignore[index]
+            return STATUS[cls]
     return 400
 
 

@@ -99,7 +99,8 @@ class ZoneCreate(BaseModel):
     )
     circle: CircleSpec | None = None
     schedule: list[ScheduleWindow] | None = Field(
-        default=None, description="weekly local-time windows; an inclusion zone with one is a curfew"
+        default=None,
+        description="weekly local-time windows; an inclusion zone with one is a curfew",
     )
 
 

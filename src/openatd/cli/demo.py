@@ -111,7 +111,9 @@ def demo(
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def setup_program(settings: Settings, points: list[TracePoint], password: str, speedup: float) -> int:
+def setup_program(
+    settings: Settings, points: list[TracePoint], password: str, speedup: float
+) -> int:
     """Create the demo staff user, participant, zones and device; returns the participant id.
 
     Zones are placed on the trace: a 120 m home circle around its first fix
@@ -213,11 +215,13 @@ async def _run(
     _print_alerts(alerts)
     console.print(
         f"\n[bold]Look around:[/] open {api}/docs, press 'Authorize' and log in as "
-        f"[bold]{DEMO_USER}[/] / [bold]{password}[/] (an auditor: [bold]auditor[/] / same password).\n"
+        f"[bold]{DEMO_USER}[/] / [bold]{password}[/]"
+        " (an auditor: [bold]auditor[/] / same password).\n"
         f"  GET {api}/api/alerts · resolve one with POST /api/alerts/{{id}}/resolve\n"
-        f"  GET {api}/api/participants/1/positions?start=...&end=...&reason=... (a reason is required; "
-        f"the read is audited)\n"
-        "  The device now falls silent: a technical device_offline alert follows in about 2 minutes."
+        f"  GET {api}/api/participants/1/positions?start=...&end=...&reason=...\n"
+        "      (a reason is required; the read is audited)\n"
+        "  The device now falls silent: a technical device_offline alert follows in"
+        " about 2 minutes."
     )
     if exit_after:
         server.cancel()

@@ -31,10 +31,12 @@ def serve(
     host: Annotated[str | None, typer.Option(help="bind address [env OPENATD_HTTP_HOST]")] = None,
     protocols: Annotated[
         str | None,
-        typer.Option(help="tracker protocols to listen for, e.g. gt06,teltonika [env OPENATD_PROTOCOLS]"),
+        typer.Option(
+            help="tracker protocols to listen for, e.g. gt06,teltonika [env OPENATD_PROTOCOLS]"
+        ),
     ] = None,
 ) -> None:
-    """Run OpenATD: migrations applied, API on --http-port (docs at /docs), intake on --osmand-port."""
+    """Run OpenATD: migrations applied, API (docs at /docs) and OsmAnd intake."""
     overrides: dict[str, object] = {}
     for key, value in (
         ("database_url", database_url),
@@ -46,7 +48,9 @@ def serve(
         if value is not None:
             overrides[key] = value
     settings = get_settings(**overrides)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     asyncio.run(run_server(settings))
 
 

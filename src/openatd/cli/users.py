@@ -29,7 +29,9 @@ def create(
     ] = "case_manager",
     password: Annotated[
         str,
-        typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="at least 10 characters"),
+        typer.Option(
+            prompt=True, hide_input=True, confirmation_prompt=True, help="at least 10 characters"
+        ),
     ] = "",
     database_url: Annotated[str | None, typer.Option(help="[env OPENATD_DATABASE_URL]")] = None,
 ) -> None:

@@ -21,6 +21,7 @@ offline / no-fix rules never race the message rules.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -36,7 +37,7 @@ from openatd.domain.messages import DeviceReport, ReportKind
 from openatd.errors import NotFound, OpenATDError
 from openatd.participants.zones import to_domain
 from openatd.rules.alerts import RaisedAlert
-from openatd.rules.engine import DeviceRulesEngine
+from openatd.rules.engine import DeviceRulesEngine, processing_order
 from openatd.rules.policy import Policy
 from openatd.settings import Settings
 from openatd.storage.db import Database
@@ -63,7 +64,9 @@ class PipelineMetrics:
         self.batch_seconds = Histogram(
             "openatd_batch_seconds", "Time to process one batch", registry=r
         )
-        self.failures = Counter("openatd_batch_failures", "Batches that failed to store", registry=r)
+        self.failures = Counter(
+            "openatd_batch_failures", "Batches that failed to store", registry=r
+        )
 
 
 @dataclass
@@ -145,10 +148,8 @@ class PositionPipeline:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await task
-            except asyncio.CancelledError:
-                pass
         self._tasks.clear()
 
     # -- ReportSink --------------------------------------------------------------------------
@@ -391,8 +392,7 @@ def _ordered(reports: Sequence[DeviceReport], now: datetime) -> list[DeviceRepor
         if r.fix_time is None and r.kind is ReportKind.POSITION:
             r = replace(r, fix_time=r.received)
         out.append(r)
-    out.sort(key=lambda r: (r.received, r.fix_time or r.received))  # type: ignore[arg-type, return-value]
-    return out
+    return processing_order(out)
 
 
 def _position_row(entry: _DeviceEntry, r: DeviceReport, received: datetime) -> dict[str, Any]:

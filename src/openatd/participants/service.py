@@ -84,9 +84,7 @@ def create_participant(
     """Enrol a participant; a case manager who enrols one gets them on their caseload."""
     require_role(user, Role.CASE_MANAGER, Role.SUPERVISOR, Role.ADMIN)
     if supervision_level not in SUPERVISION_LEVELS:
-        raise InvalidInput(
-            f"supervision_level must be one of {', '.join(SUPERVISION_LEVELS)}"
-        )
+        raise InvalidInput(f"supervision_level must be one of {', '.join(SUPERVISION_LEVELS)}")
     p = uow.participants.add(
         name=name.strip(),
         timezone=check_timezone(timezone),
@@ -157,9 +155,7 @@ def update_participant(
         p.timezone = check_timezone(changes["timezone"])
     if changes.get("supervision_level") is not None:
         if changes["supervision_level"] not in SUPERVISION_LEVELS:
-            raise InvalidInput(
-                f"supervision_level must be one of {', '.join(SUPERVISION_LEVELS)}"
-            )
+            raise InvalidInput(f"supervision_level must be one of {', '.join(SUPERVISION_LEVELS)}")
         p.supervision_level = changes["supervision_level"]
     if changes.get("policy") is not None:
         p.policy = check_policy(changes["policy"])

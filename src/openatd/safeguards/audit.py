@@ -7,7 +7,7 @@ names the first broken link (:func:`openatd.domain.audit.first_broken_link`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -47,7 +47,7 @@ def verify(uow: UnitOfWork) -> tuple[int, BrokenLink | None]:
     """Check the whole chain; returns ``(entries checked, first broken link or None)``."""
     count = 0
 
-    def counted():  # type: ignore[no-untyped-def]
+    def counted() -> Iterator[tuple[int, AuditRecord, str, str]]:
         nonlocal count
         for item in uow.audit.iter_chain():
             count += 1

@@ -72,9 +72,7 @@ def read_token(token: str, secret: str, now: datetime) -> TokenClaims:
         AuthenticationFailed: bad signature, malformed or expired token.
     """
     try:
-        payload = jwt.decode(
-            token, secret, algorithms=[_ALGORITHM], options={"verify_exp": False}
-        )
+        payload = jwt.decode(token, secret, algorithms=[_ALGORITHM], options={"verify_exp": False})
         expires = datetime.fromtimestamp(int(payload["exp"]), tz=now.tzinfo)
         claims = TokenClaims(
             user_id=int(payload["sub"]),

@@ -12,7 +12,9 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Select, delete, func, insert, select, update
+from sqlalchemy import Select, Table, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -184,20 +186,15 @@ class PositionRepository:
         """
         if not rows:
             return 0
-        dialect = self.s.get_bind().dialect.name
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-            stmt = pg_insert(t.Position.__table__).on_conflict_do_nothing(
-                index_elements=["device_id", "fix_time"]
-            )
+        table = t.Position.__table__
+        assert isinstance(table, Table)
+        stmt: Any
+        if self.s.get_bind().dialect.name == "postgresql":
+            stmt = pg_insert(table)
         else:
-            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-            stmt = sqlite_insert(t.Position.__table__).on_conflict_do_nothing(
-                index_elements=["device_id", "fix_time"]
-            )
-        stmt = stmt.returning(t.Position.__table__.c.id)
+            stmt = sqlite_insert(table)
+        stmt = stmt.on_conflict_do_nothing(index_elements=["device_id", "fix_time"])
+        stmt = stmt.returning(table.c.id)
         return len(self.s.execute(stmt, list(rows)).all())
 
     def existing_fix_times(self, device_id: int, fix_times: Sequence[datetime]) -> set[datetime]:
@@ -242,7 +239,7 @@ class PositionRepository:
                 t.Position.server_time < cutoff, t.Position.in_review.is_(False)
             )
         )
-        return int(res.rowcount or 0)
+        return int(getattr(res, "rowcount", 0) or 0)
 
 
 class EventRepository:

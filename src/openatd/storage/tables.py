@@ -206,9 +206,7 @@ class Alert(Base):
     __tablename__ = "alerts"
     __table_args__ = (Index("ix_alerts_participant_status", "participant_id", "status"),)
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    participant_id: Mapped[int] = mapped_column(
-        ForeignKey("participants.id", ondelete="CASCADE")
-    )
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id", ondelete="CASCADE"))
     device_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     type: Mapped[str] = mapped_column(String(40))
     category: Mapped[str] = mapped_column(String(20))
@@ -265,7 +263,7 @@ class FaceTemplate(Base):
 
 
 class CheckInSchedule(Base):
-    """A participant's check-in obligation: weekly fixed windows (local time) or one ad-hoc request."""
+    """A check-in obligation: weekly windows (local time) or one ad-hoc request."""
 
     __tablename__ = "checkin_schedules"
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

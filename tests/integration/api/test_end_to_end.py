@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -35,17 +36,20 @@ def _users(url: str) -> None:
     db.dispose()
 
 
-def _wait_alerts(api: str, headers: dict[str, str], n: int, timeout: float = 10) -> list[dict]:
+def _wait_alerts(
+    api: str, headers: dict[str, str], n: int, timeout: float = 10
+) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout
     while True:
         r = httpx.get(f"{api}/api/alerts", headers=headers)
         assert r.status_code == 200, r.text
         if len(r.json()) >= n or time.monotonic() > deadline:
-            return r.json()
+            alerts: list[dict[str, Any]] = r.json()
+            return alerts
         time.sleep(0.1)
 
 
-def test_intake_rules_alerts_positions_audit(live_server) -> None:
+def test_intake_rules_alerts_positions_audit(live_server: Any) -> None:
     api, intake = live_server.api, live_server.intake
     _users(live_server.database_url)
     alice = _login(api, "alice")
@@ -86,8 +90,15 @@ def test_intake_rules_alerts_positions_audit(live_server) -> None:
     for ts, lat, lon in fixes:
         r = httpx.get(
             f"{intake}/",
-            params={"id": "356938035643809", "timestamp": ts, "lat": lat, "lon": lon,
-                    "accuracy": 10, "speed": 2.0, "batt": 80},
+            params={
+                "id": "356938035643809",
+                "timestamp": ts,
+                "lat": lat,
+                "lon": lon,
+                "accuracy": 10,
+                "speed": 2.0,
+                "batt": 80,
+            },
         )
         assert r.status_code == 200, r.text
 
@@ -102,7 +113,12 @@ def test_intake_rules_alerts_positions_audit(live_server) -> None:
 
     # Unknown device and malformed requests are refused, nothing stored.
     assert httpx.get(f"{intake}/", params={"id": "nope", "lat": 1, "lon": 1}).status_code == 404
-    assert httpx.get(f"{intake}/", params={"id": "356938035643809", "lat": "x", "lon": "1"}).status_code == 400
+    assert (
+        httpx.get(
+            f"{intake}/", params={"id": "356938035643809", "lat": "x", "lon": "1"}
+        ).status_code
+        == 400
+    )
 
     # Positions need a reason; the read is audited with it.
     window = {

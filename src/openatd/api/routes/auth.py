@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from fastapi.security import OAuth2PasswordRequestForm
 
+from openatd.accounts import authenticate, create_user
 from openatd.api.deps import ContainerDep, CurrentUser, NowDep, UowDep
 from openatd.api.schemas import TokenPublic, UserCreate, UserPublic
-from openatd.accounts import authenticate, create_user
 
 router = APIRouter(prefix="/api", tags=["auth"])
 

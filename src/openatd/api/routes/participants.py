@@ -41,9 +41,7 @@ def get_participant(
     participant_id: int, uow: UowDep, user: CurrentUser, now: NowDep
 ) -> ParticipantPublic:
     """One participant; 403 outside your caseload."""
-    return ParticipantPublic.model_validate(
-        service.get_participant(uow, user, now, participant_id)
-    )
+    return ParticipantPublic.model_validate(service.get_participant(uow, user, now, participant_id))
 
 
 @router.patch("/{participant_id}", response_model=ParticipantPublic)
