@@ -19,10 +19,10 @@ decoders read, documented field by field below):
 * ``h02``: text ``*HQ,…,V1,…#`` positions; no login, no ACK.
 
 Fix times: a trace's own dates are years old and would be dropped by the
-position filter's age check, so each device's fixes are re-timed to one second
-apart, ending at the moment the run starts (its coordinates, speeds and
-courses are the trace's). One second apart keeps fix times unique per device
-at any rate.
+position filter's age check, so each device's fixes are re-timed to end at the
+moment the run starts, keeping the trace's spacing clamped to 1..60 s (see
+:func:`device_fixes`); coordinates, speeds and courses are the trace's. Fix
+times stay unique and increasing per device at any sending rate.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ __all__ = [
     "ENCODERS",
     "Fix",
     "SimulationReport",
+    "device_fixes",
     "device_ids",
     "load_fixes",
     "simulate",
@@ -155,6 +156,34 @@ def load_fixes(path: Path, limit: int | None = None) -> list[list[Fix]]:
     if not traces:
         raise InvalidInput(f"no readable GPS trace under {path}")
     return traces
+
+
+def device_fixes(traces: list[list[Fix]], index: int, count: int, end: datetime) -> list[Fix]:
+    """The *count* fixes simulated device number *index* sends, re-timed to end at *end*.
+
+    Device *index* replays trace ``index % len(traces)`` from a per-device offset
+    (wrapping around). Fix times keep the trace's own spacing, clamped to 1..60 s,
+    so fix times are unique and increasing per device and speeds stay plausible.
+    """
+    trace = traces[index % len(traces)]
+    offset = (index * 7919) % len(trace)
+    src = [trace[(offset + k) % len(trace)] for k in range(count)]
+    gaps = [0.0]
+    for a, b in itertools.pairwise(src):
+        gaps.append(min(60.0, max(1.0, (b.time - a.time).total_seconds())))
+    elapsed = list(itertools.accumulate(gaps))
+    start = end - timedelta(seconds=round(elapsed[-1]))
+    return [
+        Fix(
+            start + timedelta(seconds=round(t)),
+            f.latitude,
+            f.longitude,
+            f.speed_mps,
+            f.course_deg,
+            f.altitude_m,
+        )
+        for f, t in zip(src, elapsed, strict=True)
+    ]
 
 
 def device_ids(n: int, first: int = 0) -> list[str]:
@@ -555,27 +584,13 @@ async def simulate(
     total = max(1, round(rate * duration_s))
     per_device = math.ceil(total / devices)
 
-    # Pre-encode every device's frames (re-timed trace fixes, one second apart).
-    start_wall = datetime.now(UTC).replace(microsecond=0)
+    # Pre-encode every device's frames (re-timed trace fixes ending now).
+    end = datetime.now(UTC).replace(microsecond=0)
     encoders = [enc_cls(uid) for uid in ids[:devices]]
-    frames: list[list[tuple[bytes, int]]] = []
-    for i, enc in enumerate(encoders):
-        trace = traces[i % len(traces)]
-        offset = (i * 7919) % len(trace)
-        base = start_wall - timedelta(seconds=per_device)
-        out = []
-        for k in range(per_device):
-            src = trace[(offset + k) % len(trace)]
-            fix = Fix(
-                base + timedelta(seconds=k),
-                src.latitude,
-                src.longitude,
-                src.speed_mps,
-                src.course_deg,
-                src.altitude_m,
-            )
-            out.append(enc.positions([fix]))
-        frames.append(out)
+    frames = [
+        [enc.positions([fix]) for fix in device_fixes(traces, i, per_device, end)]
+        for i, enc in enumerate(encoders)
+    ]
 
     sem = asyncio.Semaphore(connect_concurrency)
 
