@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import shared_root
 
+from conftest import shared_root
 from openatd.rules.scenario import check_scenario, load_scenario
 
 SHARED = sorted((shared_root() / "scenarios").glob("*.json"))
