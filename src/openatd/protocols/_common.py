@@ -73,8 +73,11 @@ def utc(
     return datetime(year, month, day, hour, minute, second, ms * 1000, tzinfo=UTC)
 
 
-def utc_from_dmy_hms(date: str, time: str) -> datetime:
+def utc_from_dmy_hms(date: str, time: str, *, lenient: bool = False) -> datetime:
     """UTC time from NMEA-style ``ddmmyy`` and ``hhmmss[.sss]`` strings.
+
+    With *lenient*, out-of-range time fields roll over (``160169`` is 16:02:09),
+    as some firmwares send them; the date must still be valid.
 
     >>> utc_from_dmy_hms("201015", "142111.000").isoformat()
     '2015-10-20T14:21:11+00:00'
@@ -87,10 +90,11 @@ def utc_from_dmy_hms(date: str, time: str) -> datetime:
     ms = 0
     if len(time) > 7 and time[6] == ".":
         ms = round(float("0" + time[6:]) * 1000) % 1000
-    return utc(
-        int(date[4:6]), int(date[2:4]), int(date[0:2]), int(time[0:2]), int(time[2:4]),
-        int(time[4:6]), ms,
-    )  # fmt: skip
+    hour, minute, second = int(time[0:2]), int(time[2:4]), int(time[4:6])
+    day = utc(int(date[4:6]), int(date[2:4]), int(date[0:2]))
+    if lenient:
+        return day + timedelta(hours=hour, minutes=minute, seconds=second, milliseconds=ms)
+    return day.replace(hour=hour, minute=minute, second=second, microsecond=ms * 1000)
 
 
 def nmea_degrees(value: str, hemisphere: str = "") -> float:

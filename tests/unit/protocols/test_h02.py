@@ -1,0 +1,82 @@
+"""H02 decoder on the shared captured frames and framing cases; heartbeat echo and status alarms."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from openatd.domain.messages import KNOT_MPS, Alarm, ReportKind
+from openatd.protocols.h02 import H02Session
+
+PROTOCOL = "h02"
+
+
+def test_sample(sample: dict[str, Any], check: Any) -> None:
+    decoded = H02Session().decode_frame(check.frame(sample))
+    check.matches(list(decoded.messages), sample["expect"])
+
+
+def test_alarm_sample(alarm_sample: dict[str, Any], check: Any) -> None:
+    decoded = H02Session().decode_frame(check.frame(alarm_sample))
+    check.matches(list(decoded.messages), alarm_sample["expect"])
+
+
+def test_frame_case(frame_case: dict[str, Any]) -> None:
+    buffer = bytearray.fromhex(frame_case["input"]["raw"])
+    frame = H02Session().next_frame(buffer)
+    assert frame is not None
+    assert frame.hex() == frame_case["expected_frame"]["raw"].lower()
+
+
+def test_heartbeat_is_echoed_and_carries_battery_percent() -> None:
+    decoded = H02Session().decode_frame(b"*HQ,135790246811220,HTBT,100#")
+    assert decoded.reply == b"*HQ,135790246811220,HTBT#"
+    [report] = decoded.messages
+    assert report.kind is ReportKind.HEARTBEAT
+    assert report.battery_pct == 100.0
+    assert decoded.unique_id == "135790246811220"
+
+
+def test_text_position_units_and_status() -> None:
+    frame = b"*HQ,4210051415,V1,164549,A,0956.3869,N,08406.7068,W,012.50,090,221215,FFFFFBFF#"
+    [report] = H02Session().decode_frame(frame).messages
+    assert report.fix_time == datetime(2015, 12, 22, 16, 45, 49, tzinfo=UTC)
+    assert report.latitude == pytest.approx(9.939782, abs=1e-6)
+    assert report.longitude == pytest.approx(-84.111780, abs=1e-6)
+    assert report.speed_mps == pytest.approx(12.5 * KNOT_MPS)  # knots on the wire
+    assert report.course_deg == 90.0
+    assert report.extras["status"] == 0xFFFFFBFF
+    assert report.extras["ignition"] is False
+    assert not report.alarms
+
+
+def test_status_bits_are_active_low_alarms() -> None:
+    sos = b"*HQ,1,V1,164549,A,0956.3869,N,08406.7068,W,0,0,221215,FFFBFBFF#"  # bit 18 clear
+    cut = b"*HQ,1,V1,164549,A,0956.3869,N,08406.7068,W,0,0,221215,FFF7FBFF#"  # bit 19 clear
+    [a] = H02Session().decode_frame(sos).messages
+    [b] = H02Session().decode_frame(cut).messages
+    assert a.alarms == {Alarm.SOS}
+    assert b.alarms == {Alarm.POWER_CUT}
+
+
+def test_binary_frame_values() -> None:
+    frame = bytes.fromhex(
+        "24410600082621532131081504419390060740418306000000fffffbfdff0015060000002c02dc0c000000001f"
+    )
+    session = H02Session()
+    [result] = session.receive_data(frame)
+    assert result.decoded is not None
+    [report] = result.decoded.messages
+    assert report.unique_id == "4106000826"
+    assert report.fix_time == datetime(2015, 8, 31, 21, 53, 21, tzinfo=UTC)
+    assert report.latitude == pytest.approx(4.69898, abs=1e-5)
+    assert report.longitude == pytest.approx(-74.06971, abs=1e-5)
+    assert report.valid is True
+    assert report.battery_pct == 100.0  # battery code 6
+
+
+def test_unparseable_text_is_nothing_not_error() -> None:
+    decoded = H02Session().decode_frame(b"*HQ,4109198974,#")
+    assert decoded.messages == ()
