@@ -70,7 +70,7 @@ class Decision(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class FaceBox:
-    """The chosen face in the decoded (upright) image, pixels from the top-left corner.
+    """The chosen face in the full upright image, pixels from its top-left corner.
 
     ``score`` is the detector's confidence, 0..1.
     """
@@ -333,7 +333,7 @@ class OpenCVFaceVerifier:
     # -- stages ---------------------------------------------------------------------------
 
     def _working_image(self, image: BGRImage) -> tuple[BGRImage, float]:
-        """Shrink so the long side is at most the working size; returns (image, scale)."""
+        """Shrink so the long side is at most the working size; returns (image, factor)."""
         height, width = image.shape[:2]
         scale = min(1.0, self._gate.working_long_side_px / max(height, width))
         if scale >= 1.0:
@@ -376,8 +376,10 @@ class OpenCVFaceVerifier:
         """
         gate = self._gate
         started = time.perf_counter()
-        pixels = decode_image(image, min_long_side_px=gate.working_long_side_px)
-        work, scale = self._working_image(pixels)
+        decoded_image = decode_image(image, min_long_side_px=gate.working_long_side_px)
+        work, _ = self._working_image(decoded_image.pixels)
+        # Working-image pixels per original-image pixel, for reporting the face box.
+        scale = max(work.shape[:2]) / max(decoded_image.width, decoded_image.height)
         decoded = time.perf_counter()
         faces = self._detect(work)
         grey = to_grey(work)

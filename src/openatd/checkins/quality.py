@@ -154,13 +154,26 @@ def to_grey(image: BGRImage) -> npt.NDArray[np.uint8]:
     return np.asarray(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), dtype=np.uint8)
 
 
+@dataclass(frozen=True, slots=True)
+class DecodedImage:
+    """Pixels of an upload and the upright size of the full image they came from.
+
+    ``pixels`` may be smaller than ``width`` × ``height`` when a large JPEG was decoded
+    at a reduced scale; ``width`` and ``height`` are after EXIF rotation.
+    """
+
+    pixels: BGRImage
+    width: int
+    height: int
+
+
 def decode_image(
     data: bytes,
     *,
     min_long_side_px: int = 0,
     max_bytes: int = MAX_IMAGE_BYTES,
     max_pixels: int = MAX_IMAGE_PIXELS,
-) -> BGRImage:
+) -> DecodedImage:
     """Decode an uploaded JPEG or PNG into BGR pixels, upright per its EXIF orientation.
 
     The header is read first: the format must be JPEG or PNG and width × height must
@@ -175,8 +188,8 @@ def decode_image(
         max_pixels: largest accepted declared pixel count.
 
     Returns:
-        ``uint8`` array of shape ``(height, width, 3)``, BGR. Grey images are expanded
-        to three equal channels; an alpha channel is dropped.
+        A :class:`DecodedImage` whose ``pixels`` are ``uint8``, shape ``(h, w, 3)``, BGR.
+        Grey images are expanded to three equal channels; an alpha channel is dropped.
 
     Raises:
         InvalidInput: empty or too large upload; not a JPEG/PNG; declared dimensions
@@ -194,7 +207,10 @@ def decode_image(
     except UnidentifiedImageError as exc:
         raise InvalidInput("not a JPEG or PNG image") from exc
     except Image.DecompressionBombError as exc:
-        raise InvalidInput(f"image dimensions exceed {max_pixels} pixels") from exc
+        raise InvalidInput(
+            f"image declares more pixels than the limit of {max_pixels} pixels "
+            "(refused before decoding)"
+        ) from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise InvalidInput(f"unreadable image header: {exc}") from exc
     with image:
@@ -216,4 +232,6 @@ def decode_image(
             rgb = np.asarray(upright.convert("RGB"), dtype=np.uint8)
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
             raise InvalidInput(f"corrupt or truncated {image.format} image: {exc}") from exc
-    return np.ascontiguousarray(rgb[:, :, ::-1])
+    if (rgb.shape[1] > rgb.shape[0]) != (width > height):
+        width, height = height, width  # EXIF turned the picture by 90°
+    return DecodedImage(np.ascontiguousarray(rgb[:, :, ::-1]), width, height)

@@ -64,6 +64,9 @@ class FaceTemplate:
     def from_bytes(cls, data: bytes, model_id: str, *, dimensions: int = 128) -> FaceTemplate:
         """Rebuild a template from :meth:`to_bytes` output.
 
+        The values are kept bit for bit; a vector that is not unit-length (±0.1 %) was not
+        made by :meth:`to_bytes` and is refused.
+
         Raises:
             InvalidInput: the byte length is not ``4 * dimensions`` or the vector is invalid.
         """
@@ -72,7 +75,12 @@ class FaceTemplate:
                 f"face template is {len(data)} bytes; expected {4 * dimensions} "
                 f"({dimensions} float32 values)"
             )
-        return cls.from_embedding(np.frombuffer(data, dtype="<f4"), model_id)
+        vector = np.frombuffer(data, dtype="<f4").astype(np.float32)
+        norm = float(np.linalg.norm(vector)) if bool(np.all(np.isfinite(vector))) else 0.0
+        if abs(norm - 1.0) > 1e-3:
+            raise InvalidInput(f"face template is not a unit vector (norm {norm:.4f})")
+        vector.setflags(write=False)
+        return cls(vector=vector, model_id=model_id)
 
 
 def _multi_fernet(keys: Sequence[str | bytes]) -> MultiFernet:
