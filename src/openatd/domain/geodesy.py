@@ -117,8 +117,8 @@ class BoundaryEdges:
         """Exact geodesic distance (metres) from (lat, lon) to the nearest point of edge *index*.
 
         The edge is parametrised linearly in lon/lat (RFC 7946); the geodesic distance to its
-        points is minimised by golden-section search down to a step of 1e-9 of the edge, with the
-        endpoints checked explicitly.
+        points is minimised by golden-section search until the bracket is under 1 mm of edge
+        length, with the endpoints checked explicitly.
         """
         lo1 = float(self.lon1[index])
         la1 = float(self.lat1[index])
@@ -129,11 +129,14 @@ class BoundaryEdges:
             _, _, d = WGS84.inv(lon, lat, lo1 + t * dlon, la1 + t * dlat)
             return float(d)
 
+        f0, f1 = f(0.0), f(1.0)
+        _, _, length = WGS84.inv(lo1, la1, lo1 + dlon, la1 + dlat)
+        tol = 1e-3 / max(float(length), 1e-3)
         a, b = 0.0, 1.0
         c = b - _GOLDEN * (b - a)
         d = a + _GOLDEN * (b - a)
         fc, fd = f(c), f(d)
-        while b - a > 1e-9:
+        while b - a > tol:
             if fc < fd:
                 b, d, fd = d, c, fc
                 c = b - _GOLDEN * (b - a)
@@ -142,7 +145,21 @@ class BoundaryEdges:
                 a, c, fc = c, d, fd
                 d = a + _GOLDEN * (b - a)
                 fd = f(d)
-        return min(fc, fd, f(0.0), f(1.0))
+        return min(fc, fd, f0, f1)
+
+    def estimate_m(self, lat: float, lon: float) -> tuple[float, float]:
+        """``(estimate, bound)``: the local-plane distance (metres) from (lat, lon) to the nearest
+        edge, and a bound on its error against the geodesic distance.
+
+        The bound, ``d·(d/R)·(2|tan φ| + 0.1) + 1 mm``, holds with a wide margin over tests at
+        latitudes 0-80° and distances up to 25 km (observed errors are under a tenth of it).
+        Returns ``(inf, 0)`` when there are no edges.
+        """
+        if len(self) == 0:
+            return math.inf, 0.0
+        best = float(self.planar_estimates(lat, lon).min())
+        factor = 2.0 * abs(math.tan(math.radians(min(abs(lat), 89.0)))) + 0.1
+        return best, best * (best / 6_371_000.0) * factor + 1e-3
 
     def distance_m(self, lat: float, lon: float) -> float:
         """Distance in metres from (lat, lon) to the nearest point of any edge.

@@ -41,14 +41,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import shapely
-from shapely.geometry import LinearRing, MultiPolygon, Point, Polygon
+from shapely.geometry import LinearRing, MultiPolygon, Polygon
 
 from openatd.domain.geodesy import BoundaryEdges, distance_m
 from openatd.domain.schedules import WeeklySchedule, parse_schedule
 from openatd.errors import InvalidInput
 
-ON_BOUNDARY_DEG = 1e-10
-"""A fix within this many degrees (about 0.01 mm) of the boundary in lon/lat is *on* it (d = 0)."""
+ON_BOUNDARY_M = 1e-3
+"""A fix nearer than this (1 mm) to a polygon boundary is *on* it: d = 0, always ambiguous."""
 
 
 class ZoneKind(StrEnum):
@@ -72,7 +72,8 @@ class Placement:
 
     Attributes:
         relation: inside, outside or ambiguous (see the module docstring).
-        distance_m: geodesic distance in metres from the fix to the nearest boundary point.
+        distance_m: distance in metres from the fix to the nearest boundary point: geodesic
+            whenever it is close to the accuracy radius (see :meth:`Zone.classify`).
         point_inside: whether the fix's point itself is inside (or on the boundary of) the zone.
     """
 
@@ -113,7 +114,6 @@ class Zone:
     schedule: WeeklySchedule | None = None
     name: str | None = None
     _edges: BoundaryEdges | None = field(default=None, init=False, repr=False, compare=False)
-    _lines: Any = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if (self.geometry is None) == (self.circle is None):
@@ -122,11 +122,6 @@ class Zone:
             shapely.prepare(self.geometry)
             segments = _boundary_segments(self.geometry)
             object.__setattr__(self, "_edges", BoundaryEdges.from_segments(segments))
-            lines = shapely.multilinestrings(
-                [[a, b] for a, b in segments] if segments else [[(0.0, 0.0), (0.0, 0.0)]]
-            )
-            shapely.prepare(lines)
-            object.__setattr__(self, "_lines", lines)
 
     @property
     def label(self) -> str:
@@ -145,19 +140,18 @@ class Zone:
     def boundary_distance_m(self, lat: float, lon: float) -> float:
         """Geodesic distance in metres from the point to the nearest point of the zone boundary.
 
-        The ±180° split line of an antimeridian MultiPolygon is not part of the boundary.
+        Exact on the WGS84 ellipsoid within 50 km of the boundary (see
+        :class:`~openatd.domain.geodesy.BoundaryEdges`); 0 for a point on the boundary (within
+        :data:`ON_BOUNDARY_M`). The ±180° split line of an antimeridian MultiPolygon is not part of
+        the boundary.
         """
         if self.circle is not None:
             return abs(
                 distance_m(lat, lon, self.circle.lat, self.circle.lon) - self.circle.radius_m
             )
         assert self._edges is not None
-        if len(self._edges) == 0:
-            return math.inf
-        if any(
-            float(shapely.distance(self._lines, Point(x, lat))) <= ON_BOUNDARY_DEG
-            for x in _lon_representations(lon)
-        ):
+        estimate, _ = self._edges.estimate_m(lat, lon)
+        if estimate <= ON_BOUNDARY_M:
             return 0.0
         return self._edges.distance_m(lat, lon)
 
@@ -166,10 +160,26 @@ class Zone:
 
         Returns a :class:`Placement`: outside / inside when the whole accuracy circle is on one
         side of the boundary (``d > accuracy_m``), ambiguous otherwise (including d = 0).
+
+        Fast path: for a polygon, the local-plane estimate of ``d`` decides on its own when it is
+        farther from ``accuracy_m`` than its error bound; only otherwise is the exact geodesic
+        distance computed. So the classification is always the geodesic one, and
+        ``Placement.distance_m`` is exact when it was close to deciding, else the estimate
+        (measured error under 0.1 m within 1 km of the boundary at 45° latitude, 1.4 m at 5 km).
         """
         acc = 0.0 if accuracy_m is None else max(0.0, float(accuracy_m))
         inside = self.contains_point(lat, lon)
-        d = self.boundary_distance_m(lat, lon)
+        if self.circle is not None:
+            d = self.boundary_distance_m(lat, lon)
+        else:
+            assert self._edges is not None
+            estimate, bound = self._edges.estimate_m(lat, lon)
+            if estimate <= ON_BOUNDARY_M:
+                d = 0.0
+            elif abs(estimate - acc) > bound + 0.01 or math.isinf(estimate):
+                d = estimate
+            else:
+                d = self._edges.distance_m(lat, lon)
         if d > acc and d > 0.0:
             rel = Relation.INSIDE if inside else Relation.OUTSIDE
         else:

@@ -238,3 +238,23 @@ class TestClassification:
         lat, lon = point
         expected = brute_boundary_distance(lat, lon, edges)
         assert z.boundary_distance_m(lat, lon) == pytest.approx(expected, abs=0.05)
+
+
+def test_fast_classification_agrees_with_exact_geodesic_distance() -> None:
+    """The local-plane shortcut never changes a classification, even 2 cm from the threshold."""
+    rng = np.random.default_rng(7)
+    for lat0 in (0.0, 41.88, 69.6):
+        ring = [[10.0, lat0], [10.04, lat0 + 0.003], [10.03, lat0 + 0.03], [10.0, lat0 + 0.02],
+                [10.0, lat0]]  # fmt: skip
+        z = parse_zone({"id": "r", "kind": "exclusion", "geometry": poly(ring)})
+        for _ in range(150):
+            lat = lat0 + float(rng.uniform(-0.02, 0.05))
+            lon = 10.0 + float(rng.uniform(-0.03, 0.07))
+            exact = z.boundary_distance_m(lat, lon)
+            for acc in (exact - 0.02, exact + 0.02, float(rng.uniform(0, 3000))):
+                want = (
+                    Relation.AMBIGUOUS
+                    if exact <= acc
+                    else (Relation.INSIDE if z.contains_point(lat, lon) else Relation.OUTSIDE)
+                )
+                assert z.classify(lat, lon, max(acc, 0.0)).relation is want, (lat, lon, acc)
