@@ -139,8 +139,8 @@ class WeeklySchedule:
     def active_window(self, instant: datetime) -> tuple[datetime, datetime] | None:
         """The UTC ``[start, end)`` of the window that contains *instant*, or ``None``.
 
-        *instant* must be timezone-aware. When windows overlap at *instant*, the result spans
-        from the earliest start to the latest end of those containing it.
+        *instant* must be timezone-aware. Windows that overlap (one starts before another ends)
+        act as one window spanning them all; windows that merely touch stay separate.
 
         Raises:
             ValueError: *instant* is naive.
@@ -149,16 +149,24 @@ class WeeklySchedule:
             raise ValueError("active_window needs a timezone-aware datetime")
         t = instant.astimezone(UTC)
         local_day = t.astimezone(self.tz).date()
-        hits: list[tuple[datetime, datetime]] = []
-        for offset in (-1, 0):
+        spans: list[tuple[datetime, datetime]] = []
+        for offset in range(-8, 2):
             day = local_day + timedelta(days=offset)
             for w in self.windows:
                 occ = w.occurrence(day, self.tz)
-                if occ is not None and occ[0] <= t < occ[1]:
-                    hits.append(occ)
-        if not hits:
-            return None
-        return min(h[0] for h in hits), max(h[1] for h in hits)
+                if occ is not None:
+                    spans.append(occ)
+        spans.sort()
+        merged: list[tuple[datetime, datetime]] = []
+        for start, end in spans:
+            if merged and start < merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+            else:
+                merged.append((start, end))
+        for start, end in merged:
+            if start <= t < end:
+                return start, end
+        return None
 
     def is_active(self, instant: datetime) -> bool:
         """Whether *instant* (timezone-aware) falls in a window."""

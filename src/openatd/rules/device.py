@@ -6,7 +6,8 @@
   only), a message without the alarm ends it, so the next alarm is a new tamper.
 - ``low_battery``: ``battery_pct`` at or below ``policy.low_battery_pct``; not raised again until
   a reading strictly above ``low_battery_pct + 5`` (hysteresis). A device low-battery alarm counts
-  as a reading at the threshold. No ``battery_pct`` (unknown) never alerts.
+  as a reading at the threshold. No ``battery_pct`` (unknown), or a value outside 0-100, never
+  alerts.
 """
 
 from __future__ import annotations
@@ -83,6 +84,8 @@ class LowBatteryProcessor:
         """Feed one message (dated *at*, UTC); returns the low-battery alert it raises, if any."""
         threshold = self.policy.low_battery_pct
         reading = report.battery_pct
+        if reading is not None and not 0.0 <= reading <= 100.0:
+            reading = None  # not a percentage (e.g. -1 for "unknown"): never a low-battery alert
         alarm = Alarm.LOW_BATTERY in report.alarms
         if alarm:
             reading = threshold if reading is None else min(reading, threshold)
@@ -94,7 +97,7 @@ class LowBatteryProcessor:
         if reading > threshold or not self.armed:
             return None
         self.armed = False
-        if report.battery_pct is not None:
+        if report.battery_pct is not None and not alarm:
             what = f"The device battery was at {report.battery_pct:g} %"
         else:
             what = "The device reported a low battery"

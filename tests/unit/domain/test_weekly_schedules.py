@@ -131,3 +131,21 @@ class TestWeeklySchedule:
     def test_invalid_zone_name(self) -> None:
         with pytest.raises(InvalidInput, match="unknown time zone 'Mars/Olympus'"):
             parse_schedule([{"days": EVERY, "start": "21:00", "end": "06:00"}], "Mars/Olympus")
+
+
+def test_overlapping_windows_act_as_one_and_touching_ones_stay_apart() -> None:
+    s = parse_schedule(
+        [
+            {"days": EVERY, "start": "20:00", "end": "23:00"},
+            {"days": EVERY, "start": "22:00", "end": "02:00"},
+            {"days": EVERY, "start": "02:00", "end": "03:00"},
+        ],
+        "America/Chicago",
+    )
+    evening = (utc("2024-05-16T01:00:00Z"), utc("2024-05-16T07:00:00Z"))  # 20:00-02:00 CDT
+    assert s.active_window(utc("2024-05-16T02:00:00Z")) == evening  # 21:00, before B starts
+    assert s.active_window(utc("2024-05-16T05:00:00Z")) == evening  # 00:00
+    assert s.active_window(utc("2024-05-16T07:30:00Z")) == (
+        utc("2024-05-16T07:00:00Z"),
+        utc("2024-05-16T08:00:00Z"),
+    )

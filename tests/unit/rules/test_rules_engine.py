@@ -211,3 +211,9 @@ def test_warm_up_rebuilds_a_run_in_progress() -> None:
     e.warm_up([fix(T0, OUTSIDE), fix(T0 + m(1), OUTSIDE)])
     out = e.on_report(fix(T0 + m(2), OUTSIDE))
     assert [a.at for a in out.alerts] == [T0]
+
+
+def test_battery_value_that_is_not_a_percentage_never_alerts() -> None:
+    e = engine()
+    for k, level in enumerate([-1.0, 3.89e2, 150.0]):
+        assert e.on_report(fix(T0 + m(k), INSIDE, battery_pct=level)).alerts == []
