@@ -216,8 +216,12 @@ def read_trace(
         InvalidInput: the file cannot be read, its format is unknown, ``track``
             or ``tz`` is wrong; during iteration, if the file holds no readable fix.
 
-    >>> from itertools import islice
-    >>> # for p in islice(read_trace("walk.gpx"), 3): print(p.time, p.latitude)
+    Example (``reader.skipped`` and ``reader.invalid`` are final after the loop)::
+
+        reader = read_trace("go_track_trackspoints.csv", track="1")
+        for point in reader:
+            print(point.time.isoformat(), point.latitude, point.longitude)
+        print(reader.yielded, reader.invalid, dict(reader.skipped))
     """
     p = Path(path)
     fmt = fmt or detect_format(p)
