@@ -389,6 +389,11 @@ class UnitOfWork:
         self.events = EventRepository(s)
         self.alerts = AlertRepository(s)
         self.audit = AuditRepository(s)
+        self.face_templates = FaceTemplateRepository(s)
+        self.checkin_schedules = CheckInScheduleRepository(s)
+        self.checkins = CheckInRepository(s)
+        self.incidents = IncidentRepository(s)
+        self.exports = ParticipantExportRepository(s)
         return self
 
     def __exit__(
@@ -411,3 +416,167 @@ class UnitOfWork:
 
     def flush(self) -> None:
         self.session.flush()
+
+
+class FaceTemplateRepository:
+    """Enrolled face templates (Fernet ciphertext only; never a photo)."""
+
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def for_participant(self, participant_id: int) -> Sequence[t.FaceTemplate]:
+        return self.s.scalars(
+            select(t.FaceTemplate)
+            .where(t.FaceTemplate.participant_id == participant_id)
+            .order_by(t.FaceTemplate.id)
+        ).all()
+
+    def add(self, **fields: Any) -> t.FaceTemplate:
+        row = t.FaceTemplate(**fields)
+        self.s.add(row)
+        self.s.flush()
+        return row
+
+    def delete_for_participant(self, participant_id: int) -> int:
+        """Delete every template of one participant; returns how many."""
+        res = self.s.execute(
+            delete(t.FaceTemplate).where(t.FaceTemplate.participant_id == participant_id)
+        )
+        return int(getattr(res, "rowcount", 0) or 0)
+
+    def all(self) -> Sequence[t.FaceTemplate]:
+        """Every template (key rotation)."""
+        return self.s.scalars(select(t.FaceTemplate).order_by(t.FaceTemplate.id)).all()
+
+
+class CheckInScheduleRepository:
+    """Check-in obligations: weekly windows and ad-hoc requests."""
+
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def add(self, **fields: Any) -> t.CheckInSchedule:
+        row = t.CheckInSchedule(**fields)
+        self.s.add(row)
+        self.s.flush()
+        return row
+
+    def get(self, schedule_id: int) -> t.CheckInSchedule:
+        """Raises NotFound."""
+        row = self.s.get(t.CheckInSchedule, schedule_id)
+        if row is None:
+            raise NotFound(f"check-in schedule {schedule_id} not found")
+        return row
+
+    def for_participant(
+        self, participant_id: int, *, active_only: bool = True
+    ) -> Sequence[t.CheckInSchedule]:
+        q = select(t.CheckInSchedule).where(t.CheckInSchedule.participant_id == participant_id)
+        if active_only:
+            q = q.where(t.CheckInSchedule.active.is_(True))
+        return self.s.scalars(q.order_by(t.CheckInSchedule.id)).all()
+
+    def all_active(self) -> Sequence[t.CheckInSchedule]:
+        return self.s.scalars(
+            select(t.CheckInSchedule)
+            .where(t.CheckInSchedule.active.is_(True))
+            .order_by(t.CheckInSchedule.id)
+        ).all()
+
+
+class CheckInRepository:
+    """Check-in attempts and their reviews."""
+
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def add(self, **fields: Any) -> t.CheckIn:
+        row = t.CheckIn(**fields)
+        self.s.add(row)
+        self.s.flush()
+        return row
+
+    def get(self, checkin_id: int) -> t.CheckIn:
+        """Raises NotFound."""
+        row = self.s.get(t.CheckIn, checkin_id)
+        if row is None:
+            raise NotFound(f"check-in {checkin_id} not found")
+        return row
+
+    def for_window(self, schedule_id: int, window_start: datetime) -> Sequence[t.CheckIn]:
+        """Attempts for one window of one schedule, in order."""
+        return self.s.scalars(
+            select(t.CheckIn)
+            .where(t.CheckIn.schedule_id == schedule_id, t.CheckIn.window_start == window_start)
+            .order_by(t.CheckIn.id)
+        ).all()
+
+    def for_participant(self, participant_id: int, limit: int = 1000) -> Sequence[t.CheckIn]:
+        """Newest first."""
+        return self.s.scalars(
+            select(t.CheckIn)
+            .where(t.CheckIn.participant_id == participant_id)
+            .order_by(t.CheckIn.server_time.desc(), t.CheckIn.id.desc())
+            .limit(limit)
+        ).all()
+
+
+class IncidentRepository:
+    """Outage windows of the server or its dependencies."""
+
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def add(self, **fields: Any) -> t.Incident:
+        row = t.Incident(**fields)
+        self.s.add(row)
+        self.s.flush()
+        return row
+
+    def open_of_kind(self, kind: str) -> Sequence[t.Incident]:
+        return self.s.scalars(
+            select(t.Incident)
+            .where(t.Incident.kind == kind, t.Incident.ended_at.is_(None))
+            .order_by(t.Incident.id)
+        ).all()
+
+    def overlapping(self, start: datetime, end: datetime) -> Sequence[t.Incident]:
+        """Incidents whose ``[started_at, ended_at or open]`` meets ``[start, end]``."""
+        return self.s.scalars(
+            select(t.Incident)
+            .where(
+                t.Incident.started_at <= end,
+                (t.Incident.ended_at.is_(None)) | (t.Incident.ended_at >= start),
+            )
+            .order_by(t.Incident.id)
+        ).all()
+
+
+class ParticipantExportRepository:
+    """Everything held about one participant, for their own export (DESIGN principle 6)."""
+
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def positions(self, participant_id: int, batch: int = 5000) -> Iterator[t.Position]:
+        """Every stored fix of the participant, in id order (paged)."""
+        last = 0
+        while True:
+            rows = self.s.scalars(
+                select(t.Position)
+                .where(t.Position.participant_id == participant_id, t.Position.id > last)
+                .order_by(t.Position.id)
+                .limit(batch)
+            ).all()
+            if not rows:
+                return
+            yield from rows
+            last = rows[-1].id
+
+    def audit_entries(self, participant_id: int) -> Sequence[t.AuditEntry]:
+        """Audit entries about the participant, oldest first."""
+        return self.s.scalars(
+            select(t.AuditEntry)
+            .where(t.AuditEntry.participant_id == participant_id)
+            .order_by(t.AuditEntry.id)
+        ).all()

@@ -104,6 +104,12 @@ class Participant(Base):
     phone: Mapped[str | None] = mapped_column(String(40), nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Check-in app sign-in (migration 0002): a one-time code, argon2id-hashed, and the
+    # version that every participant token must carry (bumped to revoke old phones).
+    app_code_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    app_code_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    app_code_failures: Mapped[int] = mapped_column(Integer, default=0)
+    app_token_version: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class CaseloadAssignment(Base):
@@ -278,12 +284,17 @@ class CheckInSchedule(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_by: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Migration 0002: why an ad-hoc request was made, and how far the missed-check-in
+    # sweep has judged this schedule's windows (closing instants up to here are done).
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    checked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class CheckIn(Base):
     """One check-in attempt and its outcome (verified | retake_requested | needs_review)."""
 
     __tablename__ = "checkins"
+    __table_args__ = (Index("ix_checkins_schedule_window", "schedule_id", "window_start"),)
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     participant_id: Mapped[int] = mapped_column(
         ForeignKey("participants.id", ondelete="CASCADE"), index=True
@@ -305,6 +316,15 @@ class CheckIn(Base):
     on_time: Mapped[bool] = mapped_column(Boolean, default=True)
     selfie: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     review_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    # Migration 0002: attempt number in its window, the gate's measurements, and the
+    # review (kind mismatch | technical; closed by a person with a resolution and reason).
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    quality_report: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    review_kind: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    review_resolution: Mapped[str | None] = mapped_column(String(30), nullable=True)
+    review_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reviewed_by: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class Incident(Base):
