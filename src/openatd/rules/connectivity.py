@@ -62,8 +62,8 @@ class ConnectivityProcessor:
                 explanation=(
                     f"No message arrived from the device for "
                     f"{duration(self.policy.offline_after_s)} after "
-                    f"{local_stamp(self.last_received, self.tz)}; this is a technical fault "
-                    "(battery, network or device), not a finding about the participant."
+                    f"{local_stamp(self.last_received, self.tz)}; this may be a technical problem "
+                    "such as a flat battery or no mobile network."
                 ),
                 details={
                     "last_received": self.last_received.isoformat().replace("+00:00", "Z"),
@@ -89,9 +89,8 @@ class ConnectivityProcessor:
                     explanation=(
                         f"From {local_stamp(since, self.tz)} the device kept sending messages "
                         f"but none had a usable GPS position for "
-                        f"{duration(self.policy.offline_after_s)} or more; this is a technical "
-                        "fault (for example no sky view indoors), not a finding about the "
-                        "participant."
+                        f"{duration(self.policy.offline_after_s)} or more; this is usually a "
+                        "technical problem, for example being indoors with no view of the sky."
                     ),
                     details={
                         "first_message_without_fix": since.isoformat().replace("+00:00", "Z"),

@@ -84,7 +84,10 @@ class ZoneProcessor:
         run = self.run
         window: tuple[datetime, datetime] | None = None
         if self.zone.schedule is not None:
-            window = self.zone.schedule.active_window(fix.fix_time)
+            if run.window is not None and run.window[0] <= fix.fix_time < run.window[1]:
+                window = run.window  # still in the window of the current run
+            else:
+                window = self.zone.schedule.active_window(fix.fix_time)
             if window is None:
                 run.clear()
                 run.window = None
