@@ -7,40 +7,11 @@ project. A test that needs a missing file fails naming the path.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from shared_paths import ROOT, SharedData, shared_root
 
-
-def shared_root() -> Path:
-    """The shared folder (``../shared`` from the repository root)."""
-    data = os.environ.get("OPENATD_SHARED_DATA")
-    if data:
-        return Path(data).resolve().parent
-    return (ROOT.parent / "shared").resolve()
-
-
-class SharedData:
-    """Paths into ``../shared/data`` and ``../shared/scenarios`` that fail loudly when missing."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.data = root / "data"
-        self.scenarios = root / "scenarios"
-
-    def path(self, *parts: str) -> Path:
-        p = self.data.joinpath(*parts)
-        if not p.exists():
-            pytest.fail(f"shared test data missing: {p}")
-        return p
-
-    def scenario_files(self) -> list[Path]:
-        if not self.scenarios.is_dir():
-            pytest.fail(f"shared scenarios missing: {self.scenarios}")
-        return sorted(self.scenarios.glob("*.json"))
+__all__ = ["ROOT", "SharedData", "shared_root"]
 
 
 @pytest.fixture(scope="session")

@@ -30,7 +30,7 @@ from openatd.ingest.replay import ReplayConnectionError, replay
 from openatd.ingest.traces import read_trace
 
 if TYPE_CHECKING:
-    from conftest import SharedData  # the tests/ fixture's type; not imported at run time
+    from shared_paths import SharedData  # the tests/ fixture's type; not imported at run time
 
 T = ("traces",)
 START = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)

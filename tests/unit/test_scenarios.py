@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import shared_root
+from shared_paths import shared_root
 from openatd.rules.scenario import check_scenario, load_scenario
 
 SHARED = sorted((shared_root() / "scenarios").glob("*.json"))

@@ -17,7 +17,7 @@ from openatd.errors import InvalidInput
 from openatd.ingest.traces import TraceFormat, TracePoint, detect_format, read_trace
 
 if TYPE_CHECKING:
-    from conftest import SharedData  # the tests/ fixture's type; not imported at run time
+    from shared_paths import SharedData  # the tests/ fixture's type; not imported at run time
 
 T = ("traces",)
 

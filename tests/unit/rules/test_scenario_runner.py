@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import shared_root
+from shared_paths import shared_root
 from openatd.cli.main import app
 from openatd.errors import InvalidInput
 from openatd.rules.alerts import AlertType, RaisedAlert
