@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from shared_paths import shared_root
 from openatd.rules.scenario import check_scenario, load_scenario
+from shared_paths import shared_root
 
 SHARED = sorted((shared_root() / "scenarios").glob("*.json"))
 OWN = sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.json"))

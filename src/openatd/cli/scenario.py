@@ -47,6 +47,8 @@ def check_command(
             typer.echo(f"ERROR {file.name}: {exc}")
             broken += 1
             continue
+        for warning in scenario.warnings:
+            typer.echo(f"warning {file.name}: {warning}", err=True)
         result = check_scenario(scenario)
         status = "ok  " if result.ok else "FAIL"
         typer.echo(f"{status} {file.name}: {len(result.alerts)} alert(s) raised")

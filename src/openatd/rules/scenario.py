@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,7 @@ class Scenario:
     expected: tuple[ExpectedAlert, ...]
     exactly: bool
     source: str = ""
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass
@@ -167,7 +168,15 @@ def parse_scenario(data: Any, source: str = "") -> Scenario:
     if not isinstance(data, Mapping):
         raise InvalidInput("a scenario must be a JSON object")
     tz = load_tz(data.get("timezone", ""))
-    policy = Policy.from_mapping(data.get("policy"))
+    policy_raw = data.get("policy") or {}
+    if not isinstance(policy_raw, Mapping):
+        raise InvalidInput("policy must be a JSON object")
+    known = {f.name for f in fields(Policy)}
+    warnings = [
+        f"policy setting {k!r} is not one this engine knows; ignored"
+        for k in sorted(set(policy_raw) - known)
+    ]
+    policy = Policy.from_mapping({k: v for k, v in policy_raw.items() if k in known})
     zones_raw = data.get("zones", [])
     if not isinstance(zones_raw, list):
         raise InvalidInput("zones must be a list")
@@ -200,6 +209,7 @@ def parse_scenario(data: Any, source: str = "") -> Scenario:
         expected=expected,
         exactly=exactly,
         source=source,
+        warnings=tuple(warnings),
     )
 
 

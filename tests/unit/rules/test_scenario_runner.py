@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from shared_paths import shared_root
 from openatd.cli.main import app
 from openatd.errors import InvalidInput
 from openatd.rules.alerts import AlertType, RaisedAlert
 from openatd.rules.scenario import ExpectedAlert, compare_alerts, parse_scenario
+from shared_paths import shared_root
 
 T = datetime(2024, 5, 15, 22, 0, tzinfo=UTC)
 SHARED = shared_root() / "scenarios"
@@ -93,3 +93,17 @@ def test_cli_run_prints_json_lines() -> None:
     ]
     assert set(lines[0]) == {"type", "zone", "at", "category", "explanation"}
     assert lines[0]["category"] == "technical"
+
+
+def test_unknown_policy_setting_is_reported_not_fatal() -> None:
+    sc = parse_scenario(
+        {
+            "timezone": "UTC",
+            "policy": {"zone_dwell_s": 30, "check_in_window_s": 600},
+            "messages": [{"time": "2024-05-15T22:00:00Z", "lat": 41.0, "lon": -87.0}],
+        }
+    )
+    assert sc.policy.zone_dwell_s == 30
+    assert sc.warnings == (
+        "policy setting 'check_in_window_s' is not one this engine knows; ignored",
+    )
