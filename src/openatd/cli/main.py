@@ -21,6 +21,7 @@ _COMMAND_MODULES = (
     "demo",
     "scenario",
     "audit",
+    "retention",
     "decode",
     "simulate",
     "face",

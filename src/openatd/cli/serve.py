@@ -91,6 +91,7 @@ async def run_server(settings: object, *, ready: asyncio.Event | None = None) ->
         f"{settings.osmand_port}/"
     )
     tasks = [asyncio.create_task(s.serve()) for s in servers]
+    housekeeping = asyncio.create_task(_retention_loop(container))
     try:
         while not all(s.started for s in servers):
             if any(t.done() for t in tasks):
@@ -103,7 +104,39 @@ async def run_server(settings: object, *, ready: asyncio.Event | None = None) ->
         for s in servers:
             s.should_exit = True
         await asyncio.wait(tasks, timeout=10)
+        housekeeping.cancel()
         if trackers is not None:
             await trackers.stop()
         await container.pipeline.stop()
         container.db.dispose()
+
+
+RETENTION_EVERY_S = 3600.0
+
+
+async def _retention_loop(container: object) -> None:
+    """Purge expired positions and events once at start-up, then every hour."""
+    from openatd.api.container import Container
+    from openatd.safeguards.retention import purge
+
+    assert isinstance(container, Container)
+    log = logging.getLogger("openatd.retention")
+    while True:
+        try:
+
+            def run() -> None:
+                with container.uow() as uow:
+                    report = purge(
+                        uow, container.clock.now(), container.settings.position_retention_days
+                    )
+                log.info(
+                    "retention: purged %d positions, %d events before %s",
+                    report.positions,
+                    report.events,
+                    report.cutoff.isoformat(),
+                )
+
+            await asyncio.to_thread(run)
+        except Exception:
+            log.exception("retention run failed")
+        await asyncio.sleep(RETENTION_EVERY_S)

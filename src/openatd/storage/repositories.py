@@ -252,6 +252,11 @@ class EventRepository:
         if rows:
             self.s.execute(insert(t.Event), list(rows))
 
+    def purge_before(self, cutoff: datetime) -> int:
+        """Delete events dated before *cutoff*; returns how many."""
+        res = self.s.execute(delete(t.Event).where(t.Event.time < cutoff))
+        return int(getattr(res, "rowcount", 0) or 0)
+
     def for_participant(self, participant_id: int, limit: int = 1000) -> Sequence[t.Event]:
         return self.s.scalars(
             select(t.Event)
