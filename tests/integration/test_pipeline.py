@@ -1,0 +1,150 @@
+"""The position pipeline on a real database: filter → store → rules → alerts, and the clock tick."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+
+from openatd.accounts import create_user
+from openatd.domain.clock import SimulatedClock
+from openatd.domain.messages import Alarm, DeviceReport, ReportKind
+from openatd.ingest.pipeline import PositionPipeline
+from openatd.participants import service
+from openatd.participants.zones import create_zone
+from openatd.safeguards.auth import Role, TokenClaims
+from openatd.settings import get_settings
+from openatd.storage.db import Database
+
+T0 = datetime(2026, 3, 8, 6, 0, tzinfo=UTC)
+HOME = (41.8781, -87.6298)
+
+
+def _setup(db: Database) -> int:
+    with db.uow() as uow:
+        user = create_user(uow, T0, "cm", "correct horse battery", "case_manager")
+        claims = TokenClaims(user.id, user.username, Role.CASE_MANAGER, T0 + timedelta(hours=1))
+        p = service.create_participant(
+            uow,
+            claims,
+            T0,
+            name="P",
+            timezone="America/Chicago",
+            supervision_level="gps",
+            policy={"offline_after_s": 600, "zone_dwell_s": 60},
+        )
+        create_zone(
+            uow,
+            claims,
+            T0,
+            p.id,
+            name="home",
+            kind="inclusion",
+            geometry=None,
+            circle={"lat": HOME[0], "lon": HOME[1], "radius_m": 100},
+            schedule=None,
+        )
+        service.create_device(
+            uow, claims, T0, unique_id="imei-1", protocol="gt06", participant_id=p.id
+        )
+        return p.id
+
+
+def _fix(seconds: int, lat: float = HOME[0], **kw: object) -> DeviceReport:
+    t = T0 + timedelta(seconds=seconds)
+    return DeviceReport(
+        unique_id="imei-1",
+        fix_time=t,
+        received=t,
+        latitude=lat,
+        longitude=HOME[1],
+        accuracy_m=10.0,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def _alerts(db: Database) -> list[tuple[str, str, datetime]]:
+    with db.uow() as uow:
+        return sorted((a.type, a.category, a.at) for a in uow.alerts.list())
+
+
+def test_pipeline_rules_and_tick(db_url: str) -> None:
+    db = Database(db_url)
+    db.migrate()
+    pid = _setup(db)
+    clock = SimulatedClock(T0)
+    pipeline = PositionPipeline(db, get_settings(env="test"), clock)
+
+    batch = [
+        _fix(0, battery_pct=40.0),
+        _fix(30, battery_pct=14.0),  # low battery: technical
+        _fix(60, strap="open", alarms=frozenset({Alarm.STRAP_TAMPER})),  # tamper: compliance
+        _fix(60),  # the same fix time again: stored once
+        DeviceReport(
+            unique_id="imei-1",
+            kind=ReportKind.POSITION,
+            fix_time=T0 + timedelta(seconds=70),
+            received=T0 + timedelta(seconds=70),
+            latitude=0.0,
+            longitude=0.0,
+        ),  # null island
+        _fix(120, lat=HOME[0] + 0.01),  # 1.1 km out
+        _fix(200, lat=HOME[0] + 0.01),
+    ]
+    clock.set(T0 + timedelta(seconds=200))
+    result = pipeline.process([("imei-1", batch)])
+    assert result.stored == 5
+    assert result.dropped == 2  # duplicate and (0, 0)
+    assert pipeline.metrics.dropped.labels("null_island")._value.get() == 1
+
+    # Nothing for 10 minutes: the tick raises device_offline, dated by the last message.
+    assert pipeline.tick(T0 + timedelta(seconds=200 + 599)).alerts == []
+    assert len(pipeline.tick(T0 + timedelta(seconds=200 + 600)).alerts) == 1
+    assert pipeline.tick(T0 + timedelta(seconds=200 + 1200)).alerts == []  # once per silence
+
+    assert _alerts(db) == [
+        ("device_offline", "technical", T0 + timedelta(seconds=200)),
+        ("inclusion_zone_exit", "compliance", T0 + timedelta(seconds=120)),
+        ("low_battery", "technical", T0 + timedelta(seconds=30)),
+        ("strap_tamper", "compliance", T0 + timedelta(seconds=60)),
+    ]
+    with db.uow() as uow:
+        for a in uow.alerts.list(participant_ids=[pid]):
+            assert a.status == "open" and a.resolution is None
+            assert "violation" not in a.explanation.lower()
+            assert a.explanation
+    with db.engine.connect() as c:
+        alarms = c.execute(sa.text("SELECT count(*) FROM events WHERE type = 'device_alarm'"))
+        assert alarms.scalar_one() == 1
+        last_seen = c.execute(sa.text("SELECT last_seen_at FROM devices")).scalar_one()
+        assert last_seen is not None
+    db.dispose()
+
+
+def test_zone_change_rebuilds_rules(db_url: str) -> None:
+    db = Database(db_url)
+    db.migrate()
+    pid = _setup(db)
+    pipeline = PositionPipeline(db, get_settings(env="test"), SimulatedClock(T0))
+    pipeline.process([("imei-1", [_fix(0)])])
+    with db.uow() as uow:  # an exclusion zone appears where the participant is
+        user = uow.users.by_username("cm")
+        assert user is not None
+        claims = TokenClaims(user.id, "cm", Role.CASE_MANAGER, T0 + timedelta(hours=1))
+        create_zone(
+            uow,
+            claims,
+            T0,
+            pid,
+            name="victim",
+            kind="exclusion",
+            geometry=None,
+            circle={"lat": HOME[0], "lon": HOME[1], "radius_m": 300},
+            schedule=None,
+        )
+    pipeline.invalidate(pid)
+    result = pipeline.process([("imei-1", [_fix(60), _fix(120)])])
+    assert [(a.type.value, a.zone) for _, a in result.alerts] == [
+        ("exclusion_zone_entry", "victim")
+    ]
+    db.dispose()
