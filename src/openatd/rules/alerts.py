@@ -58,11 +58,10 @@ class RaisedAlert:
     at: datetime
     explanation: str
     details: dict[str, Any] = field(default_factory=dict)
+    category: AlertCategory = field(init=False)
 
-    @property
-    def category(self) -> AlertCategory:
-        """``compliance`` or ``technical``."""
-        return self.type.category
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "category", self.type.category)
 
     def to_json(self) -> dict[str, Any]:
         """The alert as a JSON object (``at`` in ISO 8601 UTC with ``Z``)."""

@@ -258,3 +258,22 @@ def test_fast_classification_agrees_with_exact_geodesic_distance() -> None:
                     else (Relation.INSIDE if z.contains_point(lat, lon) else Relation.OUTSIDE)
                 )
                 assert z.classify(lat, lon, max(acc, 0.0)).relation is want, (lat, lon, acc)
+
+
+def test_antimeridian_split_line_is_a_boundary_where_the_other_side_has_no_part() -> None:
+    # East part covers lat -16.6..-16.4 at +180, the west part only -16.5..-16.3 at -180.
+    district = {
+        "type": "MultiPolygon",
+        "coordinates": [
+            [[[179.9, -16.6], [180.0, -16.6], [180.0, -16.4], [179.9, -16.4], [179.9, -16.6]]],
+            [[[-180.0, -16.5], [-179.9, -16.5], [-179.9, -16.3], [-180.0, -16.3], [-180.0, -16.5]]],
+        ],
+    }
+    z = parse_zone({"id": "d", "kind": "inclusion", "geometry": district})
+    # lat -16.55 at 179.9999: 10.7 m from the +180 line, which is a real edge there.
+    _, _, expected = GEOD.inv(179.9999, -16.55, 180.0, -16.55)
+    p = z.classify(-16.55, 179.9999, 20)
+    assert p.relation is Relation.AMBIGUOUS
+    assert p.distance_m == pytest.approx(expected, abs=0.01)
+    # lat -16.45 at 179.9999: the line is shared, so the nearest edge is far away.
+    assert z.classify(-16.45, 179.9999, 20).relation is Relation.INSIDE
