@@ -57,7 +57,7 @@ EMBEDDING_DIMENSIONS = 128
 
 #: Cosine-similarity threshold for ``verified``, chosen from ``bench/face.py`` on the
 #: shared LFW + ORL photos (docs/face.md gives the figures and the reasoning).
-DEFAULT_THRESHOLD = 0.40
+DEFAULT_THRESHOLD = 0.37
 
 
 class Decision(StrEnum):
