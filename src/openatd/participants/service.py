@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from openatd.domain.audit import AuditAction
 from openatd.errors import InvalidInput
+from openatd.rules.policy import Policy
 from openatd.safeguards import audit
 from openatd.safeguards.access import (
     require_participant_access,
@@ -28,14 +29,6 @@ from openatd.storage.repositories import UnitOfWork
 
 SUPERVISION_LEVELS = ("gps", "app", "phone", "reminders")
 """From most to least intrusive (DESIGN principle 1: step-down GPS → app → reminders)."""
-
-POLICY_KEYS = {
-    "zone_dwell_s": (0, 86400),
-    "offline_after_s": (60, 7 * 86400),
-    "low_battery_pct": (1, 90),
-    "max_speed_mps": (5, 340),
-}
-
 
 def actor(user: TokenClaims) -> str:
     """The audit actor string for a staff member."""
@@ -58,16 +51,13 @@ def check_timezone(name: str) -> str:
 
 
 def check_policy(policy: dict[str, Any]) -> dict[str, Any]:
-    """Validate per-participant policy overrides (known keys, numeric, in range)."""
-    out: dict[str, Any] = {}
-    for key, value in policy.items():
-        if key not in POLICY_KEYS:
-            raise InvalidInput(f"unknown policy key {key!r}; known: {', '.join(POLICY_KEYS)}")
-        lo, hi = POLICY_KEYS[key]
-        if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
-            raise InvalidInput(f"policy {key} must be a number between {lo} and {hi}")
-        out[key] = value
-    return out
+    """Validate per-participant policy overrides against :class:`~openatd.rules.policy.Policy`.
+
+    Raises:
+        InvalidInput: an unknown key, or a value that is not a finite number >= 0.
+    """
+    Policy.from_mapping(policy)
+    return dict(policy)
 
 
 def create_participant(
