@@ -22,6 +22,7 @@ Units: speed km/h -> m/s; altitude metres; voltages mV -> volts; battery in %.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -87,6 +88,7 @@ def _gps_blocks(f: list[str]) -> list[int]:
     ]
 
 
+@dataclass
 class Gl200Session(ProtocolSession):
     """One Queclink connection (TCP) or datagram source (UDP); see the module docstring.
 
@@ -100,7 +102,7 @@ class Gl200Session(ProtocolSession):
     default_port: ClassVar[int] = 5004
     transports: ClassVar[frozenset[str]] = frozenset({"tcp", "udp"})
 
-    sack_all: ClassVar[bool] = False
+    sack_all: bool = False
 
     # -- framing ----------------------------------------------------------------------
 
@@ -278,7 +280,7 @@ class Gl200Session(ProtocolSession):
             return float(value) if value is not None and value <= 100 else None
 
         if msg_type in ("CTN", "STR"):
-            return pct(f[first - 7])
+            return pct(f[first - 7]) if first - 7 > 2 else None
         status_at = next((i for i, v in enumerate(tail) if _STATUS.match(v)), None)
         if status_at is not None and status_at > 0 and any("." in v for v in tail[:status_at]):
             return pct(tail[status_at - 1])

@@ -110,6 +110,12 @@ def test_heartbeat_gets_sack() -> None:
     assert more.decoded.messages[0].kind is ReportKind.POSITION
 
 
+def test_sack_for_every_report_when_the_device_asks_for_it() -> None:
+    decoded = SESSION(sack_all=True).receive_datagram(FRI).decoded
+    assert decoded is not None and decoded.reply == b"+SACK:0355$"
+    assert _decode(FRI).reply is None
+
+
 def test_malformed_frame_is_an_error() -> None:
     result = SESSION().receive_datagram(b"+RESP:GTFRI,DE0114,not-an-imei,,0,0$")
     assert result.error is not None and result.error.protocol == "gl200"
