@@ -65,6 +65,8 @@ MSG_HEARTBEAT_2 = 0x0506
 MSG_LOCATION_2 = 0x5501
 MSG_LOCATION_BLIND = 0x5502
 MSG_TEXT_REPORT = 0x6006
+MSG_TEXT_RESPONSE = 0x1300
+MSG_ACCELERATION = 0x2070
 
 BEIJING = timedelta(hours=8)
 """JT/T 808 times are Beijing time (GMT+8)."""
@@ -320,6 +322,19 @@ class Jt808Session(ProtocolSession):
             r.u8()  # encoding
             text = r.take(r.left()).decode("gbk", errors="replace")
             reports.append(_result(uid, text))
+        elif msg_id == MSG_TEXT_RESPONSE:
+            r.u16()  # serial of the platform message answered
+            text = r.take(max(0, body_length - 2)).decode("utf-16-be", errors="replace")
+            reports.append(_result(uid, text.strip()))
+        elif msg_id == MSG_ACCELERATION:
+            # samples: time (6 bytes BCD), then x, y, z as sign-magnitude u16
+            samples = []
+            while r.left() >= 12:
+                r.take(6)
+                samples.append([_sign_magnitude(r.u16()) for _ in range(3)])
+            reports.append(
+                DeviceReport(kind=ReportKind.HEARTBEAT, unique_id=uid, extras={"gSensor": samples})
+            )
         elif msg_id == MSG_COMMAND_RESPONSE:
             reports.append(_result(uid, r.text(r.u32())))
         elif msg_id == MSG_DRIVER_IDENTITY:
@@ -973,6 +988,11 @@ def _obd_item(item_id: int, v: _Reader, fix: _Fix) -> None:
             e["iccid"] = v.text(20)
         case _:
             pass
+
+
+def _sign_magnitude(value: int) -> int:
+    """16-bit sign-magnitude: bit 15 sign, bits 0-14 magnitude."""
+    return -(value & 0x7FFF) if value & 0x8000 else value & 0x7FFF
 
 
 def _custom_double(v: _Reader) -> float:

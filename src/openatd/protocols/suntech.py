@@ -150,6 +150,13 @@ class SuntechSession(ProtocolSession):
             )
         uid = values[i]
         i += 1
+        if kind == "HTE":
+            # travel (trip) report: no fix; the driver id is its last field
+            return DeviceReport(
+                kind=ReportKind.HEARTBEAT,
+                unique_id=uid,
+                extras={"type": kind, "driverUniqueId": values[-1]},
+            )
         if kind not in ("STT", "EMG", "EVT", "ALT", "UEX"):
             return None
         if model.startswith("ST3") or model in ("ST500", "ST600"):

@@ -182,3 +182,10 @@ def test_truncated_location_is_an_error() -> None:
     frame = _frame(0x0200, "013912345678", 1, b"\x00\x00\x00\x00\x00\x00")
     result = SESSION().receive_datagram(frame)
     assert result.error is not None and result.error.protocol == "jt808"
+
+
+def test_text_response_is_utf16_result() -> None:
+    body = b"\x00\x05" + "OK 已设置".encode("utf-16-be")
+    [report] = _decode(SESSION(), _frame(0x1300, "013912345678", 2, body)).messages
+    assert report.kind is ReportKind.HEARTBEAT
+    assert report.extras["result"] == "OK 已设置"

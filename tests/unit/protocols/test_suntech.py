@@ -109,3 +109,10 @@ def test_malformed_frame_is_an_error() -> None:
     result = SESSION().receive_datagram(b"ST300STT;109002029;08;1080;2019XX20;13:00:55")
     assert result.error is not None
     assert result.error.protocol == "suntech"
+
+
+def test_travel_report_carries_driver_id() -> None:
+    [report] = _decode(b"ST300HTE;205174410;14;712;20110101;00:00:07;1200;0012345678").messages
+    assert not report.has_fix
+    assert report.unique_id == "205174410"
+    assert report.extras["driverUniqueId"] == "0012345678"
