@@ -64,6 +64,7 @@ CODEC_16 = 0x10
 
 _EPOCH = utc(1970, 1, 1)
 _GH_EPOCH = utc(2007, 1, 1)
+_MAX_MILLIS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 _FMB = re.compile(r"FM[B-Z]...|MTB100|MSP500")
 _FM6 = re.compile(r"FM.6..")
 
@@ -256,7 +257,10 @@ class TeltonikaSession(ProtocolSession):
     def _avl(self, r: ByteReader, d: ReportDraft, codec: int) -> bool:
         wide = codec == CODEC_8_EXT
         wide_id = codec in (CODEC_8_EXT, CODEC_16)
-        d.fix_time = _EPOCH + timedelta(milliseconds=r.uint(8))
+        millis = r.uint(8)
+        if millis > _MAX_MILLIS:
+            raise ValueError(f"AVL timestamp {millis} ms is beyond year 9999")
+        d.fix_time = _EPOCH + timedelta(milliseconds=millis)
         d.extras["priority"] = r.u8()
         d.longitude = r.sint(4) / 1e7
         d.latitude = r.sint(4) / 1e7

@@ -1,8 +1,9 @@
 """Shared machinery for the protocol decoder tests (after Traccar's ProtocolTest).
 
 A test module sets ``PROTOCOL = "gt06"`` (and optionally ``XFAIL = {"<test ref>":
-"precise reason"}``, keyed by a sample's ``test`` field) and asks for one of these
-arguments, which are parametrised at collection time from ``../shared/data``:
+"precise reason"}``, keyed by a sample's ``test`` field; it marks strict xfails on
+``test_sample`` / ``test_alarm_sample`` only) and asks for one of these arguments,
+which are parametrised at collection time from ``../shared/data``:
 
 - ``sample``: each entry of ``protocols/<PROTOCOL>.json``;
 - ``frame_case``: each case of ``protocols/frames/<PROTOCOL>.json``;
@@ -19,6 +20,8 @@ from __future__ import annotations
 
 import json
 import math
+import random
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +30,7 @@ import pytest
 
 from openatd.domain.messages import KNOT_MPS, Alarm, DeviceReport
 from openatd.protocols._common import plausibility_problems
+from openatd.protocols.base import ProtocolSession
 
 TRACCAR_ALARMS: dict[str, Alarm] = {
     "removing": Alarm.STRAP_TAMPER,
@@ -44,6 +48,7 @@ TRACCAR_ALARMS: dict[str, Alarm] = {
 }
 """Traccar alarm names -> ours. Names not listed must appear as ``extras["alarm"]``."""
 
+EXPECTATION_TESTS = frozenset({"test_sample", "test_alarm_sample"})
 FIX_KEYS = ("plausible_fix", "time_utc", "valid", "lat", "lon")
 SPEED_TOLERANCE_MPS = 0.03
 COORD_TOLERANCE_DEG = 0.00001
@@ -92,13 +97,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     protocol = getattr(metafunc.module, "PROTOCOL", None)
     if protocol is None:
         return
-    xfail: dict[str, str] = getattr(metafunc.module, "XFAIL", {})
+    # XFAIL names sample expectations that cannot hold here: it marks only the tests
+    # that check expectations (test_sample / test_alarm_sample), not e.g. robustness tests.
+    expects = metafunc.function.__name__ in EXPECTATION_TESTS
+    xfail: dict[str, str] = getattr(metafunc.module, "XFAIL", {}) if expects else {}
     if "sample" in metafunc.fixturenames:
         samples = _load(metafunc.config, "protocols", f"{protocol}.json")["samples"]
         metafunc.parametrize("sample", _params(samples, xfail))
     if "frame_case" in metafunc.fixturenames:
         cases = _load(metafunc.config, "protocols", "frames", f"{protocol}.json")["cases"]
-        metafunc.parametrize("frame_case", _params(cases, xfail))
+        metafunc.parametrize("frame_case", _params(cases, {}))
     if "alarm_sample" in metafunc.fixturenames:
         shared = _load(metafunc.config, "protocols", "em_relevant_samples.json")["samples"]
         mine = [s for s in shared if s["protocol"] == protocol]
@@ -115,6 +123,25 @@ class ExpectChecker:
     def frame(sample: dict[str, Any]) -> bytes:
         """The raw frame of a sample (see :func:`sample_bytes`)."""
         return sample_bytes(sample)
+
+    @staticmethod
+    def survives(new_session: Callable[[], ProtocolSession], frame: bytes) -> None:
+        """Feed truncated and bit-flipped copies of *frame*: nothing may raise.
+
+        A broken frame must come back as a result carrying a ProtocolDecodeError (or
+        decode to something harmless), never as an exception that would take the
+        connection down. Mutations are deterministic (seeded).
+        """
+        rng = random.Random(frame)
+        variants = [frame[:n] for n in range(1, len(frame))]
+        for _ in range(40):
+            mutated = bytearray(frame)
+            for _ in range(rng.randint(1, 3)):
+                mutated[rng.randrange(len(mutated))] = rng.randrange(256)
+            variants.append(bytes(mutated))
+        for variant in variants:
+            new_session().receive_datagram(variant)
+            new_session().receive_data(variant)
 
     def plausible(self, report: DeviceReport) -> None:
         """Fail unless *report* passes the shared sanity rule."""

@@ -68,3 +68,7 @@ def test_low_battery_keyword() -> None:
     [report] = Gps103Session().decode_frame(frame).messages
     assert report.alarms == {Alarm.LOW_BATTERY}
     assert report.battery_pct is None
+
+
+def test_broken_copies_never_raise(sample: dict[str, Any], check: Any) -> None:
+    check.survives(Gps103Session, check.frame(sample))

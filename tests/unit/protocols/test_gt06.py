@@ -126,3 +126,7 @@ def test_malformed_frame_is_an_error_not_an_exception() -> None:
     # the session carries on with the next frame
     [ok] = session.receive_data(bytes.fromhex("78780a13c40604000201298f5b0d0a"))
     assert ok.error is None
+
+
+def test_broken_copies_never_raise(sample: dict[str, Any], check: Any) -> None:
+    check.survives(Gt06Session, check.frame(sample))

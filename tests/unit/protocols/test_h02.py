@@ -80,3 +80,7 @@ def test_binary_frame_values() -> None:
 def test_unparseable_text_is_nothing_not_error() -> None:
     decoded = H02Session().decode_frame(b"*HQ,4109198974,#")
     assert decoded.messages == ()
+
+
+def test_broken_copies_never_raise(sample: dict[str, Any], check: Any) -> None:
+    check.survives(H02Session, check.frame(sample))

@@ -172,3 +172,15 @@ def test_malformed_requests_raise(query: str, body: bytes, ctype: str | None) ->
     with pytest.raises(ProtocolDecodeError) as info:
         decode_osmand("POST" if body else "GET", query, body, ctype)
     assert info.value.protocol == "osmand"
+
+
+def test_broken_requests_raise_only_decode_errors(sample: dict[str, Any]) -> None:
+    url = urlsplit(sample["url"])
+    body = sample.get("body", "").encode()
+    ctype = {k.lower(): v for k, v in sample.get("headers", {}).items()}.get("content-type")
+    for cut in range(0, max(len(url.query), len(body)), 7):
+        for query, payload in ((url.query[:cut], body), (url.query, body[:cut])):
+            try:
+                decode_osmand(sample["method"], query, payload, ctype)
+            except ProtocolDecodeError as exc:
+                assert exc.protocol == "osmand"

@@ -114,3 +114,7 @@ def test_unknown_codec_is_a_decode_error() -> None:
     frame = bytes.fromhex("00000000000000050901000000000000")
     result = TeltonikaSession().receive_datagram(frame)
     assert result.error is not None and "codec" in result.error.reason
+
+
+def test_broken_copies_never_raise(sample: dict[str, Any], check: Any) -> None:
+    check.survives(TeltonikaSession, check.frame(sample))

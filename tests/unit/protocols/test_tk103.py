@@ -88,3 +88,7 @@ def test_free_text_keeps_parenthesis() -> None:
     assert result.decoded is not None
     [report] = result.decoded.messages
     assert report.extras["result"] == "Notice: a) b"
+
+
+def test_broken_copies_never_raise(sample: dict[str, Any], check: Any) -> None:
+    check.survives(Tk103Session, check.frame(sample))

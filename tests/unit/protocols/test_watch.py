@@ -83,3 +83,7 @@ def test_sos_bit() -> None:
     frame = b"[SG*1*0050*AL,220414,134652,A,22.571707,N,113.8613968,E,0,0,0,7,60,90,0,0,00010000,0]"
     [report] = WatchSession().decode_frame(frame).messages
     assert report.alarms == {Alarm.SOS}
+
+
+def test_broken_copies_never_raise(sample: dict[str, Any], check: Any) -> None:
+    check.survives(WatchSession, check.frame(sample))
