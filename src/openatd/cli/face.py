@@ -1,0 +1,181 @@
+"""``openatd face verify``: re-check a 1:1 face decision, for a reviewer or an auditor.
+
+One pair::
+
+    openatd face verify --enrolled A.jpg [B.jpg ...] --probe C.jpg
+
+(``--enrolled`` may also be repeated: ``--enrolled A.jpg --enrolled B.jpg``.) Prints one
+JSON object ``{"decision", "score", "threshold", "quality": {"code", "message"}}``.
+
+Many pairs, models loaded once::
+
+    openatd face verify --pairs pairs.csv
+
+``pairs.csv`` has the header row ``enrolled,probe``; several enrolled photos in one cell
+are separated by ``;``; relative paths are relative to the CSV file's folder. One JSON
+line per data row, in order; a row that cannot be judged (missing file, not an image,
+an enrolment photo refused by the quality gate) prints ``{"error": "..."}`` and the
+command exits 1 after the last row.
+
+Exit codes: 0 all judged; 1 some input could not be judged; 2 usage; 3 the face models
+are unavailable (missing or altered weight files).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from openatd.errors import InvalidInput, VerificationUnavailable
+
+if TYPE_CHECKING:
+    from openatd.checkins.face import OpenCVFaceVerifier, VerificationResult
+    from openatd.checkins.templates import FaceTemplate
+
+face_app = typer.Typer(help="1:1 face verification (re-check a check-in decision).")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``face`` command group to the ``openatd`` app."""
+    app.add_typer(face_app, name="face")
+
+
+def result_json(result: VerificationResult) -> dict[str, object]:
+    """The decision as printed: decision, score (4 decimals or null), threshold, quality."""
+    return {
+        "decision": result.decision.value,
+        "score": None if result.score is None else round(result.score, 4),
+        "threshold": result.threshold,
+        "quality": {"code": result.quality.code.value, "message": result.quality.message},
+    }
+
+
+class _Checker:
+    """Loads the models once and caches enrolled templates by path."""
+
+    def __init__(self, verifier: OpenCVFaceVerifier) -> None:
+        self.verifier = verifier
+        self._templates: dict[Path, FaceTemplate] = {}
+
+    def _read(self, path: Path, role: str) -> bytes:
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise InvalidInput(f"{role} {path}: cannot read ({exc.strerror})") from exc
+
+    def template(self, path: Path) -> FaceTemplate:
+        key = path.resolve()
+        if key not in self._templates:
+            try:
+                self._templates[key] = self.verifier.enroll(self._read(path, "enrolled"))
+            except InvalidInput as exc:
+                if str(exc).startswith("enrolled "):
+                    raise
+                raise InvalidInput(f"enrolled {path}: {exc}") from exc
+        return self._templates[key]
+
+    def check(self, enrolled: Sequence[Path], probe: Path) -> dict[str, object]:
+        templates = [self.template(path) for path in enrolled]
+        data = self._read(probe, "probe")
+        try:
+            return result_json(self.verifier.verify(templates, data))
+        except InvalidInput as exc:
+            raise InvalidInput(f"probe {probe}: {exc}") from exc
+
+
+def _emit(payload: dict[str, object]) -> None:
+    typer.echo(json.dumps(payload, ensure_ascii=False))
+
+
+def _split_paths(cell: str, base: Path) -> list[Path]:
+    return [base / part.strip() for part in cell.split(";") if part.strip()]
+
+
+@face_app.command("verify")
+def verify(
+    more_enrolled: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="More enrolled photos, written after the first --enrolled path.",
+            show_default=False,
+        ),
+    ] = None,
+    enrolled: Annotated[
+        list[Path] | None,
+        typer.Option("--enrolled", help="Enrolled photo (JPEG/PNG); repeat or list several."),
+    ] = None,
+    probe: Annotated[
+        Path | None, typer.Option("--probe", help="The check-in photo to judge.")
+    ] = None,
+    pairs: Annotated[
+        Path | None,
+        typer.Option("--pairs", help="CSV with header 'enrolled,probe'; ';' between enrolled."),
+    ] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(help="Cosine threshold for 'verified' (default: the pinned one)."),
+    ] = None,
+) -> None:
+    """Judge probe photo(s) against enrolled photo(s) and print JSON (see module docs)."""
+    from openatd.checkins.face import DEFAULT_THRESHOLD, OpenCVFaceVerifier
+
+    single = [*(enrolled or []), *(more_enrolled or [])]
+    if pairs is not None and (single or probe is not None):
+        raise typer.BadParameter("use either --pairs FILE or --enrolled ... --probe ..., not both")
+    if pairs is None and (not enrolled or probe is None):
+        raise typer.BadParameter("give --enrolled A.jpg [B.jpg ...] --probe C.jpg, or --pairs FILE")
+    try:
+        verifier = OpenCVFaceVerifier.from_installed_package(
+            threshold=DEFAULT_THRESHOLD if threshold is None else threshold
+        )
+    except VerificationUnavailable as exc:
+        typer.echo(f"face verification unavailable: {exc}", err=True)
+        raise typer.Exit(3) from exc
+    try:
+        _run(_Checker(verifier), single, probe, pairs)
+    except VerificationUnavailable as exc:
+        typer.echo(f"face verification unavailable: {exc}", err=True)
+        raise typer.Exit(3) from exc
+
+
+def _run(checker: _Checker, single: list[Path], probe: Path | None, pairs: Path | None) -> None:
+    if pairs is None:
+        assert probe is not None
+        try:
+            _emit(checker.check(single, probe))
+        except InvalidInput as exc:
+            _emit({"error": str(exc)})
+            raise typer.Exit(1) from exc
+        return
+
+    failed = 0
+    try:
+        handle = pairs.open(newline="", encoding="utf-8")
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot read {pairs}: {exc.strerror}") from exc
+    with handle:
+        reader = csv.reader(handle)
+        header = [cell.strip() for cell in next(reader, [])]
+        if header != ["enrolled", "probe"]:
+            raise typer.BadParameter(f"{pairs}: the header row must be 'enrolled,probe'")
+        base = pairs.parent
+        for number, row in enumerate(reader, start=2):
+            if not any(cell.strip() for cell in row):
+                continue
+            try:
+                if len(row) != 2:
+                    raise InvalidInput(f"{pairs} line {number}: expected 2 columns, got {len(row)}")
+                enrolled_paths = _split_paths(row[0], base)
+                if not enrolled_paths or not row[1].strip():
+                    raise InvalidInput(f"{pairs} line {number}: empty enrolled or probe cell")
+                _emit(checker.check(enrolled_paths, base / row[1].strip()))
+            except InvalidInput as exc:
+                failed += 1
+                _emit({"error": str(exc)})
+    if failed:
+        raise typer.Exit(1)
