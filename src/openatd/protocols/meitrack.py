@@ -18,6 +18,7 @@ degrees, time UTC, battery/external power in 1/100 V (hex) in the analog field.
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -57,6 +58,26 @@ _EVENT_NAMES: dict[int, str] = {
 """Other event codes kept by name in ``extras["eventName"]``."""
 
 
+_T1 = (3.3 * 2 / 4096, 3.3 * 16 / 4096)
+_ADC_VOLTS: dict[str, tuple[float, float]] = {
+    "MVT340": (3.0 * 2 / 1024, 3.0 * 16 / 1024),
+    "MVT380": (3.0 * 2 / 1024, 3.0 * 16 / 1024),
+    "MT90": (3.3 * 2 / 4096, 1.0),
+    "MT90G": (3.0 * 2 / 4096, 1.0),
+    "T1": _T1,
+    "T3": _T1,
+    "MVT100": _T1,
+    "MVT600": _T1,
+    "MVT800": _T1,
+    "TC68": _T1,
+    "TC68S": _T1,
+}
+"""Volts per ADC count (battery, external power) of the ``AAA`` analog field by model
+(Meitrack protocol, "analog input" notes per device: 10-bit ADC at 3.0 V reference or
+12-bit at 3.3 V, behind a 1:2 battery and 1:16 power divider). Other models report
+1/100 V."""
+
+
 def _signed(value: int, bits: int) -> int:
     """Two's-complement reading of an unsigned *bits*-wide integer."""
     return value - (1 << bits) if value >= 1 << (bits - 1) else value
@@ -82,13 +103,20 @@ def _event_fields(event: int) -> tuple[frozenset[Alarm], dict[str, Any]]:
     return (frozenset({alarm}) if alarm else frozenset()), extras
 
 
+@dataclass
 class MeitrackSession(ProtocolSession):
     """One Meitrack connection (TCP) or datagram source (UDP).
 
     Replies: ``AAC`` heartbeats are echoed (``@@z27,<imei>,AAC,1*cs``); a ``CCC``
     cache upload is acknowledged with ``@@<flag><len>,<imei>,CCC,<count>*cs`` so the
     device deletes those records. ``AAA`` real-time reports need no reply.
+
+    Attributes:
+        model: the device model when known; it selects how the hex battery and power
+            readings of ``AAA`` reports convert to volts (:data:`_ADC_VOLTS`).
     """
+
+    model: str | None = None
 
     protocol: ClassVar[str] = PROTOCOL
     default_port: ClassVar[int] = 5020
@@ -202,10 +230,13 @@ class MeitrackSession(ProtocolSession):
                 for n, value in enumerate(analog[:3], start=1):
                     if value:
                         extras[f"adc{n}"] = int(value, 16)
+                to_battery, to_power = _ADC_VOLTS.get(
+                    (self.model or "").upper(), (1 / 100.0, 1 / 100.0)
+                )
                 if analog[3]:
-                    battery_v = int(analog[3], 16) / 100.0
+                    battery_v = int(analog[3], 16) * to_battery
                 if len(analog) > 4 and analog[4]:
-                    extras["power"] = int(analog[4], 16) / 100.0
+                    extras["power"] = int(analog[4], 16) * to_power
         if len(fields) > i + 16 and fields[i + 16]:
             extras["eventData"] = fields[i + 16]
         return DeviceReport(

@@ -67,6 +67,15 @@ def test_aaa_fields_in_internal_units() -> None:
     assert report.extras["odometer"] == 65551
 
 
+def test_battery_adc_by_model() -> None:
+    # MT90 (personal tracker): 12-bit ADC at 3.3 V behind a 1:2 divider
+    result = SESSION(model="MT90").receive_datagram(AAA)
+    assert result.decoded is not None
+    [report] = result.decoded.messages
+    assert report.battery_v == pytest.approx(0x0A39 * 3.3 * 2 / 4096)
+    assert report.battery_pct is None
+
+
 def test_speed_is_kmh_converted_once() -> None:
     frame = AAA.replace(b",A,6,27,0,16,", b",A,6,27,50,16,")
     [report] = _decode(frame).messages
