@@ -1,3 +1,3 @@
-"""OpenATD: open-source supervision for alternatives-to-detention, pretrial and probation programs."""
+"""OpenATD: open-source supervision for alternatives-to-detention, pretrial and probation."""
 
 __version__ = "0.1.0"

@@ -31,8 +31,8 @@ class Settings(BaseSettings):
     env: Literal["development", "test", "production"] = "development"
     database_url: str = Field(
         default="sqlite:///openatd.db",
-        description="SQLAlchemy URL; default an embedded SQLite file (WAL) in the working directory. "
-        "PostgreSQL: postgresql+psycopg://user@host/db",
+        description="SQLAlchemy URL; default an embedded SQLite file (WAL) in the working "
+        "directory. PostgreSQL: postgresql+psycopg://user@host/db",
     )
     http_host: str = "127.0.0.1"
     http_port: int = 8000
@@ -41,7 +41,8 @@ class Settings(BaseSettings):
     token_ttl_s: int = 3600
     template_key: str = Field(
         default=DEFAULT_TEMPLATE_KEY,
-        description="Fernet key(s) for face templates at rest; comma-separated, newest first (rotation).",
+        description="Fernet key(s) for face templates at rest; comma-separated, newest first "
+        "(rotation).",
     )
 
     # Policy defaults (scenario README): per-participant policy overrides these.
@@ -73,7 +74,8 @@ class Settings(BaseSettings):
                 )
             if self.template_key == DEFAULT_TEMPLATE_KEY:
                 raise ConfigurationError(
-                    "OPENATD_TEMPLATE_KEY is the development default; set a Fernet key for production"
+                    "OPENATD_TEMPLATE_KEY is the development default; "
+                    "set a Fernet key for production"
                 )
         return self
 

@@ -30,6 +30,7 @@ from openatd.storage.repositories import UnitOfWork
 SUPERVISION_LEVELS = ("gps", "app", "phone", "reminders")
 """From most to least intrusive (DESIGN principle 1: step-down GPS → app → reminders)."""
 
+
 def actor(user: TokenClaims) -> str:
     """The audit actor string for a staff member."""
     return f"user:{user.username}"

@@ -18,7 +18,7 @@ from openatd.storage.repositories import UnitOfWork
 
 def zone_spec(z: t.Zone, label: str | None = None) -> dict[str, Any]:
     """The stored zone in the scenario/API JSON shape; ``id`` is *label* (default: the name)."""
-    spec: dict[str, Any] = {"id": label or z.name, "kind": z.kind}
+    spec: dict[str, Any] = {"id": label or z.name, "name": z.name, "kind": z.kind}
     if z.geometry is not None:
         spec["geometry"] = z.geometry
     else:

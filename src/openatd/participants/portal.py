@@ -1,0 +1,449 @@
+"""The participant's side (DESIGN principle 6): sign-in of the check-in app, obligations, alerts
+with their explanations and the participant's responses, and an export of everything held.
+
+Sign-in: a case manager issues a one-time code (:func:`issue_app_code`; 12 characters from a
+31-symbol alphabet, about 59 bits, valid 24 hours, argon2id-hashed at rest). The phone exchanges it
+once, with the participant id, for a short-lived participant token (:func:`sign_in`), and renews
+that token before it expires (:func:`refresh`). Five wrong codes void the code. Issuing a new code
+bumps the participant's token version, which revokes every earlier token (a lost phone).
+Participant tokens are a different kind from staff tokens (``safeguards.auth``): neither is
+accepted where the other is expected.
+
+Every function acts for one participant only, named by their verified token; none takes another
+participant's id from the request.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from openatd.checkins.schedule import CheckInWindow
+from openatd.checkins.service import (
+    MAX_ATTEMPTS,
+    enrolment_summary,
+    open_windows,
+    participant_actor,
+    plan_of,
+    upcoming_windows,
+    window_status,
+)
+from openatd.domain.audit import AuditAction
+from openatd.errors import AuthenticationFailed, InvalidInput, NotFound
+from openatd.safeguards import audit
+from openatd.safeguards.access import require_participant_access, require_role
+from openatd.safeguards.auth import (
+    ParticipantClaims,
+    Role,
+    TokenClaims,
+    check_app_code,
+    hash_app_code,
+    issue_participant_token,
+)
+from openatd.storage import tables as t
+from openatd.storage.repositories import UnitOfWork
+
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+"""Sign-in code symbols: no 0/O, 1/I/L to misread (31 symbols; 12 of them ≈ 59 bits)."""
+CODE_LENGTH = 12
+CODE_TTL_S = 24 * 3600
+MAX_CODE_FAILURES = 5
+MAX_RESPONSE_CHARS = 4000
+OBLIGATION_HORIZON = timedelta(days=14)
+
+
+def _normalise_code(code: str) -> str:
+    return "".join(ch for ch in code.upper() if ch.isalnum())
+
+
+def issue_app_code(
+    uow: UnitOfWork, user: TokenClaims, now: datetime, participant_id: int
+) -> tuple[str, datetime]:
+    """A new one-time sign-in code for the participant's phone; returns ``(code, expires_at)``.
+
+    The code is shown once (formatted ``XXXX-XXXX-XXXX``) and stored only as an argon2id hash.
+    Earlier codes and every token issued before are revoked. Audited.
+
+    Raises:
+        PermissionDenied, NotFound: no access to the participant.
+    """
+    require_role(user, Role.CASE_MANAGER, Role.SUPERVISOR)
+    require_participant_access(uow, user, participant_id)
+    p = uow.participants.get(participant_id)
+    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    expires = now + timedelta(seconds=CODE_TTL_S)
+    p.app_code_hash = hash_app_code(raw)
+    p.app_code_expires_at = expires
+    p.app_code_failures = 0
+    p.app_token_version = (p.app_token_version or 0) + 1
+    audit.record(
+        uow,
+        at=now,
+        actor=f"user:{user.username}",
+        action=AuditAction.PARTICIPANT_APP_CODE,
+        participant_id=participant_id,
+        subject_type="participant",
+        subject_id=participant_id,
+        details={"expires_at": expires.isoformat(), "token_version": p.app_token_version},
+    )
+    return "-".join(raw[i : i + 4] for i in range(0, CODE_LENGTH, 4)), expires
+
+
+def _token(
+    p: t.Participant, now: datetime, secret: str, ttl_s: int
+) -> tuple[str, ParticipantClaims]:
+    claims = ParticipantClaims(
+        participant_id=p.id,
+        version=p.app_token_version or 0,
+        expires=now + timedelta(seconds=ttl_s),
+    )
+    return issue_participant_token(claims, secret), claims
+
+
+def sign_in(
+    new_uow: Callable[[], UnitOfWork],
+    participant_id: int,
+    code: str,
+    now: datetime,
+    *,
+    secret: str,
+    ttl_s: int,
+) -> tuple[str, ParticipantClaims]:
+    """Exchange a one-time code for a participant token; the code is used up. Audited.
+
+    Raises:
+        AuthenticationFailed: unknown participant, no code, expired, voided or wrong code (one
+            message for all, so the answer reveals nothing).
+    """
+    ok = False
+    result: tuple[str, ParticipantClaims] | None = None
+    with new_uow() as uow:
+        try:
+            p: t.Participant | None = uow.participants.get(participant_id)
+        except NotFound:
+            p = None
+        if (
+            p is not None
+            and p.active
+            and p.app_code_hash is not None
+            and p.app_code_expires_at is not None
+            and now < p.app_code_expires_at
+        ):
+            ok = check_app_code(p.app_code_hash, _normalise_code(code))
+            if ok:
+                p.app_code_hash = None
+                p.app_code_expires_at = None
+                p.app_code_failures = 0
+                result = _token(p, now, secret, ttl_s)
+            else:
+                p.app_code_failures = (p.app_code_failures or 0) + 1
+                if p.app_code_failures >= MAX_CODE_FAILURES:
+                    p.app_code_hash = None
+                    p.app_code_expires_at = None
+        audit.record(
+            uow,
+            at=now,
+            actor=participant_actor(participant_id),
+            action=AuditAction.PARTICIPANT_APP_LOGIN
+            if ok
+            else AuditAction.PARTICIPANT_APP_LOGIN_FAILED,
+            participant_id=participant_id if p is not None else None,
+            subject_type="participant",
+            subject_id=participant_id,
+        )
+    if result is None:
+        raise AuthenticationFailed("wrong participant id or sign-in code, or the code has expired")
+    return result
+
+
+def current_participant(uow: UnitOfWork, claims: ParticipantClaims) -> t.Participant:
+    """The participant a verified token names, if the token is still valid for them.
+
+    Raises:
+        AuthenticationFailed: the participant is gone or inactive, or the token was revoked by
+            a newer sign-in code.
+    """
+    try:
+        p = uow.participants.get(claims.participant_id)
+    except NotFound as exc:
+        raise AuthenticationFailed("participant token no longer valid") from exc
+    if not p.active or (p.app_token_version or 0) != claims.version:
+        raise AuthenticationFailed("participant token revoked; ask your case manager for a code")
+    return p
+
+
+def refresh(
+    uow: UnitOfWork, claims: ParticipantClaims, now: datetime, *, secret: str, ttl_s: int
+) -> tuple[str, ParticipantClaims]:
+    """A fresh token for a still-valid one (same version)."""
+    return _token(current_participant(uow, claims), now, secret, ttl_s)
+
+
+# -- obligations and the open window ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WindowView:
+    """A check-in window as the participant sees it."""
+
+    window: CheckInWindow
+    attempts_used: int
+    attempts_left: int
+    done: str | None
+
+
+def window_view(uow: UnitOfWork, window: CheckInWindow) -> WindowView:
+    """Attempts used/left in *window* and, if no attempt is allowed, why."""
+    attempts, refusal = window_status(uow, window)
+    left = 0 if refusal else MAX_ATTEMPTS - len(attempts)
+    return WindowView(window, len(attempts), left, refusal)
+
+
+def open_window(uow: UnitOfWork, claims: ParticipantClaims, now: datetime) -> WindowView | None:
+    """The window the participant should check in for now (the one closing first), if any."""
+    p = current_participant(uow, claims)
+    windows = open_windows(uow, p, now)
+    views = [window_view(uow, w) for w in windows]
+    pending = [v for v in views if v.done is None]
+    if pending:
+        return pending[0]
+    return views[0] if views else None
+
+
+@dataclass(frozen=True, slots=True)
+class Obligations:
+    """The participant's check-in obligations: each schedule in words, and coming windows."""
+
+    participant: t.Participant
+    schedules: list[tuple[t.CheckInSchedule, str]]
+    windows: list[WindowView]
+
+
+def obligations(uow: UnitOfWork, claims: ParticipantClaims, now: datetime) -> Obligations:
+    """Active schedules and the windows open now or in the next 14 days."""
+    p = current_participant(uow, claims)
+    rows = uow.checkin_schedules.for_participant(p.id)
+    described = [(row, plan_of(row, p.timezone).describe()) for row in rows]
+    windows = [window_view(uow, w) for w in upcoming_windows(uow, p, now, OBLIGATION_HORIZON)]
+    return Obligations(p, described, windows)
+
+
+# -- alerts ---------------------------------------------------------------------------------------
+
+
+def my_alerts(uow: UnitOfWork, claims: ParticipantClaims, now: datetime) -> list[t.Alert]:
+    """Every alert raised about the participant, newest first, with its explanation."""
+    p = current_participant(uow, claims)
+    rows = list(uow.alerts.list(participant_ids=[p.id], limit=100_000))
+    audit.record(
+        uow,
+        at=now,
+        actor=participant_actor(p.id),
+        action=AuditAction.ALERTS_READ,
+        participant_id=p.id,
+        subject_type="alerts",
+        details={"count": len(rows), "by": "participant"},
+    )
+    return rows
+
+
+def respond_to_alert(
+    uow: UnitOfWork, claims: ParticipantClaims, now: datetime, alert_id: int, text: str
+) -> t.Alert:
+    """Store the participant's response to an alert about them (the latest response is shown;
+    each one is kept in the audit log).
+
+    Raises:
+        NotFound: no such alert about this participant. InvalidInput: empty or over 4000 chars.
+    """
+    p = current_participant(uow, claims)
+    body = (text or "").strip()
+    if not body or len(body) > MAX_RESPONSE_CHARS:
+        raise InvalidInput(f"a response must have 1 to {MAX_RESPONSE_CHARS} characters")
+    try:
+        alert = uow.alerts.get(alert_id)
+    except NotFound:
+        alert = None
+    if alert is None or alert.participant_id != p.id:
+        raise NotFound(f"alert {alert_id} not found")
+    alert.participant_response = body
+    audit.record(
+        uow,
+        at=now,
+        actor=participant_actor(p.id),
+        action=AuditAction.ALERT_RESPOND,
+        participant_id=p.id,
+        subject_type="alert",
+        subject_id=alert.id,
+        reason=body,
+    )
+    return alert
+
+
+# -- export ---------------------------------------------------------------------------------------
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def export(uow: UnitOfWork, claims: ParticipantClaims, now: datetime) -> dict[str, Any]:
+    """Everything OpenATD holds about the participant, as JSON-ready data. Audited.
+
+    Sections: ``profile``, ``face_enrolment`` (count, model, consent; never the templates),
+    ``checkin_schedules``, ``checkins`` (with the location each reported; selfies are listed as
+    held or not, not included), ``alerts`` (with explanations, resolutions and responses),
+    ``zones``, ``devices``, ``positions`` (every stored fix), ``audit_entries`` (every recorded
+    access to or change of their data).
+    """
+    p = current_participant(uow, claims)
+    enrolment = enrolment_summary(uow, p.id)
+    data: dict[str, Any] = {
+        "exported_at": now.isoformat(),
+        "profile": {
+            "id": p.id,
+            "name": p.name,
+            "timezone": p.timezone,
+            "supervision_level": p.supervision_level,
+            "policy": p.policy,
+            "phone": p.phone,
+            "active": p.active,
+            "created_at": _iso(p.created_at),
+        },
+        "face_enrolment": {
+            "templates": enrolment.templates,
+            "model": enrolment.model,
+            "enrolled_at": _iso(enrolment.enrolled_at),
+            "consent_reason": enrolment.consent_reason,
+            "note": "face templates are stored encrypted; photos are never kept",
+        },
+        "checkin_schedules": [
+            {
+                "id": s.id,
+                "kind": s.kind,
+                "windows": s.windows,
+                "opens_at": _iso(s.opens_at),
+                "closes_at": _iso(s.closes_at),
+                "grace_s": s.grace_s,
+                "reason": s.reason,
+                "active": s.active,
+                "created_at": _iso(s.created_at),
+            }
+            for s in uow.checkin_schedules.for_participant(p.id, active_only=False)
+        ],
+        "checkins": [
+            {
+                "id": c.id,
+                "schedule_id": c.schedule_id,
+                "window_start": _iso(c.window_start),
+                "window_end": _iso(c.window_end),
+                "server_time": _iso(c.server_time),
+                "device_time": _iso(c.device_time),
+                "latitude": c.latitude,
+                "longitude": c.longitude,
+                "accuracy_m": c.accuracy_m,
+                "outcome": c.outcome,
+                "attempt": c.attempt,
+                "quality_code": c.quality_code,
+                "quality_message": c.quality_message,
+                "score": c.score,
+                "threshold": c.threshold,
+                "on_time": c.on_time,
+                "review_kind": c.review_kind,
+                "review_status": c.review_status,
+                "review_resolution": c.review_resolution,
+                "review_reason": c.review_reason,
+                "selfie_held": c.selfie is not None,
+            }
+            for c in uow.checkins.for_participant(p.id, limit=1_000_000)
+        ],
+        "alerts": [
+            {
+                "id": a.id,
+                "type": a.type,
+                "category": a.category,
+                "at": _iso(a.at),
+                "raised_at": _iso(a.raised_at),
+                "explanation": a.explanation,
+                "details": a.details,
+                "zone_name": a.zone_name,
+                "status": a.status,
+                "resolution": a.resolution,
+                "resolution_reason": a.resolution_reason,
+                "resolved_at": _iso(a.resolved_at),
+                "participant_response": a.participant_response,
+            }
+            for a in uow.alerts.list(participant_ids=[p.id], limit=1_000_000)
+        ],
+        "zones": [
+            {
+                "id": z.id,
+                "name": z.name,
+                "kind": z.kind,
+                "geometry": z.geometry,
+                "circle": None
+                if z.circle_lat is None
+                else {"lat": z.circle_lat, "lon": z.circle_lon, "radius_m": z.circle_radius_m},
+                "schedule": z.schedule,
+                "created_at": _iso(z.created_at),
+            }
+            for z in uow.zones.for_participant(p.id)
+        ],
+        "devices": [
+            {
+                "id": d.id,
+                "unique_id": d.unique_id,
+                "protocol": d.protocol,
+                "name": d.name,
+                "last_seen_at": _iso(d.last_seen_at),
+            }
+            for d in uow.devices.list([p.id])
+        ],
+        "positions": [
+            {
+                "id": pos.id,
+                "device_id": pos.device_id,
+                "fix_time": _iso(pos.fix_time),
+                "server_time": _iso(pos.server_time),
+                "latitude": pos.latitude,
+                "longitude": pos.longitude,
+                "valid": pos.valid,
+                "accuracy_m": pos.accuracy_m,
+                "speed_mps": pos.speed_mps,
+                "course_deg": pos.course_deg,
+                "altitude_m": pos.altitude_m,
+                "battery_pct": pos.battery_pct,
+            }
+            for pos in uow.exports.positions(p.id)
+        ],
+        "audit_entries": [
+            {
+                "id": e.id,
+                "at": _iso(e.at),
+                "actor": e.actor,
+                "action": e.action,
+                "subject_type": e.subject_type,
+                "subject_id": e.subject_id,
+                "reason": e.reason,
+                "details": e.details,
+            }
+            for e in uow.exports.audit_entries(p.id)
+        ],
+    }
+    audit.record(
+        uow,
+        at=now,
+        actor=participant_actor(p.id),
+        action=AuditAction.PARTICIPANT_EXPORT,
+        participant_id=p.id,
+        subject_type="participant",
+        subject_id=p.id,
+        details={
+            key: len(data[key])
+            for key in ("checkins", "alerts", "zones", "positions", "audit_entries")
+        },
+    )
+    return data
