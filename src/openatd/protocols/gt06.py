@@ -41,6 +41,7 @@ nothing and no reply; the ingest layer may answer it with :func:`reply`
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import ClassVar
@@ -348,10 +349,12 @@ def _time(r: ByteReader, ctx: _Ctx) -> datetime | None:
 
 
 def _bcd_time(raw: bytes) -> datetime | None:
-    y, mo, day, h, mi, s = (bcd(raw[i : i + 1]) for i in range(6))
-    if mo == 0 or day == 0:
+    """BCD ``YY MM DD hh mm ss``; ``None`` when zeroed or not a valid BCD date."""
+    try:
+        y, mo, day, h, mi, s = (bcd(raw[i : i + 1]) for i in range(6))
+        return utc(y, mo, day, h, mi, s)
+    except ValueError:
         return None
-    return utc(y, mo, day, h, mi, s)
 
 
 def _gps(
@@ -579,7 +582,7 @@ def _decode_body(
     if kind == ALARM:
         return _jc_alarm(r, d, ctx), ack
     if kind == STRING_INFO:
-        return _string_info(r, d), None
+        return _string_info(r, d, ctx), None
     if kind == INFO:
         return _info(r, d, ctx)
     if kind == STATUS_2:
@@ -851,13 +854,16 @@ def _x1_gps(r: ByteReader, d: ReportDraft, ctx: _Ctx) -> ReportDraft:
 
 
 def _wifi(r: ByteReader, d: ReportDraft, ctx: _Ctx, frame: bytes) -> Result:
-    # Wi-Fi (0x69 / 0x17 / 0xF3): BCD time (6), then per access point
+    # Wi-Fi (0x69 / 0x17 / 0xF3): time (6, BCD; binary in 0xF3), then per access point
     # MAC (6) + signal (1) (0xF3: count first, 2 skipped bytes per entry, no
     # signal); 0x69/0x17 then cell count (1), MCC (2), MNC (1), per cell LAC (2),
     # cell id (2), signal (1). The count of 0x69/0x17 is the length byte.
     raw_time = r.take(6)
-    d.extras["device_time"] = _iso(_bcd_time(raw_time))
     kind = ctx.kind
+    if kind == WIFI_4:  # 0xF3 carries a binary time, the others BCD
+        d.extras["device_time"] = _iso(_time(ByteReader(raw_time), ctx))
+    else:
+        d.extras["device_time"] = _iso(_bcd_time(raw_time))
     count = r.u8() if kind == WIFI_4 else frame[2]
     wifi = []
     for _ in range(count):
@@ -963,13 +969,32 @@ def _jc_alarm(r: ByteReader, d: ReportDraft, ctx: _Ctx) -> ReportDraft:
     return d
 
 
-def _string_info(r: ByteReader, d: ReportDraft) -> ReportDraft:
-    # 0x21: server flag (4), encoding (1: 1 = ASCII, else UTF-16BE), text.
+_LOCATION_TEXT = re.compile(
+    r"Current position!Lat:([NS])(\d+\.\d+),Lon:([EW])(\d+\.\d+),Course:(\d+\.\d+),"
+    r"Speed:(\d+\.\d+),DateTime:(\d{4})-(\d\d)-(\d\d) +(\d\d):(\d\d):(\d\d)"
+)
+
+
+def _string_info(r: ByteReader, d: ReportDraft, ctx: _Ctx) -> ReportDraft:
+    # 0x21: server flag (4), encoding (1: 1 = ASCII, else UTF-16BE), text. The
+    # answer to a "where" command is "Current position!Lat:N54.7,Lon:E25.2,
+    # Course:126.53,Speed:0.0000,DateTime:2017-05-26 10:27:47" (speed km/h).
     r.skip(4)
     encoding = r.u8()
     raw = r.take(r.left - 6)
     text = raw.decode("ascii", "replace") if encoding == 1 else raw.decode("utf-16-be", "replace")
-    d.extras["result"] = text
+    m = _LOCATION_TEXT.search(text)
+    if m is None:
+        d.extras["result"] = text
+        return d
+    lat, lon = float(m.group(2)), float(m.group(4))
+    d.latitude = -lat if m.group(1) == "S" else lat
+    d.longitude = -lon if m.group(3) == "W" else lon
+    d.course_deg = float(m.group(5))
+    d.speed_mps = float(m.group(6)) * KMH_MPS
+    y, mo, day, h, mi, sec = (int(m.group(i)) for i in range(7, 13))
+    d.fix_time = utc(y, mo, day, h, mi, sec) - ctx.tz
+    d.valid = True
     return d
 
 

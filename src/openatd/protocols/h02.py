@@ -31,6 +31,9 @@ Binary frame (BCD nibbles, 32 bytes; 45 with extra data; 42 with an 8-byte id)::
 
 Battery in binary frames: 1-3 -> 0/10/20 %, 4-6 -> 60/80/100 %, 7-100 %, 0xF1-0xF6 1-6 %.
 
+A position sentence with coordinates but no time/date is a position with
+``fix_time=None``: like OsmAnd, the ingest layer dates it with server time.
+
 Replies: only the heartbeat echo. The V1 confirmation (``*HQ,<id>,V4,V1,<server
 time yyyyMMddHHmmss>#``) needs server time and is left to the ingest layer;
 devices do not require it.
@@ -42,7 +45,7 @@ import re
 from dataclasses import dataclass
 from typing import ClassVar
 
-from openatd.domain.messages import KNOT_MPS
+from openatd.domain.messages import KNOT_MPS, ReportKind
 from openatd.errors import ProtocolDecodeError
 from openatd.protocols._common import ReportDraft, utc, utc_from_dmy_hms
 from openatd.protocols.base import Decoded, ProtocolSession
@@ -227,6 +230,8 @@ def _position(d: ReportDraft, fields: list[str]) -> bool:
         d.extras["result"] = ",".join(fields[3 : i - 1])
     when = fields[i - 1].strip()
     validity = fields[i].strip()
+    if not fields[i + 1].strip() or not fields[i + 3].strip():
+        return False  # no coordinates (device without a fix yet)
     d.valid = validity == "A" or validity.isdigit()
     d.latitude = _coordinate(fields[i + 1], fields[i + 2].strip())
     d.longitude = _coordinate(fields[i + 3], fields[i + 4].strip())
@@ -244,6 +249,10 @@ def _position(d: ReportDraft, fields: list[str]) -> bool:
             return False
         d.fix_time = utc_from_dmy_hms(date, when)
         rest = rest[1:]
+    elif rest and not rest[0].strip():
+        rest = rest[1:]  # empty date: the report is dated on arrival (see module docstring)
+    if d.fix_time is None:
+        d.kind = ReportKind.POSITION
     if rest and re.fullmatch(r"[0-9A-Fa-f]{8}", rest[0].strip()):
         _status(d, int(rest[0], 16))
         rest = rest[1:]

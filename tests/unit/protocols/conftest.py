@@ -18,6 +18,7 @@ Traccar's keys and units to ours (knots -> m/s, ``batteryLevel`` -> battery_pct,
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -28,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from openatd.domain.messages import KNOT_MPS, Alarm, DeviceReport
+from openatd.domain.messages import KNOT_MPS, Alarm, DeviceReport, ReportKind
 from openatd.protocols._common import plausibility_problems
 from openatd.protocols.base import ProtocolSession
 
@@ -143,13 +144,25 @@ class ExpectChecker:
             new_session().receive_datagram(variant)
             new_session().receive_data(variant)
 
+    def arrived(self, report: DeviceReport) -> DeviceReport:
+        """*report* as the ingest layer stores it: an undated position gets server time."""
+        undated = report.fix_time is None and report.kind is ReportKind.POSITION
+        if undated and report.latitude is not None and report.longitude is not None:
+            return dataclasses.replace(report, fix_time=self.now)
+        return report
+
     def plausible(self, report: DeviceReport) -> None:
         """Fail unless *report* passes the shared sanity rule."""
         problems = plausibility_problems(report, self.now)
         assert not problems, f"implausible position {report}: {problems}"
 
     def matches(self, reports: list[DeviceReport], expect: dict[str, Any]) -> None:
-        """Fail unless *reports* (all messages of one frame) satisfy a sample's ``expect``."""
+        """Fail unless *reports* (all messages of one frame) satisfy a sample's ``expect``.
+
+        A position the device sent without a time (``fix_time=None``) is dated at
+        arrival first, as the ingest layer does.
+        """
+        reports = [self.arrived(r) for r in reports]
         positions = [r for r in reports if r.has_fix]
         kind = expect["decodes_to"]
         if kind == "nothing":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -130,3 +131,18 @@ def test_malformed_frame_is_an_error_not_an_exception() -> None:
 
 def test_broken_copies_never_raise(sample: dict[str, Any], check: Any) -> None:
     check.survives(Gt06Session, check.frame(sample))
+
+
+def test_where_command_answer_is_a_position() -> None:
+    text = (
+        b"Current position!Lat:N54.739332,Lon:E25.273270,Course:126.53,Speed:36.0000,"
+        b"DateTime:2017-05-26  10:27:47"
+    )
+    content = b"\x21" + b"\x00\x00\x00\x00" + b"\x01" + text + b"\x00\x0b"
+    frame = b"\x79\x79" + (len(content) + 4).to_bytes(2, "big") + content + b"\xbe\xe3\r\n"
+    [report] = Gt06Session().decode_frame(frame).messages
+    assert report.has_fix
+    assert report.latitude == pytest.approx(54.739332)
+    assert report.longitude == pytest.approx(25.273270)
+    assert report.speed_mps == pytest.approx(10.0)
+    assert report.fix_time == datetime(2017, 5, 26, 10, 27, 47, tzinfo=UTC)

@@ -84,3 +84,17 @@ def test_unparseable_text_is_nothing_not_error() -> None:
 
 def test_broken_copies_never_raise(sample: dict[str, Any], check: Any) -> None:
     check.survives(H02Session, check.frame(sample))
+
+
+def test_position_without_date_is_left_for_the_intake_to_date() -> None:
+    frame = b"*HQ,353505220873067,V1,,V,4605.75732,N,01430.73863,E,0.00,0,,FFFFFFEF,125,194#"
+    [report] = H02Session().decode_frame(frame).messages
+    assert report.kind is ReportKind.POSITION
+    assert report.fix_time is None
+    assert report.latitude == pytest.approx(46 + 5.75732 / 60)
+    assert report.valid is False
+
+
+def test_position_without_coordinates_is_nothing() -> None:
+    frame = b"*HQ,353505510948929,V1,,V,,N,,E,0.00,0,,FFFFF7FF,f0,a,11a0,c0c6#"
+    assert H02Session().decode_frame(frame).messages == ()
