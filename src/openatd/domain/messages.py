@@ -113,7 +113,19 @@ class DeviceReport:
         )
 
     def to_json(self) -> dict[str, Any]:
-        """The message as the JSON object ``openatd decode`` prints (ISO 8601 UTC times)."""
+        """The message as the JSON object ``openatd decode`` prints (ISO 8601 UTC times).
+
+        Fields without a key of their own (``hdop``, ``battery_v``, ``strap``)
+        go into ``extras`` when set.
+        """
+        extras = dict(self.extras)
+        for key, value in (
+            ("hdop", self.hdop),
+            ("battery_v", self.battery_v),
+            ("strap", self.strap),
+        ):
+            if value is not None:
+                extras.setdefault(key, value)
         return {
             "kind": self.kind.value,
             "unique_id": self.unique_id,
@@ -128,7 +140,7 @@ class DeviceReport:
             "satellites": self.satellites,
             "battery_pct": self.battery_pct,
             "alarms": sorted(a.value for a in self.alarms),
-            "extras": dict(self.extras),
+            "extras": extras,
         }
 
 
