@@ -12,7 +12,8 @@ Traccar Client documents describe them:
    (degrees WGS84); ``timestamp`` as Unix seconds, Unix milliseconds or ISO 8601;
    ``speed`` in **knots** (the form's documented unit, converted here once to
    m/s); ``bearing`` / ``heading`` degrees; ``altitude`` metres; ``accuracy``
-   metres; ``hdop``; ``batt`` battery in percent; ``valid`` (true/false/1/0).
+   (or ``hacc``) metres; ``hdop``; ``batt`` battery in percent; ``valid``
+   (true/false/1/0).
    Every other parameter (``cell``, ``wifi``, ``ignition``, ``rpm`` ...) goes into
    ``extras`` under its own name, numbers and booleans typed, a repeated
    parameter as a list.
@@ -58,7 +59,7 @@ _MS_THRESHOLD = 100_000_000_000
 _QUERY_KNOWN = frozenset(
     {
         "id", "deviceid", "lat", "lon", "location", "timestamp", "speed", "bearing",
-        "heading", "altitude", "accuracy", "hdop", "batt", "valid",
+        "heading", "altitude", "accuracy", "hacc", "hdop", "batt", "valid",
     }
 )  # fmt: skip
 
@@ -134,7 +135,7 @@ def _decode_query(params: list[tuple[str, str]], raw: bytes) -> DeviceReport:
         latitude=latitude,
         longitude=longitude,
         valid=_parse_bool(values.get("valid", "true")),
-        accuracy_m=_opt_float(values.get("accuracy")),
+        accuracy_m=_opt_float(values.get("accuracy") or values.get("hacc")),
         hdop=_opt_float(values.get("hdop")),
         speed_mps=None if speed_mps is None else speed_mps * KNOT_MPS,
         course_deg=course,

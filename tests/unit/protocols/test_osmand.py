@@ -184,3 +184,9 @@ def test_broken_requests_raise_only_decode_errors(sample: dict[str, Any]) -> Non
                 decode_osmand(sample["method"], query, payload, ctype)
             except ProtocolDecodeError as exc:
                 assert exc.protocol == "osmand"
+
+
+def test_horizontal_accuracy_alias() -> None:
+    [report] = decode_osmand("GET", "deviceid=1&lat=60&lon=30&hacc=12.5&vacc=3", b"", None)
+    assert report.accuracy_m == 12.5
+    assert report.extras == {"vacc": 3}
