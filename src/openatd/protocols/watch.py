@@ -23,8 +23,8 @@ Content ``<type>[,<fields>]``:
 
   Status bits: 0 low battery, 1 geofence exit, 2 geofence enter, 4 moving,
   14 power cut, 16 SOS, 17 low battery, 18 geofence exit, 19 geofence enter,
-  20 **watch taken off** (strap), 21/22 fall. An ``AL`` without a known bit is
-  a general alarm.
+  20 **watch taken off** (strap tamper alarm, ``strap="open"``), 21/22 fall.
+  An ``AL`` without a known bit is a general alarm.
 - health ``PULSE`` / ``HEART`` (heart rate), ``BLOOD`` / ``BPHRT`` (pressure high,
   low[, rate]), ``TEMP`` (body temperature), ``btemp2`` (valid flag, temperature),
   ``oxygen`` (valid flag, SpO2 %);
@@ -211,6 +211,8 @@ def _position(d: ReportDraft, text: str) -> bool:
         if status >> bit & 1:
             d.alarm(name)
             break
+    if status >> 20 & 1:
+        d.strap = "open"  # the wear sensor says the watch is off the wrist
     if status >> 4 & 1:
         d.extras["motion"] = True
     try:

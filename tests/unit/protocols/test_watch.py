@@ -56,6 +56,7 @@ def test_indexed_alarm_reply_keeps_index_and_maps_removal() -> None:
     assert decoded.reply == b"[ZJ*689466020014198*0003*0002*AL]"
     [report] = decoded.messages
     assert report.alarms == {Alarm.STRAP_TAMPER}
+    assert report.strap == "open"
     assert report.battery_pct == 44.0
 
 
@@ -83,6 +84,7 @@ def test_sos_bit() -> None:
     frame = b"[SG*1*0050*AL,220414,134652,A,22.571707,N,113.8613968,E,0,0,0,7,60,90,0,0,00010000,0]"
     [report] = WatchSession().decode_frame(frame).messages
     assert report.alarms == {Alarm.SOS}
+    assert report.strap is None
 
 
 def test_broken_copies_never_raise(sample: dict[str, Any], check: Any) -> None:
