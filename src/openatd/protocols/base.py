@@ -13,6 +13,7 @@ For UDP every datagram is one frame: call :meth:`ProtocolSession.receive_datagra
 
 from __future__ import annotations
 
+import struct
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -99,7 +100,7 @@ class ProtocolSession(ABC):
             decoded = self.decode_frame(frame)
         except ProtocolDecodeError as exc:
             return FrameResult(frame=frame, error=exc)
-        except (ValueError, IndexError, KeyError, UnicodeDecodeError) as exc:
+        except (ValueError, IndexError, KeyError, ArithmeticError, struct.error) as exc:
             err = ProtocolDecodeError(self.protocol, f"malformed frame: {exc}", frame)
             return FrameResult(frame=frame, error=err)
         if decoded.unique_id:
