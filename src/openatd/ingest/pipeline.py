@@ -128,7 +128,6 @@ class PositionPipeline:
         self._lock = threading.Lock()
         self._queue: asyncio.Queue[_Submission] | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._last_directory_load = 0.0
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -158,7 +157,7 @@ class PositionPipeline:
         """True when *unique_id* is a registered device (directory reloaded on a miss)."""
         if unique_id in self._devices:
             return True
-        await asyncio.to_thread(self._load_directory, False)
+        await asyncio.to_thread(self._lookup, unique_id)
         return unique_id in self._devices
 
     async def submit(self, unique_id: str, protocol: str, reports: Sequence[DeviceReport]) -> None:
@@ -184,8 +183,7 @@ class PositionPipeline:
             if participant_id is None:
                 self._dirty_all = True
             self._dirty.add(participant_id)
-            self._last_directory_load = 0.0
-
+    
     # -- synchronous core (one writer at a time) ---------------------------------------------
 
     def process(self, items: Sequence[tuple[str, Sequence[DeviceReport]]]) -> BatchResult:
@@ -247,11 +245,16 @@ class PositionPipeline:
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _load_directory(self, force: bool) -> None:
-        with self._lock:
-            if not force and time.monotonic() - self._last_directory_load < 1.0:
-                return
-            self._last_directory_load = time.monotonic()
+    def _lookup(self, unique_id: str) -> None:
+        """Look one device up by its unique id (an indexed query) and remember it."""
+        with self.db.uow() as uow:
+            device = uow.devices.by_unique_id(unique_id)
+            found = None if device is None else (device.id, device.participant_id)
+        if found is not None:
+            with self._lock:
+                self._devices.setdefault(unique_id, _DeviceEntry(*found))
+
+    def _load_directory(self) -> None:
         with self.db.uow() as uow:
             ids = uow.devices.all_ids()
         with self._lock:
@@ -265,7 +268,7 @@ class PositionPipeline:
             dirty, self._dirty = self._dirty, set()
             reload_all, self._dirty_all = self._dirty_all, False
         if reload_all or not self._devices:
-            self._load_directory(True)
+            self._load_directory()
         if dirty:
             for entry in self._devices.values():
                 if entry.participant_id in dirty:
