@@ -11,7 +11,8 @@ from fastapi.responses import PlainTextResponse
 from openatd import __version__
 from openatd.api import errors
 from openatd.api.container import Container, build_container
-from openatd.api.routes import alerts, audit, auth, devices, participants, zones
+from openatd.api.routes import alerts, audit, auth, checkins, devices, participants, portal, zones
+from openatd.checkins.sweeper import CheckInSweeper
 from openatd.settings import Settings
 
 
@@ -43,9 +44,12 @@ def create_app(
         run = manage_pipeline and owned.pipeline is not None
         if run and owned.pipeline is not None:
             await owned.pipeline.start()
+        sweeper = CheckInSweeper(owned.uow, owned.clock, owned.settings.tick_interval_s)
+        sweeper.start()  # missed check-in windows -> alerts (checkins/service.py)
         try:
             yield
         finally:
+            await sweeper.stop()
             if run and owned.pipeline is not None:
                 await owned.pipeline.stop()
 
@@ -62,7 +66,7 @@ def create_app(
     )
     app.state.container = container
     errors.install(app)
-    for module in (auth, participants, devices, zones, alerts, audit):
+    for module in (auth, participants, devices, zones, alerts, audit, checkins, portal):
         app.include_router(module.router)
 
     @app.get("/health", tags=["ops"])

@@ -31,7 +31,7 @@ def get_uow(container: ContainerDep) -> Iterator[UnitOfWork]:
         yield uow
 
 
-UowDep = Annotated[UnitOfWork, Depends(get_uow)]
+UowDep = Annotated[UnitOfWork, Depends(get_uow, scope="function")]  # commit before responding
 
 
 def get_now(container: ContainerDep) -> datetime:

@@ -48,6 +48,13 @@ class AuditAction(StrEnum):
     CHECKIN_READ = "checkin:read"
     CHECKIN_SCHEDULE = "checkin:schedule"
     RETENTION_PURGE = "retention:purge"
+    CHECKIN_SUBMIT = "checkin:submit"
+    CHECKIN_REVIEW = "checkin:review"
+    CHECKIN_MISSED = "checkin:missed"
+    PARTICIPANT_APP_CODE = "participant:app_code"
+    PARTICIPANT_APP_LOGIN = "participant:app_login"
+    PARTICIPANT_APP_LOGIN_FAILED = "participant:app_login_failed"
+    ALERT_RESPOND = "alert:respond"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,220 @@
+"""The participant's API (their phone): sign-in, the open check-in window, check-in with a
+selfie and the location at that moment, obligations, alerts and responses, and data export.
+
+Every endpoint here needs a *participant* token (``POST /api/portal/token``); staff tokens are
+refused (401), as participant tokens are on staff endpoints. A participant only ever acts on
+their own records: the participant id comes from the verified token, never from the request.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, UploadFile
+
+from openatd.api.checkin_schemas import (
+    AlertResponseCreate,
+    CheckInReceiptPublic,
+    CheckInWindowPublic,
+    ObligationsPublic,
+    OpenWindowPublic,
+    ParticipantSignIn,
+    ParticipantTokenPublic,
+    PortalAlertPublic,
+    ScheduleDescriptionPublic,
+)
+from openatd.api.deps import ContainerDep, NowDep, UowDep, oauth2
+from openatd.api.routes.checkins import (
+    MAX_PHOTO_BYTES,
+    MULTIPART_OVERHEAD,
+    LimitedBodyRoute,
+    body_limit,
+    face_verifier,
+    read_upload,
+    template_keys,
+)
+from openatd.checkins import service
+from openatd.checkins.service import Location
+from openatd.errors import AuthenticationFailed, OpenATDError, VerificationUnavailable
+from openatd.participants import portal
+from openatd.safeguards.auth import ParticipantClaims, read_participant_token
+
+log = logging.getLogger(__name__)
+
+
+def get_participant(
+    container: ContainerDep, token: Annotated[str | None, Depends(oauth2)]
+) -> ParticipantClaims:
+    """The participant behind the bearer token, still valid for them. Raises 401 otherwise
+    (a staff token, an expired token, a token revoked by a newer sign-in code)."""
+    if not token:
+        raise AuthenticationFailed("not authenticated: send 'Authorization: Bearer <token>'")
+    claims = read_participant_token(token, container.settings.secret_key, container.clock.now())
+    with container.uow() as uow:
+        portal.current_participant(uow, claims)
+    return claims
+
+
+CurrentParticipant = Annotated[ParticipantClaims, Depends(get_participant)]
+
+router = APIRouter(prefix="/api/portal", tags=["participant"], route_class=LimitedBodyRoute)
+
+
+def _token(token: str, claims: ParticipantClaims) -> ParticipantTokenPublic:
+    return ParticipantTokenPublic(
+        access_token=token, expires_at=claims.expires, participant_id=claims.participant_id
+    )
+
+
+@router.post("/token", response_model=ParticipantTokenPublic)
+def sign_in(
+    body: ParticipantSignIn, container: ContainerDep, now: NowDep
+) -> ParticipantTokenPublic:
+    """Exchange the one-time code from your case manager for a token (lifetime
+    OPENATD_TOKEN_TTL_S); renew it with ``/api/portal/token/refresh`` before it expires."""
+    token, claims = portal.sign_in(
+        container.uow,
+        body.participant_id,
+        body.code,
+        now,
+        secret=container.settings.secret_key,
+        ttl_s=container.settings.token_ttl_s,
+    )
+    return _token(token, claims)
+
+
+@router.post("/token/refresh", response_model=ParticipantTokenPublic)
+def refresh(
+    claims: CurrentParticipant, uow: UowDep, container: ContainerDep, now: NowDep
+) -> ParticipantTokenPublic:
+    """A new token for a valid one."""
+    token, fresh = portal.refresh(
+        uow, claims, now, secret=container.settings.secret_key, ttl_s=container.settings.token_ttl_s
+    )
+    return _token(token, fresh)
+
+
+def _window(view: portal.WindowView) -> CheckInWindowPublic:
+    w = view.window
+    return CheckInWindowPublic(
+        schedule_id=w.schedule_id,
+        start=w.start,
+        end=w.end,
+        closes_at=w.closes_at,
+        grace_s=w.grace_s,
+        description=w.describe(),
+        attempts_used=view.attempts_used,
+        attempts_left=view.attempts_left,
+        done=view.done,
+    )
+
+
+@router.get("/checkin-window", response_model=OpenWindowPublic)
+def checkin_window(claims: CurrentParticipant, uow: UowDep, now: NowDep) -> OpenWindowPublic:
+    """The check-in window open now by the server's clock (``window`` is null if none)."""
+    view = portal.open_window(uow, claims, now)
+    return OpenWindowPublic(server_time=now, window=_window(view) if view else None)
+
+
+@router.get("/obligations", response_model=ObligationsPublic)
+def obligations(claims: CurrentParticipant, uow: UowDep, now: NowDep) -> ObligationsPublic:
+    """Your check-in schedules in words and the windows of the next 14 days."""
+    got = portal.obligations(uow, claims, now)
+    return ObligationsPublic(
+        participant_id=got.participant.id,
+        timezone=got.participant.timezone,
+        server_time=now,
+        schedules=[
+            ScheduleDescriptionPublic(id=s.id, kind=s.kind, description=d, reason=s.reason)
+            for s, d in got.schedules
+        ],
+        windows=[_window(v) for v in got.windows],
+    )
+
+
+@router.post("/checkins", response_model=CheckInReceiptPublic, status_code=201)
+@body_limit(MAX_PHOTO_BYTES + MULTIPART_OVERHEAD)
+def check_in(
+    claims: CurrentParticipant,
+    container: ContainerDep,
+    selfie: Annotated[
+        UploadFile, File(description="JPEG or PNG (HEIC converted by the app), 8 MB")
+    ],
+    latitude: Annotated[float, Form(description="WGS84 degrees, at the moment of the photo")],
+    longitude: Annotated[float, Form(description="WGS84 degrees")],
+    accuracy_m: Annotated[float, Form(description="the phone's accuracy estimate, metres")],
+    device_time: Annotated[
+        datetime | None, Form(description="the phone's clock, ISO 8601 with offset (recorded only)")
+    ] = None,
+    schedule_id: Annotated[
+        int | None, Form(description="the window's schedule (default: the open window)")
+    ] = None,
+) -> CheckInReceiptPublic:
+    """Check in: a selfie and where the phone is now. Timeliness is judged by the server's
+    clock at receipt. ``retake_requested`` says why in ``message``; three attempts per window.
+    A photo that does not match goes to a person (``needs_review``), never to an alert."""
+    now = container.clock.now()
+    data = read_upload(selfie, "the selfie")
+    location = Location(latitude, longitude, accuracy_m)
+    try:
+        verifier = face_verifier(container)
+    except VerificationUnavailable as exc:
+        service.record_incident(container.uow, service.INCIDENT_VERIFIER, now, str(exc))
+        raise
+    try:
+        receipt = service.submit_check_in(
+            container.uow,
+            verifier,
+            template_keys(container),
+            claims.participant_id,
+            now,
+            selfie=data,
+            location=location,
+            device_time=device_time,
+            schedule_id=schedule_id,
+        )
+    except OpenATDError:
+        raise
+    except Exception as exc:
+        log.exception("check-in failed on the server")
+        service.record_incident(container.uow, service.INCIDENT_SERVER, now, repr(exc))
+        raise
+    row = receipt.checkin
+    with container.uow() as uow:
+        view = portal.window_view(uow, receipt.window)
+    return CheckInReceiptPublic(
+        checkin_id=row.id,
+        outcome=row.outcome,
+        message=receipt.message,
+        quality_code=row.quality_code,
+        attempt=row.attempt,
+        attempts_left=receipt.attempts_left,
+        on_time=row.on_time,
+        server_time=row.server_time,
+        window=_window(view),
+    )
+
+
+@router.get("/alerts", response_model=list[PortalAlertPublic])
+def alerts(claims: CurrentParticipant, uow: UowDep, now: NowDep) -> list[PortalAlertPublic]:
+    """Every alert raised about you, newest first, with its explanation and status."""
+    return [PortalAlertPublic.model_validate(a) for a in portal.my_alerts(uow, claims, now)]
+
+
+@router.post("/alerts/{alert_id}/response", response_model=PortalAlertPublic)
+def respond(
+    alert_id: int, body: AlertResponseCreate, claims: CurrentParticipant, uow: UowDep, now: NowDep
+) -> PortalAlertPublic:
+    """Answer an alert about you; your case manager sees the response."""
+    return PortalAlertPublic.model_validate(
+        portal.respond_to_alert(uow, claims, now, alert_id, body.text)
+    )
+
+
+@router.get("/export")
+def export(claims: CurrentParticipant, uow: UowDep, now: NowDep) -> dict[str, Any]:
+    """Everything held about you, as JSON (profile, face enrolment, schedules, check-ins,
+    alerts, zones, devices, positions, and the audit log of accesses to your data)."""
+    return portal.export(uow, claims, now)
