@@ -148,3 +148,46 @@ def test_zone_change_rebuilds_rules(db_url: str) -> None:
         ("exclusion_zone_entry", "victim")
     ]
     db.dispose()
+
+
+def test_storage_failure_opens_incident_and_suppresses_missing_data_alerts(db_url: str) -> None:
+    """B29: a real storage failure is one incident; no offline alert is raised for its window."""
+    db = Database(db_url)
+    db.migrate()
+    _setup(db)
+    clock = SimulatedClock(T0)
+    pipeline = PositionPipeline(db, get_settings(env="test"), clock)
+    assert pipeline.process([("imei-1", [_fix(0)])]).stored == 1
+
+    with db.engine.begin() as c:  # the positions table goes away: every insert fails
+        c.execute(sa.text("ALTER TABLE positions RENAME TO positions_away"))
+    clock.set(T0 + timedelta(seconds=60))
+    for attempt in range(2):
+        try:
+            pipeline.process([("imei-1", [_fix(60)])])
+        except Exception:
+            pass
+        else:
+            raise AssertionError(f"attempt {attempt}: storing should have failed")
+    with db.engine.begin() as c:
+        c.execute(sa.text("ALTER TABLE positions_away RENAME TO positions"))
+        rows = c.execute(sa.text("SELECT kind, ended_at FROM incidents")).all()
+    assert [r[0] for r in rows] == ["monitoring_degraded"]  # one incident, not one per failure
+    assert rows[0][1] is None
+
+    # The device retries after the outage: its fix is stored, not dropped as a duplicate.
+    clock.set(T0 + timedelta(seconds=900))
+    assert pipeline.process([("imei-1", [_fix(60)])]).stored == 1
+    with db.engine.connect() as c:
+        ended = c.execute(sa.text("SELECT ended_at FROM incidents")).scalar_one()
+    assert ended is not None
+
+    # Silence measured from a message inside the incident window: suppressed, and recorded.
+    assert pipeline.tick(T0 + timedelta(seconds=60 + 600)).alerts != []
+    assert _alerts(db) == []
+    with db.engine.connect() as c:
+        suppressed = c.execute(
+            sa.text("SELECT count(*) FROM events WHERE type = 'alert_suppressed'")
+        ).scalar_one()
+    assert suppressed == 1
+    db.dispose()

@@ -45,6 +45,11 @@ from openatd.storage.repositories import UnitOfWork
 
 log = logging.getLogger(__name__)
 
+DEGRADED = "monitoring_degraded"
+"""Incident kind opened when storing fails (case B29)."""
+MISSING_DATA_ALERTS = frozenset({"device_offline", "no_gps_fix"})
+"""Alerts derived from missing data: never raised for a window of degraded monitoring."""
+
 
 class PipelineMetrics:
     """Counters of the pipeline, on their own registry (exposed at ``/metrics``)."""
@@ -66,6 +71,11 @@ class PipelineMetrics:
         )
         self.failures = Counter(
             "openatd_batch_failures", "Batches that failed to store", registry=r
+        )
+        self.suppressed = Counter(
+            "openatd_alerts_suppressed",
+            "Missing-data alerts not raised because monitoring was degraded",
+            registry=r,
         )
 
 
@@ -128,6 +138,7 @@ class PositionPipeline:
         self._lock = threading.Lock()
         self._queue: asyncio.Queue[_Submission] | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._degraded_since: datetime | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -183,7 +194,7 @@ class PositionPipeline:
             if participant_id is None:
                 self._dirty_all = True
             self._dirty.add(participant_id)
-    
+
     # -- synchronous core (one writer at a time) ---------------------------------------------
 
     def process(self, items: Sequence[tuple[str, Sequence[DeviceReport]]]) -> BatchResult:
@@ -193,8 +204,26 @@ class PositionPipeline:
         whatever storage raises (nothing is stored then).
         """
         self._apply_invalidations()
-        result = BatchResult()
         now = self.clock.now()
+        try:
+            result = self._process(items, now)
+        except Exception as exc:
+            # Nothing was stored: forget the rule state these reports built, so that the
+            # device's retry is evaluated afresh instead of being dropped as duplicates.
+            for unique_id, _ in items:
+                entry = self._devices.get(unique_id)
+                if entry is not None:
+                    entry.engine = None
+            self._enter_degraded(now, exc)
+            raise
+        self._leave_degraded(now)
+        self.metrics.stored.inc(result.stored)
+        return result
+
+    def _process(
+        self, items: Sequence[tuple[str, Sequence[DeviceReport]]], now: datetime
+    ) -> BatchResult:
+        result = BatchResult()
         position_rows: list[dict[str, Any]] = []
         event_rows: list[dict[str, Any]] = []
         last_seen: dict[int, datetime] = {}
@@ -226,7 +255,6 @@ class PositionPipeline:
             for device_id, seen in last_seen.items():
                 uow.devices.touch(device_id, seen)
             self._store_alerts(uow, result.alerts, now)
-        self.metrics.stored.inc(result.stored)
         return result
 
     def tick(self, now: datetime | None = None) -> BatchResult:
@@ -305,6 +333,36 @@ class PositionPipeline:
             max_future_s=s.max_future_s,
         )
 
+    def _enter_degraded(self, now: datetime, exc: BaseException) -> None:
+        """Open one "monitoring degraded" incident (if the database still takes it)."""
+        first = self._degraded_since is None
+        if first:
+            self._degraded_since = now
+        log.error("monitoring degraded since %s: %s", self._degraded_since, exc)
+        try:
+            with self.db.uow() as uow:
+                if not uow.incidents.open_of_kind(DEGRADED):
+                    uow.incidents.add(
+                        kind=DEGRADED,
+                        started_at=self._degraded_since,
+                        details={"error": str(exc)[:500]},
+                    )
+        except Exception:
+            log.exception("could not record the incident either")
+
+    def _leave_degraded(self, now: datetime) -> None:
+        """Close the open incident after the first batch that stored again."""
+        if self._degraded_since is None:
+            return
+        try:
+            with self.db.uow() as uow:
+                for incident in uow.incidents.open_of_kind(DEGRADED):
+                    incident.ended_at = now
+            self._degraded_since = None
+            log.warning("monitoring restored at %s", now)
+        except Exception:
+            log.exception("could not close the incident")
+
     def _store_alerts(
         self, uow: UnitOfWork, alerts: list[tuple[int, RaisedAlert]], now: datetime
     ) -> None:
@@ -313,6 +371,28 @@ class PositionPipeline:
             entry = by_device.get(device_id)
             if entry is None or entry.participant_id is None:
                 continue  # a device on nobody: nothing to alert about
+            if alert.type.value in MISSING_DATA_ALERTS:
+                outages = uow.incidents.overlapping(alert.at, now)
+                if outages or self._degraded_since is not None:
+                    # B29: no alert from missing data is raised for a window in which
+                    # monitoring itself was degraded; the suppression is recorded.
+                    uow.events.insert_many(
+                        [
+                            {
+                                "device_id": device_id,
+                                "participant_id": entry.participant_id,
+                                "type": "alert_suppressed",
+                                "time": alert.at,
+                                "attributes": {
+                                    "alert": alert.type.value,
+                                    "incidents": [i.id for i in outages],
+                                    "explanation": alert.explanation,
+                                },
+                            }
+                        ]
+                    )
+                    self.metrics.suppressed.inc()
+                    continue
             zone_id = entry.zone_ids.get(alert.zone) if alert.zone else None
             uow.alerts.add(
                 participant_id=entry.participant_id,
