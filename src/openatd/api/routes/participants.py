@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel
 
 from openatd.api.deps import CurrentUser, NowDep, UowDep
 from openatd.api.schemas import (
@@ -16,7 +17,7 @@ from openatd.api.schemas import (
     PositionPublic,
     PositionsPublic,
 )
-from openatd.participants import service
+from openatd.participants import service, stepdown
 
 router = APIRouter(prefix="/api/participants", tags=["participants"])
 
@@ -103,3 +104,27 @@ def _aware(t: datetime) -> datetime:
     if t.tzinfo is None:
         raise InvalidInput("times need a UTC offset, e.g. 2026-03-08T00:00:00Z")
     return t
+
+
+class StepDownPublic(BaseModel):
+    current: str
+    recommended: str
+    eligible: bool
+    window_days: int
+    reasons: list[str]
+
+
+@router.get("/{participant_id}/step-down", response_model=StepDownPublic)
+def step_down(participant_id: int, uow: UowDep, user: CurrentUser, now: NowDep) -> StepDownPublic:
+    """Step-down recommendation from compliance history (a recommendation, never automatic)."""
+    p = service.get_participant(uow, user, now, participant_id)
+    rec = stepdown.recommend(
+        p, uow.alerts.list(participant_ids=[participant_id], limit=100000), now
+    )
+    return StepDownPublic(
+        current=rec.current,
+        recommended=rec.recommended,
+        eligible=rec.eligible,
+        window_days=rec.window_days,
+        reasons=rec.reasons,
+    )
