@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, RedirectResponse
 
 from openatd import __version__
 from openatd.api import errors
@@ -14,6 +14,7 @@ from openatd.api.container import Container, build_container
 from openatd.api.routes import alerts, audit, auth, checkins, devices, participants, portal, zones
 from openatd.checkins.sweeper import CheckInSweeper
 from openatd.settings import Settings
+from openatd.web import pages
 
 
 def create_app(
@@ -68,6 +69,11 @@ def create_app(
     errors.install(app)
     for module in (auth, participants, devices, zones, alerts, audit, checkins, portal):
         app.include_router(module.router)
+    app.include_router(pages.router)
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse("/ui/")
 
     @app.get("/health", tags=["ops"])
     def health() -> dict[str, str]:
