@@ -38,13 +38,14 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
 from openatd.checkins.face import DEFAULT_THRESHOLD, OpenCVFaceVerifier
-from openatd.checkins.quality import QualityCode
+from openatd.checkins.quality import QualityCode, QualityGate
 from openatd.checkins.templates import FaceTemplate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -295,6 +296,57 @@ def plot_det(
     print(f"\nDET curve written to {target}")
 
 
+def gate_sweep(photos: list[Photo], threshold: float, count: int) -> None:
+    """How genuine scores fall as the probe shrinks or blurs, with the size and sharpness
+    checks switched off: the measurements behind ``QualityGate``'s two floors."""
+    permissive = OpenCVFaceVerifier.from_installed_package(
+        threshold=threshold, gate=QualityGate(min_eye_distance_px=0.0, min_sharpness=0.0)
+    )
+    by_identity: dict[str, list[Photo]] = defaultdict(list)
+    for photo in photos:
+        if photo.dataset == "LFW" and photo.template is not None:
+            by_identity[photo.identity].append(photo)
+    pairs = [(group[0], group[1]) for group in by_identity.values() if len(group) >= 2][:count]
+    originals: dict[int, npt.NDArray[np.uint8]] = {}
+    for _, probe in pairs:
+        decoded = cv2.imdecode(np.frombuffer(probe.data, np.uint8), cv2.IMREAD_COLOR)
+        if decoded is None:
+            raise SystemExit(f"cannot decode {probe.path}")
+        originals[id(probe)] = np.asarray(decoded, dtype=np.uint8)
+
+    def measure(transform: str, amount: float) -> None:
+        scores, eyes, sharp, missed = [], [], [], 0
+        for enrolled, probe in pairs:
+            image: npt.NDArray[Any] = originals[id(probe)]
+            if transform == "scale" and amount != 1.0:
+                image = cv2.resize(image, None, fx=amount, fy=amount, interpolation=cv2.INTER_AREA)
+            if transform == "blur" and amount > 0:
+                image = cv2.GaussianBlur(image, (0, 0), amount)
+            ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+            assert ok and enrolled.template is not None
+            result = permissive.verify([enrolled.template], jpeg.tobytes())
+            if result.score is None:
+                missed += 1
+                continue
+            scores.append(result.score)
+            eyes.append(result.quality.eye_distance_px or 0.0)
+            sharp.append(result.quality.sharpness or 0.0)
+        values = np.array(scores)
+        print(
+            f"  {transform} {amount:4.2f}: eye distance median {np.median(eyes):5.1f} px, "
+            f"sharpness p10/median {np.percentile(sharp, 10):6.1f}/{np.median(sharp):6.1f}, "
+            f"mean genuine score {values.mean():.3f}, "
+            f"FNMR {pct(int((values < threshold).sum()), values.size)}"
+            f", not scored {missed}"
+        )
+
+    print(f"\nGate sweep on {len(pairs)} genuine LFW pairs (size and sharpness checks off)")
+    for factor in (1.0, 0.6, 0.5, 0.45, 0.4, 0.35, 0.3, 0.25):
+        measure("scale", factor)
+    for sigma in (0.0, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0):
+        measure("blur", sigma)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=default_data(), help="shared data folder")
@@ -302,6 +354,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
     parser.add_argument("--latency-samples", type=int, default=400)
     parser.add_argument("--phone-samples", type=int, default=60)
+    parser.add_argument(
+        "--gate-sweep",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also measure N genuine pairs under shrinking and blur (sizes the gate's floors)",
+    )
     args = parser.parse_args(argv)
     faces = args.data / "faces"
     if not (faces / "lfw_labels.csv").is_file():
@@ -372,6 +431,8 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     latency(verifier, photos, args.latency_samples, args.phone_samples)
+    if args.gate_sweep:
+        gate_sweep(photos, threshold, args.gate_sweep)
     plot_det(results, gender_pairs, threshold, args.out)
     return 0
 
