@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +16,16 @@ import httpx
 import numpy as np
 
 from openatd.accounts import create_user
+from openatd.api.container import Container
 from openatd.checkins.face import OpenCVFaceVerifier
+from openatd.domain.clock import SimulatedClock
 from openatd.storage.db import Database
 
 PASSWORD = "correct horse battery"
 CONSENT = "participant signed the face-check consent form on 2026-03-02"
 REASON = "reviewing the participant's check-in history"
 HOME = (41.8781, -87.6298)  # a home in Chicago (lat, lon)
+T0 = datetime(2026, 3, 9, 14, 0, tzinfo=UTC)  # Monday 09:00 in Chicago (CDT, UTC-5)
 
 
 @dataclass(frozen=True)
@@ -185,3 +188,14 @@ class Api:
             files={"selfie": (filename, photo, content_type)},
             data=data,
         )
+
+
+@dataclass
+class Stack:
+    """The real API over loopback HTTP on a real database, with a clock the test moves."""
+
+    api: Api
+    client: httpx.Client
+    container: Container
+    clock: SimulatedClock
+    url: str

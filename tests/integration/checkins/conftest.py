@@ -7,13 +7,11 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import httpx
 import pytest
 import uvicorn
-from checkin_helpers import Api, Person, lfw_people, make_users
+from checkin_helpers import T0, Api, Person, Stack, lfw_people, make_users
 
 from openatd.api.app import create_app
 from openatd.api.container import Container
@@ -21,8 +19,6 @@ from openatd.checkins.face import OpenCVFaceVerifier
 from openatd.domain.clock import SimulatedClock
 from openatd.settings import get_settings
 from openatd.storage.db import Database
-
-T0 = datetime(2026, 3, 9, 15, 0, tzinfo=UTC)  # Monday 09:00 in Chicago (CDT, UTC-5)
 
 
 @pytest.fixture(scope="session")
@@ -35,20 +31,9 @@ def people(shared_data, verifier) -> list[Person]:  # type: ignore[no-untyped-de
     return lfw_people(shared_data.path("faces"), verifier, 3)
 
 
-@dataclass
-class Stack:
-    """The real API over loopback HTTP on a real database, with a clock the test moves."""
-
-    api: Api
-    client: httpx.Client
-    container: Container
-    clock: SimulatedClock
-    url: str
-
-
 @pytest.fixture
 def stack(db_url: str, verifier: OpenCVFaceVerifier) -> Iterator[Stack]:
-    settings = get_settings(database_url=db_url, env="test")
+    settings = get_settings(database_url=db_url, env="test", token_ttl_s=86400)
     db = Database(db_url)
     db.migrate()
     clock = SimulatedClock(T0)

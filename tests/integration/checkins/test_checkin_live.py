@@ -128,9 +128,10 @@ def test_enrol_check_in_verified_mismatch_reviewed_end_to_end(
         assert [(c["id"], c["review_kind"]) for c in reviews] == [(review_id, "mismatch")]
         assert reviews[0]["score"] == pytest.approx(score)
         assert reviews[0]["quality_report"]["code"] == "ok"
-        r = client.get(f"/api/checkins/{review_id}/selfie", headers=alice, params={"reason": ""})
+        selfie_url = f"/api/checkins/{review_id}/selfie"
+        r = client.get(selfie_url, headers=alice, params={"reason": ""})
         assert r.status_code == 422
-        r = client.get(f"/api/checkins/{review_id}/selfie", headers=alice, params={"reason": REASON})
+        r = client.get(selfie_url, headers=alice, params={"reason": REASON})
         assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
         r = client.post(
             f"/api/checkins/{review_id}/review",
@@ -143,9 +144,10 @@ def test_enrol_check_in_verified_mismatch_reviewed_end_to_end(
         assert client.get("/api/checkins/reviews", headers=alice).json() == []
 
         # Staff read check-ins (with locations) per participant with a reason, audited.
-        r = client.get(f"/api/participants/{pid}/checkins", headers=alice)
+        checkins_url = f"/api/participants/{pid}/checkins"
+        r = client.get(checkins_url, headers=alice)
         assert r.status_code == 422
-        r = client.get(f"/api/participants/{pid}/checkins", headers=alice, params={"reason": REASON})
+        r = client.get(checkins_url, headers=alice, params={"reason": REASON})
         assert r.status_code == 200
         assert [c["outcome"] for c in r.json()] == ["verified"]
         actions = [a for (a,) in _rows(url, "SELECT action FROM audit_entries ORDER BY id")]
@@ -287,7 +289,8 @@ def test_bad_uploads_are_refused_and_nothing_is_stored(live: Any, people: list[P
         r = api.check_in(phone, huge)
         assert r.status_code == 413
         # An image bomb: a tiny PNG that declares 50,000 x 50,000 pixels.
-        r = api.check_in(phone, _png_bomb(50_000, 50_000), filename="b.png", content_type="image/png")
+        bomb = _png_bomb(50_000, 50_000)
+        r = api.check_in(phone, bomb, filename="b.png", content_type="image/png")
         assert r.status_code == 422 and "pixels" in r.json()["detail"]
         r = api.check_in(phone, good, lat=123.0)
         assert r.status_code == 422 and "latitude" in r.json()["detail"]
