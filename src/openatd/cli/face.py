@@ -34,7 +34,7 @@ import typer
 from openatd.errors import InvalidInput, VerificationUnavailable
 
 if TYPE_CHECKING:
-    from openatd.checkins.face import OpenCVFaceVerifier, VerificationResult
+    from openatd.checkins.face import FaceVerifier, VerificationResult
     from openatd.checkins.templates import FaceTemplate
 
 face_app = typer.Typer(help="1:1 face verification (re-check a check-in decision).")
@@ -58,7 +58,7 @@ def result_json(result: VerificationResult) -> dict[str, object]:
 class _Checker:
     """Loads the models once and caches enrolled templates by path."""
 
-    def __init__(self, verifier: OpenCVFaceVerifier) -> None:
+    def __init__(self, verifier: FaceVerifier) -> None:
         self.verifier = verifier
         self._templates: dict[Path, FaceTemplate] = {}
 
