@@ -79,6 +79,12 @@ def darkened(data: bytes, target_luma: float = 14.0) -> bytes:
     return _jpeg(np.asarray(np.clip(image * factor, 0, 255), dtype=np.uint8))
 
 
+def overexposed(data: bytes, gain: float = 3.0, lift: float = 200.0) -> bytes:
+    """Blown-out exposure: every channel times *gain* plus *lift*, clipped at 255."""
+    image = _decode(data).astype(np.float64)
+    return _jpeg(np.asarray(np.clip(image * gain + lift, 0, 255), dtype=np.uint8))
+
+
 def blurred(data: bytes, sigma: float = 6.0) -> bytes:
     """The photo under a strong Gaussian blur (a shaking hand, a smeared lens)."""
     image = _decode(data)

@@ -11,7 +11,17 @@ import httpx
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from checkin_helpers import CONSENT, HOME, REASON, Api, Person, darkened, make_users, mean_luma
+from checkin_helpers import (
+    CONSENT,
+    HOME,
+    REASON,
+    Api,
+    Person,
+    blurred,
+    darkened,
+    make_users,
+    mean_luma,
+)
 from cryptography.fernet import Fernet
 
 from openatd.checkins.face import MODEL_ID, OpenCVFaceVerifier
@@ -188,16 +198,18 @@ def test_retakes_then_technical_review(live: Any, people: list[Person]) -> None:
 
         dark = darkened(ana.probe, 14.0)
         assert mean_luma(dark) < 20
+        photos = [dark, blurred(ana.probe), dark]
+        expected = [("too_dark", "too dark"), ("blurred", "blurred"), ("too_dark", None)]
         outcomes = []
-        for attempt in (1, 2, 3):
-            r = api.check_in(phone, dark)
+        for attempt, (photo, (code, words)) in enumerate(zip(photos, expected, strict=True), 1):
+            r = api.check_in(phone, photo)
             assert r.status_code == 201, r.text
             body = r.json()
             assert body["attempt"] == attempt
+            assert body["quality_code"] == code
             outcomes.append(body["outcome"])
-            if attempt < 3:
-                assert body["quality_code"] == "too_dark"
-                assert "too dark" in body["message"]
+            if words is not None:
+                assert words in body["message"]
                 assert body["attempts_left"] == 3 - attempt
         assert outcomes == ["retake_requested", "retake_requested", "needs_review"]
         assert "technical problem" in r.json()["message"]

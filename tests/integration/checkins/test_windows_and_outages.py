@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from checkin_helpers import T0, Person, Stack, darkened
+from checkin_helpers import T0, Person, Stack, darkened, mean_luma, overexposed
 from cryptography.fernet import Fernet
 
 from openatd.checkins import service
@@ -101,6 +101,40 @@ def test_timeliness_is_judged_by_the_server_clock(stack: Stack, people: list[Per
         assert row.window_start == T0
     # The window had a verified check-in: no alert when it is judged.
     assert sweep(stack, T0 + timedelta(hours=4)) == []
+    assert alerts_of(stack, pid) == []
+
+
+def test_b26_poor_photos_are_retakes_then_verified(stack: Stack, people: list[Person]) -> None:
+    """cases.md B26: too dark at 13:01, too bright at 13:02, verified at 13:04; no score for
+    the retakes, no mismatch flag, no alert."""
+    api, clock = stack.api, stack.clock
+    clock.set(datetime(2026, 3, 9, 18, 0, tzinfo=UTC))  # 13:00 in Chicago
+    alice = api.login("alice")
+    pid = api.participant(alice, "P. B26")
+    assert api.enrol(alice, pid, people[0].enrol).status_code == 201
+    api.weekly(alice, pid, [{"days": ["mon"], "start": "13:00", "end": "14:00"}], 300)
+    phone = api.phone(alice, pid)
+    dark, bright = darkened(people[0].probe, 14.0), overexposed(people[0].probe)
+    assert mean_luma(dark) < 20 and mean_luma(bright) > 220
+    got = []
+    for minute, photo in ((1, dark), (2, bright), (4, people[0].probe)):
+        clock.set(datetime(2026, 3, 9, 18, minute, tzinfo=UTC))
+        r = api.check_in(phone, photo)
+        assert r.status_code == 201, r.text
+        got.append((r.json()["outcome"], r.json()["quality_code"]))
+        if r.json()["outcome"] == "retake_requested":
+            words = r.json()["quality_code"].replace("_", " ")
+            assert r.json()["message"].startswith(f"The photo is {words}.")
+    assert got == [
+        ("retake_requested", "too_dark"),
+        ("retake_requested", "too_bright"),
+        ("verified", "ok"),
+    ]
+    with stack.container.uow() as uow:
+        rows = sorted(uow.checkins.for_participant(pid), key=lambda c: c.id)
+        assert [c.score is None for c in rows] == [True, True, False]
+        assert all(c.review_kind is None and c.selfie is None and c.on_time for c in rows)
+    assert sweep(stack, datetime(2026, 3, 9, 19, 5, tzinfo=UTC)) == []
     assert alerts_of(stack, pid) == []
 
 
