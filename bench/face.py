@@ -65,6 +65,7 @@ class Photo:
     code: QualityCode = QualityCode.OK
     template: FaceTemplate | None = None
     ignored_faces: int = 0
+    measures: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -124,6 +125,15 @@ def run_gate(verifier: OpenCVFaceVerifier, photos: list[Photo]) -> None:
         photo.code = probe.quality.code
         photo.template = probe.template
         photo.ignored_faces = probe.quality.ignored_faces
+        quality = probe.quality
+        if quality.faces_found:
+            photo.measures = {
+                "face luma": quality.face_luma,
+                "clipped %": 100.0 * quality.clipped_fraction,
+                "eye distance px": quality.eye_distance_px or 0.0,
+            }
+            if quality.sharpness is not None:
+                photo.measures["sharpness"] = quality.sharpness
 
 
 def score_pairs(photos: list[Photo]) -> Pairs:
@@ -388,6 +398,14 @@ def main(argv: list[str] | None = None) -> int:
             f"  {dataset}: {len(subset)} photos, retake {pct(failed, len(subset))}"
             f" [{detail or 'none'}]; {bystanders} passed with a smaller face ignored"
         )
+
+    print("\n  Gate measurements on the chosen face (min / 0.5th / 1st / 50th / 99th pct / max)")
+    for dataset in ("LFW", "ORL"):
+        subset = [p for p in photos if p.dataset == dataset]
+        for name in ("face luma", "clipped %", "eye distance px", "sharpness"):
+            values = [p.measures[name] for p in subset if name in p.measures]
+            cuts = np.percentile(values, [0, 0.5, 1, 50, 99, 100])
+            print(f"    {dataset} {name:16s} " + " / ".join(f"{v:7.1f}" for v in cuts))
 
     threshold = args.threshold
     results = {
