@@ -85,6 +85,24 @@ def overexposed(data: bytes, gain: float = 3.0, lift: float = 200.0) -> bytes:
     return _jpeg(np.asarray(np.clip(image * gain + lift, 0, 255), dtype=np.uint8))
 
 
+def with_exif_gps(data: bytes) -> bytes:
+    """The JPEG re-saved by Pillow with EXIF: camera make/model and a GPS position, as phones
+    write them."""
+    import io
+
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(data))
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"  # Make
+    exif[0x0110] = "Model X"  # Model
+    gps = {1: "N", 2: (41.0, 52.0, 41.16), 3: "W", 4: (87.0, 37.0, 47.28)}
+    exif[0x8825] = gps  # GPSInfo IFD
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=92, exif=exif)
+    return out.getvalue()
+
+
 def blurred(data: bytes, sigma: float = 6.0) -> bytes:
     """The photo under a strong Gaussian blur (a shaking hand, a smeared lens)."""
     image = _decode(data)

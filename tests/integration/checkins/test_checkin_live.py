@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,8 +22,10 @@ from checkin_helpers import (
     darkened,
     make_users,
     mean_luma,
+    with_exif_gps,
 )
 from cryptography.fernet import Fernet
+from PIL import Image
 
 from openatd.checkins.face import MODEL_ID, OpenCVFaceVerifier
 from openatd.checkins.templates import decrypt_template, parse_keys
@@ -119,7 +122,9 @@ def test_enrol_check_in_verified_mismatch_reviewed_end_to_end(
         assert api.enrol(alice, pid2, ana.enrol).status_code == 201
         api.adhoc(alice, pid2, minutes=30)
         phone2 = api.phone(alice, pid2)
-        r = api.check_in(phone2, ben.probe)
+        tagged = with_exif_gps(ben.probe)
+        assert b"Exif" in tagged and b"PhoneMaker" in tagged
+        r = api.check_in(phone2, tagged)
         assert r.status_code == 201, r.text
         assert r.json()["outcome"] == "needs_review"
         assert "person will look at it" in r.json()["message"]
@@ -128,7 +133,9 @@ def test_enrol_check_in_verified_mismatch_reviewed_end_to_end(
             url, "SELECT selfie, score, review_kind FROM checkins WHERE id = :i", i=review_id
         )[0]
         assert selfie is not None and bytes(selfie)[:2] == b"\xff\xd8"
-        assert b"Exif" not in bytes(selfie)[:64]
+        # Kept for the reviewer without any metadata: no EXIF, no camera, no GPS.
+        assert b"Exif" not in bytes(selfie) and b"PhoneMaker" not in bytes(selfie)
+        assert not Image.open(io.BytesIO(bytes(selfie))).getexif()
         assert score < verifier.threshold
         assert kind == "mismatch"
         assert client.get("/api/alerts", headers=alice).json() == []
