@@ -608,8 +608,9 @@ def submit_check_in(
         NotFound: unknown schedule. PermissionDenied: a schedule of another participant.
         Conflict: no open window, already done, out of attempts, no face enrolled.
         InvalidInput: a selfie that is not an acceptable JPEG/PNG (nothing stored).
-        VerificationUnavailable: verification cannot run; an incident is recorded (its own
-            transaction) and nothing else is stored.
+        VerificationUnavailable: verification cannot run (models failing, templates that no
+            configured key opens, templates of another model); an incident is recorded (its
+            own transaction) and nothing else is stored.
     """
     if device_time is not None and device_time.tzinfo is None:
         raise InvalidInput("device_time needs a UTC offset, e.g. 2026-03-09T10:15:00-05:00")
@@ -649,6 +650,13 @@ def _submit(
         if refusal is not None:
             raise Conflict(refusal)
         templates = _open_templates(uow, participant_id, keys)
+    stale = sorted({tpl.model_id for tpl in templates} - {verifier.model_id})
+    if stale:
+        # The program changed face models without re-enrolling: our fault, not the photo's.
+        raise VerificationUnavailable(
+            f"the enrolled face templates were made by {', '.join(stale)}, not by "
+            f"{verifier.model_id}; the participant must be re-enrolled"
+        )
     if not templates:
         raise Conflict(
             "no face is enrolled for you yet, so a photo check-in cannot be checked; "
@@ -972,11 +980,3 @@ def sweep_missed_check_ins(uow: UnitOfWork, now: datetime) -> list[t.Alert]:
         ):
             row.active = False
     return raised
-
-
-def find_checkin_for(uow: UnitOfWork, participant_id: int, checkin_id: int) -> t.CheckIn:
-    """A check-in of this participant (NotFound for another participant's)."""
-    row = uow.checkins.get(checkin_id)
-    if row.participant_id != participant_id:
-        raise NotFound(f"check-in {checkin_id} not found")
-    return row
