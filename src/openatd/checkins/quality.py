@@ -18,6 +18,7 @@ measured.
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from dataclasses import dataclass
 from enum import StrEnum
@@ -167,6 +168,24 @@ class DecodedImage:
     height: int
 
 
+def _upright(image: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation; a corrupt EXIF block leaves the pixels as stored (the
+    face detector then decides, and a sideways face is a retake, not an error)."""
+    try:
+        return ImageOps.exif_transpose(image)
+    except (
+        OSError,
+        SyntaxError,
+        ValueError,
+        TypeError,
+        KeyError,
+        IndexError,
+        AttributeError,
+        struct.error,
+    ):
+        return image
+
+
 def decode_image(
     data: bytes,
     *,
@@ -199,11 +218,17 @@ def decode_image(
         raise InvalidInput("image is empty (0 bytes)")
     if len(data) > max_bytes:
         raise InvalidInput(f"image is {len(data)} bytes; the limit is {max_bytes} bytes")
+    with warnings.catch_warnings():
+        # Pillow warns about its own (laxer) bomb limit and about each malformed EXIF
+        # tag; neither calls for action here: our limits are checked below, and EXIF is
+        # used only for the orientation.
+        warnings.simplefilter("ignore")
+        return _decode(data, min_long_side_px, max_pixels)
+
+
+def _decode(data: bytes, min_long_side_px: int, max_pixels: int) -> DecodedImage:
     try:
-        with warnings.catch_warnings():
-            # Pillow's own bomb guard warns above its limit; ours is stricter anyway.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+        image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
     except UnidentifiedImageError as exc:
         raise InvalidInput("not a JPEG or PNG image") from exc
     except Image.DecompressionBombError as exc:
@@ -228,8 +253,7 @@ def decode_image(
                 image.draft("RGB", (int(np.ceil(width * scale)), int(np.ceil(height * scale))))
         try:
             image.load()
-            upright = ImageOps.exif_transpose(image)
-            rgb = np.asarray(upright.convert("RGB"), dtype=np.uint8)
+            rgb = np.asarray(_upright(image).convert("RGB"), dtype=np.uint8)
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
             raise InvalidInput(f"corrupt or truncated {image.format} image: {exc}") from exc
     if (rgb.shape[1] > rgb.shape[0]) != (width > height):

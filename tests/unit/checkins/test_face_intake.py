@@ -128,3 +128,21 @@ def test_exposure_rules_on_face_pixels() -> None:
 def test_every_retake_code_has_its_own_instruction() -> None:
     messages = {code.message for code in QualityCode}
     assert len(messages) == len(QualityCode)
+
+
+def test_corrupt_exif_block_does_not_refuse_the_photo() -> None:
+    """A phone JPEG whose EXIF IFD0 claims 32,767 entries: Pillow warns (an error under
+    pytest's warnings-as-errors); the pixels are still decoded."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((40, 60, 3), np.uint8)).save(
+        buffer, format="JPEG", exif=exif.tobytes()
+    )
+    data = bytearray(buffer.getvalue())
+    tiff = data.index(b"Exif\x00\x00") + 6  # TIFF header: byte order, 42, IFD0 offset (8)
+    assert data[tiff : tiff + 2] == b"MM"
+    data[tiff + 8 : tiff + 10] = b"\x7f\xff"  # IFD0 entry count, big-endian
+    decoded = decode_image(bytes(data))
+    assert decoded.pixels.shape[0] * decoded.pixels.shape[1] == 40 * 60
+    assert {decoded.width, decoded.height} == {40, 60}
