@@ -57,7 +57,7 @@ import math
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from prometheus_client import CollectorRegistry
 
@@ -156,6 +156,9 @@ def run(main: Coroutine[Any, Any, _T], *, use_uvloop: bool = True) -> _T:
         return runner.run(main)
 
 
+_FEED_CHUNK = 2048
+"""Largest slice of a socket read handed to a session at once (see ``data_received``)."""
+
 # One waiting unit of work on a link: (frame sequence number, device id or None,
 # stamped reports, reply bytes or None).
 _Item = tuple[int, str | None, list[DeviceReport], bytes | None]
@@ -211,11 +214,12 @@ class _Link:
         """Take the session's frame results for one chunk/datagram (called synchronously)."""
         server = self.server
         now = None
+        frames = 0
         for result in results:
             if result.error is not None or result.decoded is None:
                 server._decode_error(self.protocol, self.peer, result.error, result.frame)
                 continue
-            server.metrics_frames(self.protocol)
+            frames += 1
             decoded = result.decoded
             if not decoded.messages and decoded.reply is None:
                 continue
@@ -241,6 +245,8 @@ class _Link:
                 self._pending.append(
                     (self._seq, uid, reports, decoded.reply if i == last else None)
                 )
+        if frames:
+            server.metrics_frames(self.protocol, frames)
         if self._pending and self.worker is None:
             self.worker = asyncio.get_running_loop().create_task(self._drain())
 
@@ -365,8 +371,8 @@ class _TcpConnection(asyncio.Protocol):
         self._paused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop's transports implement the interface without subclassing asyncio's classes
+        self._transport = cast(asyncio.Transport, transport)
         self._link.peer = transport.get_extra_info("peername")
         server = self.server
         server._connections.add(self)
@@ -381,7 +387,15 @@ class _TcpConnection(asyncio.Protocol):
         link = self._link
         self._last_rx = asyncio.get_running_loop().time()
         try:
-            results = link.session.receive_data(data)
+            if len(data) <= _FEED_CHUNK:
+                results = link.session.receive_data(data)
+            else:
+                # Feed big reads in slices: framers that search their whole buffer for a
+                # start marker per frame would otherwise go quadratic on a 256 KiB read.
+                view = memoryview(data)
+                results = []
+                for i in range(0, len(data), _FEED_CHUNK):
+                    results.extend(link.session.receive_data(bytes(view[i : i + _FEED_CHUNK])))
         except Exception as exc:  # a decoder bug in framing must not take the connection down
             link.session._buffer.clear()  # resynchronise: drop what the framer choked on
             err = ProtocolDecodeError(link.protocol, f"framing failed: {exc!r}", data)
@@ -453,8 +467,7 @@ class _UdpEndpoint(asyncio.DatagramProtocol):
         self._sweeper: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        self.transport = cast(asyncio.DatagramTransport, transport)  # uvloop: no subclass
         self._arm_sweeper()
 
     def _arm_sweeper(self) -> None:
@@ -654,11 +667,11 @@ class IngestServer:
 
     # -- callbacks from links -------------------------------------------------------------
 
-    def metrics_frames(self, protocol: str) -> None:
+    def metrics_frames(self, protocol: str, n: int) -> None:
         counter = self._frames_counters.get(protocol)
         if counter is None:
             counter = self._frames_counters[protocol] = self.metrics.frames.labels(protocol)
-        counter.inc()
+        counter.inc(n)
 
     def _decode_error(
         self, protocol: str, peer: _Address, error: ProtocolDecodeError | None, frame: bytes

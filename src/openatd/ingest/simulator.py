@@ -38,7 +38,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, cast
 
 from crc import Calculator, Crc16
 
@@ -487,8 +487,7 @@ class _DeviceClient(asyncio.Protocol):
         self.lost = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop: no subclass
 
     def data_received(self, data: bytes) -> None:
         self.buffer.extend(data)
@@ -607,11 +606,8 @@ async def simulate(
             login = c.encoder.login()
             if login is not None and c.transport is not None:
                 c.transport.write(login)
-        try:
-            async with asyncio.timeout(login_timeout_s):
-                await asyncio.gather(*(c.logged_in for c in live))
-        except TimeoutError:
-            pass
+        if live:
+            await asyncio.wait([c.logged_in for c in live], timeout=login_timeout_s)
         report.logged_in = sum(1 for c in live if c.logged_in.done() and c.logged_in.result())
     else:
         for c in live:

@@ -28,7 +28,12 @@ from prometheus_client import CollectorRegistry
 
 from openatd.domain.clock import SimulatedClock
 from openatd.errors import InvalidInput, OpenATDError
-from openatd.ingest.servers import IngestServer, ListenerSpec, listeners_from_settings
+from openatd.ingest.servers import (
+    IngestServer,
+    ListenerSpec,
+    event_loop_factory,
+    listeners_from_settings,
+)
 from openatd.protocols.registry import session_class
 from openatd.settings import get_settings
 
@@ -36,11 +41,12 @@ PROTOCOLS = available_protocols()
 NOW = datetime(2026, 3, 8, 9, 30, 0, tzinfo=UTC)
 
 
-def run(coro: Awaitable[Any]) -> Any:
+def run(coro: Awaitable[Any], loop_factory: Any = None) -> Any:
     async def main() -> Any:
         return await coro
 
-    return asyncio.run(main())
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        return runner.run(main())
 
 
 def script_for(shared_data: Any, protocol: str) -> list[ScriptFrame]:
@@ -320,3 +326,21 @@ def test_listeners_from_settings_reads_names_and_ports() -> None:
         listeners_from_settings(get_settings(protocols="gt06,gt06:1"))
     with pytest.raises(InvalidInput, match="unknown protocol"):
         IngestServer(MemorySink([]), ["nosuch"])
+
+
+@pytest.mark.skipif(event_loop_factory() is None, reason="uvloop not installed (optional)")
+@pytest.mark.parametrize("protocol", [p for p in ("gt06", "teltonika") if p in PROTOCOLS][:1])
+def test_session_on_uvloop(shared_data: Any, protocol: str) -> None:
+    """uvloop's transports are not asyncio's classes; the servers must not care."""
+    script = script_for(shared_data, protocol)
+    sink = MemorySink([f.device for f in script if f.device])
+    replies = b"".join(f.decoded.reply or b"" for f in script)
+
+    async def body(server: IngestServer, port: int) -> None:
+        client = await Client.connect(port)
+        await client.send(b"".join(f.wire for f in script))  # one burst this time
+        assert await client.read_exactly(len(replies)) == replies
+        await client.close()
+
+    run(with_server(sink, protocol, body), loop_factory=event_loop_factory())
+    assert sink.reports == [r for f in script for r in stamped(f, NOW)]

@@ -1,0 +1,810 @@
+"""Ingest benchmark: one run on this machine, figures for bench/README.md.
+
+    .venv/bin/python bench/ingest.py            # full run (several minutes)
+    .venv/bin/python bench/ingest.py --quick    # smaller, for a smoke check
+
+Parts (each in its own process, so memory and CPU figures do not mix):
+
+1. ``ceiling``: a bare bulk insert of the position rows the simulated fleet
+   sends, into a freshly migrated OpenATD SQLite (WAL) database, with nothing
+   else: raw ``sqlite3`` ``executemany`` in transactions of 5,000 rows. For
+   reference also the repository's own statement (multi-row ``INSERT ... ON
+   CONFLICT DO NOTHING RETURNING`` through SQLAlchemy Core).
+2. ``e2e``: end-to-end positions/s through the real servers and the real
+   pipeline (gt06 decode → filter → store → rules → alerts, SQLite WAL). The
+   simulated devices run in a second process and send faster than the server
+   can take; TCP flow control and the ACK-after-storage rule bound the backlog.
+   Throughput = reports processed by the pipeline / (end of last batch - start
+   of first batch). Reported also as a fraction of the ceiling.
+3. ``latency``: ingest-to-alert latency at a fixed 6,300 positions/s from
+   6,300 devices (one fix a second each). Every participant has a 30 m exclusion
+   circle on a point of its own route and a policy with zone dwell 0, so each
+   device raises alerts during the run. Latency = commit of the batch that stored
+   the alert - ``received`` of the fix that raised it (stamped when its bytes
+   arrived). The devices' ACK latency (send → ACK, i.e. through durable
+   storage) is printed too.
+4. ``memory``: RSS of the server process with 5,000 and then 50,000 idle,
+   logged-in gt06 connections on loopback (clients in another process, spread
+   over source addresses 127.0.0.2-9; ``RLIMIT_NOFILE`` raised). Kernel socket
+   buffers are not in RSS; /proc/net/sockstat's TCP ``mem`` (pages) is printed.
+5. ``postgis``: the baseline: PostgreSQL + PostGIS doing batched insert (5,000
+   rows a statement) + ``ST_Contains`` of every fix against its participant's
+   zone, on 127.0.0.1:5432 (user postgres). Skipped with a message when
+   PostgreSQL or PostGIS is not available.
+
+Prints a table and writes the figures to ``bench/results.json`` (``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import math
+import multiprocessing as mp
+import os
+import platform
+import resource
+import socket
+import sqlite3
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+TRACES = ROOT.parent / "shared" / "data" / "traces"
+PROTOCOL = "gt06"
+_IP_BIND_ADDRESS_NO_PORT = 24
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS")
+
+
+def tcp_mem_pages() -> int:
+    with open("/proc/net/sockstat", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("TCP:"):
+                parts = line.split()
+                return int(parts[parts.index("mem") + 1])
+    return 0
+
+
+def raise_nofile(n: int) -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= n:
+        return soft
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (n, max(hard, n)))
+    except (ValueError, PermissionError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def pctl(data: list[float], q: float) -> float | None:
+    if not data:
+        return None
+    s = sorted(data)
+    return s[min(len(s) - 1, max(0, math.ceil(q / 100 * len(s)) - 1))]
+
+
+def load_traces() -> list[Any]:
+    from openatd.ingest.simulator import load_fixes
+
+    return load_fixes(TRACES)
+
+
+def sqlite_dt(t: datetime) -> str:
+    """How SQLAlchemy stores a (naive UTC) DateTime in SQLite."""
+    t = t.astimezone(UTC).replace(tzinfo=None)
+    return t.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def setup_db(path: Path, ids: list[str], zones: dict[int, tuple[float, float]] | None) -> str:
+    """A migrated OpenATD SQLite DB with one participant + device (+ exclusion circle) per id."""
+    from sqlalchemy import insert
+
+    from openatd.storage import tables as t
+    from openatd.storage.db import Database
+
+    url = f"sqlite:///{path}"
+    db = Database(url)
+    db.migrate()
+    now = datetime.now(UTC)
+    policy = {"zone_dwell_s": 0} if zones is not None else {}
+    with db.uow() as uow:
+        s = uow.session
+        s.execute(
+            insert(t.Participant),
+            [
+                {
+                    "id": i + 1,
+                    "name": f"bench {i}",
+                    "timezone": "UTC",
+                    "supervision_level": "gps",
+                    "policy": policy,
+                    "active": True,
+                    "created_at": now,
+                }
+                for i in range(len(ids))
+            ],
+        )
+        s.execute(
+            insert(t.Device),
+            [
+                {
+                    "id": i + 1,
+                    "unique_id": uid,
+                    "protocol": PROTOCOL,
+                    "participant_id": i + 1,
+                    "created_at": now,
+                }
+                for i, uid in enumerate(ids)
+            ],
+        )
+        if zones:
+            s.execute(
+                insert(t.Zone),
+                [
+                    {
+                        "participant_id": i + 1,
+                        "name": "bench exclusion",
+                        "kind": "exclusion",
+                        "geometry": None,
+                        "circle_lat": lat,
+                        "circle_lon": lon,
+                        "circle_radius_m": 30.0,
+                        "active": True,
+                        "created_at": now,
+                    }
+                    for i, (lat, lon) in zones.items()
+                ],
+            )
+    db.dispose()
+    return url
+
+
+def sim_child(
+    port: int,
+    devices: int,
+    rate: float,
+    duration: float,
+    ids: list[str],
+    drain_s: float,
+    queue: Any,
+) -> None:
+    """Child process: the simulated fleet (its own event loop, its own core)."""
+    from openatd.ingest.servers import run
+    from openatd.ingest.simulator import simulate
+
+    raise_nofile(devices + 1000)
+    traces = load_traces()
+    report = run(
+        simulate(
+            "127.0.0.1",
+            port,
+            PROTOCOL,
+            devices,
+            rate,
+            duration,
+            traces,
+            ids=ids,
+            drain_s=drain_s,
+            source_ips=8 if devices > 20000 else 1,
+        )
+    )
+    queue.put(
+        {
+            "connected": report.connected,
+            "logged_in": report.logged_in,
+            "positions_sent": report.positions_sent,
+            "send_s": report.duration_s,
+            "send_rate": report.rate,
+            "acks": report.position_acks,
+            "ack_p50": report.percentile(50),
+            "ack_p99": report.percentile(99),
+            "ack_max": report.percentile(100),
+        }
+    )
+
+
+def _get_from(queue: Any, proc: Any) -> Any:
+    """The child's result, or an error if it died without one (never hang)."""
+    import queue as queue_mod
+
+    while True:
+        try:
+            return queue.get(timeout=1.0)
+        except queue_mod.Empty:
+            if not proc.is_alive():
+                try:
+                    return queue.get(timeout=1.0)
+                except queue_mod.Empty:
+                    raise RuntimeError(f"child process died (exit {proc.exitcode})") from None
+
+
+# -- 1. ceiling ------------------------------------------------------------------------------
+
+
+def position_rows(ids: list[str], per_device: int) -> list[tuple[Any, ...]]:
+    """The rows the fleet's fixes become (same columns and values as the pipeline stores)."""
+    from openatd.ingest.simulator import device_fixes
+
+    traces = load_traces()
+    end = datetime.now(UTC).replace(microsecond=0)
+    received = sqlite_dt(end)
+    rows = []
+    for i in range(len(ids)):
+        for f in device_fixes(traces, i, per_device, end):
+            rows.append(
+                (
+                    i + 1,
+                    i + 1,
+                    sqlite_dt(f.time),
+                    received,
+                    f.latitude,
+                    f.longitude,
+                    1,
+                    None,
+                    f.speed_mps,
+                    f.course_deg,
+                    f.altitude_m,
+                    None,
+                    '{"satellites": 9}',
+                    0,
+                )
+            )
+    return rows
+
+
+COLUMNS = (
+    "device_id, participant_id, fix_time, server_time, latitude, longitude, valid, accuracy_m, "
+    "speed_mps, course_deg, altitude_m, battery_pct, attributes, in_review"
+)
+
+
+def part_ceiling(workdir: Path, devices: int, per_device: int) -> dict[str, Any]:
+    from openatd.ingest.simulator import device_ids
+
+    ids = device_ids(devices)
+    rows = position_rows(ids, per_device)
+    out: dict[str, Any] = {"rows": len(rows)}
+
+    url = setup_db(workdir / "ceiling.db", ids, None)
+    con = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=NORMAL")
+    sql = f"INSERT INTO positions ({COLUMNS}) VALUES ({', '.join('?' * 14)})"
+    t0 = time.perf_counter()
+    for k in range(0, len(rows), 5000):
+        con.execute("BEGIN")
+        con.executemany(sql, rows[k : k + 5000])
+        con.execute("COMMIT")
+    dt = time.perf_counter() - t0
+    con.close()
+    out["raw_sqlite3_rows_per_s"] = len(rows) / dt
+
+    # The repository's statement through SQLAlchemy Core, same rows, fresh DB.
+    from openatd.storage.db import Database
+
+    url2 = setup_db(workdir / "ceiling_repo.db", ids, None)
+    db = Database(url2)
+    names = [c.strip() for c in COLUMNS.split(",")]
+    dict_rows = []
+    for r in rows:
+        d = dict(zip(names, r, strict=True))
+        d["fix_time"] = datetime.fromisoformat(d["fix_time"]).replace(tzinfo=UTC)
+        d["server_time"] = datetime.fromisoformat(d["server_time"]).replace(tzinfo=UTC)
+        d["valid"] = True
+        d["in_review"] = False
+        d["attributes"] = {"satellites": 9}
+        dict_rows.append(d)
+    t0 = time.perf_counter()
+    for k in range(0, len(dict_rows), 5000):
+        with db.uow() as uow:
+            uow.positions.insert_many(dict_rows[k : k + 5000])
+    dt = time.perf_counter() - t0
+    db.dispose()
+    out["repository_insert_many_rows_per_s"] = len(rows) / dt
+    return out
+
+
+# -- 2./3. end to end through servers + pipeline ---------------------------------------------
+
+
+class CountingSink:
+    """No storage at all: what the servers alone (decode, order, ACK) can carry."""
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[float, int]] = []
+
+    async def is_known(self, unique_id: str) -> bool:
+        return True
+
+    async def submit(self, unique_id: str, protocol: str, reports: Any) -> None:
+        self.batches.append((time.time(), len(reports)))
+
+
+async def _servers_only(ids: list[str], rate: float, duration: float) -> dict[str, Any]:
+    from prometheus_client import CollectorRegistry
+
+    from openatd.ingest.servers import IngestServer, ListenerSpec
+
+    sink = CountingSink()
+    server = IngestServer(
+        sink,
+        [ListenerSpec(PROTOCOL, 0, udp=False)],
+        registry=CollectorRegistry(),
+        idle_timeout_s=3600,
+    )
+    bound = await server.start()
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(
+        target=sim_child,
+        args=(bound[PROTOCOL].tcp_port, len(ids), rate, duration, ids, 60.0, queue),
+    )
+    cpu0 = time.process_time()
+    proc.start()
+    sim = await asyncio.to_thread(_get_from, queue, proc)
+    await asyncio.to_thread(proc.join)
+    cpu = time.process_time() - cpu0
+    await server.stop()
+    n = sum(b[1] for b in sink.batches)
+    window = sink.batches[-1][0] - sink.batches[0][0] if len(sink.batches) > 1 else 0.0
+    return {
+        "sim": sim,
+        "reports": n,
+        "submits": len(sink.batches),
+        "window_s": window,
+        "positions_per_s": n / window if window else 0.0,
+        "server_cpu_s": cpu,
+        "server_cpu_us_per_position": cpu / n * 1e6 if n else None,
+    }
+
+
+def part_servers(devices: int, rate: float, duration: float) -> dict[str, Any]:
+    from openatd.ingest.servers import run
+    from openatd.ingest.simulator import device_ids
+
+    return run(_servers_only(device_ids(devices), rate, duration))
+
+
+async def _through_pipeline(
+    url: str, ids: list[str], rate: float, duration: float, drain_s: float
+) -> dict[str, Any]:
+    from prometheus_client import CollectorRegistry
+
+    from openatd.domain.clock import SystemClock
+    from openatd.ingest.pipeline import PositionPipeline
+    from openatd.ingest.servers import IngestServer, ListenerSpec
+    from openatd.settings import get_settings
+    from openatd.storage.db import Database
+
+    settings = get_settings(database_url=url, env="development")
+    db = Database(url)
+    pipeline = PositionPipeline(db, settings, SystemClock())
+    batches: list[tuple[float, float, int, int, int, int]] = []
+    alert_latencies: list[float] = []
+    original = pipeline.process
+
+    def process(items: Any) -> Any:
+        t0 = time.time()
+        result = original(items)
+        t1 = time.time()  # committed: positions and alerts are durable
+        n = sum(len(r) for _, r in items)
+        batches.append((t0, t1, n, result.stored, result.dropped, len(result.alerts)))
+        if result.alerts:
+            received: dict[tuple[int, datetime], datetime] = {}
+            for uid, reports in items:
+                entry = pipeline._devices.get(uid)
+                if entry is None:
+                    continue
+                for r in reports:
+                    if r.fix_time is not None and r.received is not None:
+                        received[(entry.device_id, r.fix_time)] = r.received
+            for device_id, alert in result.alerts:
+                rec = received.get((device_id, alert.at))
+                if rec is not None:
+                    alert_latencies.append(t1 - rec.timestamp())
+        return result
+
+    pipeline.process = process  # type: ignore[method-assign]
+    await pipeline.start(ticks=False)
+    server = IngestServer(
+        pipeline,
+        [ListenerSpec(PROTOCOL, 0, udp=False)],
+        registry=CollectorRegistry(),
+        idle_timeout_s=3600,
+    )
+    bound = await server.start()
+    port = bound[PROTOCOL].tcp_port
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=sim_child, args=(port, len(ids), rate, duration, ids, drain_s, queue))
+    cpu0 = time.process_time()
+    proc.start()
+    sim = await asyncio.to_thread(_get_from, queue, proc)
+    await asyncio.to_thread(proc.join)
+    cpu = time.process_time() - cpu0
+    await server.stop()
+    await pipeline.stop()
+    db.dispose()
+    processed = sum(b[2] for b in batches)
+    window = (batches[-1][1] - batches[0][0]) if batches else 0.0
+    return {
+        "sim": sim,
+        "reports_processed": processed,
+        "stored": sum(b[3] for b in batches),
+        "dropped_by_filter": sum(b[4] for b in batches),
+        "alerts": sum(b[5] for b in batches),
+        "batches": len(batches),
+        "mean_batch": processed / len(batches) if batches else 0,
+        "window_s": window,
+        "positions_per_s": processed / window if window else 0.0,
+        "server_cpu_s": cpu,
+        "decode_errors": server.metrics.value("openatd_ingest_decode_errors_total", PROTOCOL),
+        "alert_latency_p50": pctl(alert_latencies, 50),
+        "alert_latency_p90": pctl(alert_latencies, 90),
+        "alert_latency_p99": pctl(alert_latencies, 99),
+        "alert_latency_max": pctl(alert_latencies, 100),
+        "alert_latency_n": len(alert_latencies),
+    }
+
+
+def part_e2e(workdir: Path, devices: int, rate: float, duration: float) -> dict[str, Any]:
+    from openatd.ingest.servers import run
+    from openatd.ingest.simulator import device_ids
+
+    ids = device_ids(devices)
+    url = setup_db(workdir / "e2e.db", ids, None)
+    return run(_through_pipeline(url, ids, rate, duration, drain_s=120.0))
+
+
+def part_latency(workdir: Path, devices: int, rate: float, duration: float) -> dict[str, Any]:
+    from openatd.ingest.servers import run
+    from openatd.ingest.simulator import device_fixes, device_ids
+
+    ids = device_ids(devices, 100000)
+    traces = load_traces()
+    per_device = math.ceil(rate * duration / devices)
+    end = datetime.now(UTC)
+    zones = {}
+    for i in range(devices):
+        fixes = device_fixes(traces, i, per_device, end)
+        k = (i * 31) % max(1, per_device - 2) + 1  # a point of its own route, after the start
+        zones[i] = (fixes[k].latitude, fixes[k].longitude)
+    url = setup_db(workdir / "latency.db", ids, zones)
+    raise_nofile(devices * 2 + 1000)
+    return run(_through_pipeline(url, ids, rate, duration, drain_s=30.0))
+
+
+# -- 4. memory per connection --------------------------------------------------------------
+
+
+def mem_clients(port: int, n: int, go: Any, done: Any) -> None:
+    """Child: open *n* idle connections, each sending a gt06 login, hold until told."""
+    from openatd.ingest.simulator import Gt06Encoder, device_ids
+
+    raise_nofile(n + 1000)
+    socks = []
+    for i, uid in enumerate(device_ids(n)):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_IP, _IP_BIND_ADDRESS_NO_PORT, 1)
+        s.bind((f"127.0.0.{2 + i % 8}", 0))
+        s.connect(("127.0.0.1", port))
+        s.sendall(Gt06Encoder(uid).login())
+        socks.append(s)
+    go.set()
+    done.wait()
+    for s in socks:
+        s.close()
+
+
+class KnownSink:
+    async def is_known(self, unique_id: str) -> bool:
+        return True
+
+    async def submit(self, unique_id: str, protocol: str, reports: Any) -> None:
+        return None
+
+
+async def _memory(counts: list[int]) -> dict[str, Any]:
+    from prometheus_client import CollectorRegistry
+
+    from openatd.ingest.servers import IngestServer, ListenerSpec
+
+    server = IngestServer(
+        KnownSink(),
+        [ListenerSpec(PROTOCOL, 0, udp=False)],
+        registry=CollectorRegistry(),
+        idle_timeout_s=3600,
+    )
+    bound = await server.start()
+    port = bound[PROTOCOL].tcp_port
+    ctx = mp.get_context("spawn")
+    out: dict[str, Any] = {"uvloop": type(asyncio.get_running_loop()).__module__}
+    for n in counts:
+        gc.collect()
+        await asyncio.sleep(0.5)
+        base, base_tcp = rss_bytes(), tcp_mem_pages()
+        go, done = ctx.Event(), ctx.Event()
+        proc = ctx.Process(target=mem_clients, args=(port, n, go, done))
+        t0 = time.perf_counter()
+        proc.start()
+        frames = server.metrics.value("openatd_ingest_frames_total", PROTOCOL)
+        deadline = time.monotonic() + max(120.0, n / 100)
+        while time.monotonic() < deadline:
+            got = server.metrics.value("openatd_ingest_frames_total", PROTOCOL) - frames
+            if server.connection_count >= n and got >= n:
+                break
+            await asyncio.sleep(0.2)
+        setup_s = time.perf_counter() - t0
+        await asyncio.sleep(1.0)
+        gc.collect()
+        rss = rss_bytes()
+        conns = server.connection_count
+        out[str(n)] = {
+            "connections": conns,
+            "logins": server.metrics.value("openatd_ingest_frames_total", PROTOCOL) - frames,
+            "rss_before_mb": base / 2**20,
+            "rss_after_mb": rss / 2**20,
+            "rss_per_connection_bytes": (rss - base) / max(1, conns),
+            "kernel_tcp_mem_mb": (tcp_mem_pages() - base_tcp) * 4096 / 2**20,
+            "setup_s": setup_s,
+        }
+        done.set()
+        await asyncio.to_thread(proc.join)
+        while server.connection_count:
+            await asyncio.sleep(0.2)
+    await server.stop()
+    return out
+
+
+def part_memory(counts: list[int]) -> dict[str, Any]:
+    from openatd.ingest.servers import run
+
+    raise_nofile(max(counts) + 2000)
+    return run(_memory(counts))
+
+
+# -- 5. PostgreSQL + PostGIS baseline ------------------------------------------------------
+
+
+def part_postgis(devices: int, per_device: int, dsn: str) -> dict[str, Any]:
+    import psycopg
+
+    from openatd.ingest.simulator import device_fixes
+
+    try:
+        admin = psycopg.connect(dsn, autocommit=True, connect_timeout=5)
+    except psycopg.Error as exc:
+        return {"skipped": f"PostgreSQL not reachable at {dsn}: {exc}"}
+    with admin:
+        exists = admin.execute(
+            "SELECT 1 FROM pg_database WHERE datname = 'openatd_bench'"
+        ).fetchone()
+        if not exists:
+            admin.execute("CREATE DATABASE openatd_bench")
+    bench_dsn = dsn.rsplit("/", 1)[0] + "/openatd_bench"
+    con = psycopg.connect(bench_dsn, autocommit=True)
+    try:
+        con.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+    except psycopg.Error as exc:
+        con.close()
+        return {
+            "skipped": f"PostGIS not available ({exc}); apt-get install postgresql-15-postgis-3"
+        }
+    version = con.execute("SELECT postgis_full_version()").fetchone()[0].split(" ")[0:2]
+    con.execute("DROP TABLE IF EXISTS bench_positions, bench_zones")
+    con.execute(
+        "CREATE TABLE bench_zones (participant_id int PRIMARY KEY, geom geometry(Polygon, 4326))"
+    )
+    con.execute(
+        """CREATE TABLE bench_positions (
+            id bigserial PRIMARY KEY, device_id int NOT NULL, participant_id int,
+            fix_time timestamptz NOT NULL, server_time timestamptz NOT NULL,
+            latitude double precision, longitude double precision, valid boolean,
+            speed_mps double precision, course_deg double precision, altitude_m double precision,
+            attributes jsonb, geom geometry(Point, 4326),
+            UNIQUE (device_id, fix_time))"""
+    )
+    traces = load_traces()
+    end = datetime.now(UTC).replace(microsecond=0)
+    fleet = [device_fixes(traces, i, per_device, end) for i in range(devices)]
+    # One 30 m circle zone per participant on its own route (as in the latency part).
+    with con.transaction(), con.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO bench_zones VALUES (%s, ST_Buffer(ST_SetSRID(ST_MakePoint(%s, %s),"
+            " 4326)::geography, 30)::geometry)",
+            [
+                (i + 1, f[len(f) // 2].longitude, f[len(f) // 2].latitude)
+                for i, f in enumerate(fleet)
+            ],
+        )
+    con.execute("CREATE INDEX ON bench_zones USING gist (geom)")
+    rows = [
+        (
+            i + 1,
+            i + 1,
+            f.time,
+            end,
+            f.latitude,
+            f.longitude,
+            f.speed_mps,
+            f.course_deg,
+            f.altitude_m,
+        )
+        for k in range(per_device)
+        for i, fixes in enumerate(fleet)
+        for f in (fixes[k],)
+    ]
+    sql = """
+        WITH ins AS (
+          INSERT INTO bench_positions (device_id, participant_id, fix_time, server_time,
+              latitude, longitude, valid, speed_mps, course_deg, altitude_m, attributes, geom)
+          SELECT d, p, ft, st, la, lo, true, sp, co, al, '{"satellites": 9}'::jsonb,
+                 ST_SetSRID(ST_MakePoint(lo, la), 4326)
+          FROM unnest(%s::int[], %s::int[], %s::timestamptz[], %s::timestamptz[],
+                      %s::float8[], %s::float8[], %s::float8[], %s::float8[], %s::float8[])
+               AS u(d, p, ft, st, la, lo, sp, co, al)
+          ON CONFLICT (device_id, fix_time) DO NOTHING
+          RETURNING participant_id, geom)
+        SELECT count(*) FILTER (WHERE z.participant_id IS NOT NULL), count(*)
+        FROM ins LEFT JOIN bench_zones z
+          ON z.participant_id = ins.participant_id AND ST_Contains(z.geom, ins.geom)
+    """
+    inside = stored = 0
+    t0 = time.perf_counter()
+    for k in range(0, len(rows), 5000):
+        chunk = rows[k : k + 5000]
+        cols = [list(c) for c in zip(*chunk, strict=True)]
+        with con.transaction():
+            got = con.execute(sql, cols).fetchone()
+        inside += got[0]
+        stored += got[1]
+    dt = time.perf_counter() - t0
+    con.close()
+    return {
+        "postgis": " ".join(version),
+        "rows": len(rows),
+        "stored": stored,
+        "inside_zone": inside,
+        "positions_per_s": len(rows) / dt,
+    }
+
+
+# -- orchestration -------------------------------------------------------------------------
+
+
+def _child(name: str, args: tuple[Any, ...], queue: Any) -> None:
+    fn = globals()[f"part_{name}"]
+    try:
+        queue.put((name, fn(*args)))
+    except Exception as exc:  # report, do not hang the orchestrator
+        import traceback
+
+        traceback.print_exc()
+        queue.put((name, {"error": f"{type(exc).__name__}: {exc}"}))
+
+
+def run_part(name: str, *args: Any) -> dict[str, Any]:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(name, args, queue))
+    t0 = time.perf_counter()
+    proc.start()
+    try:
+        _, result = _get_from(queue, proc)
+    except RuntimeError as exc:
+        result = {"error": str(exc)}
+    proc.join()
+    result["part_seconds"] = time.perf_counter() - t0
+    print(f"[{name}] {json.dumps(result, default=str)}", flush=True)
+    return result
+
+
+def fmt(v: float | None, scale: float = 1.0, unit: str = "") -> str:
+    return "n/a" if v is None else f"{v * scale:,.0f}{unit}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke check")
+    ap.add_argument("--parts", default="ceiling,servers,e2e,latency,memory,postgis")
+    ap.add_argument("--e2e-devices", type=int, default=2000)
+    ap.add_argument("--e2e-rate", type=float, default=120000.0)
+    ap.add_argument("--e2e-duration", type=float, default=10.0)
+    ap.add_argument("--latency-rate", type=float, default=6300.0)
+    ap.add_argument("--latency-devices", type=int, default=6300)
+    ap.add_argument("--latency-duration", type=float, default=30.0)
+    ap.add_argument("--connections", default="5000,50000")
+    ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
+    a = ap.parse_args()
+    if a.quick:
+        a.e2e_devices, a.e2e_rate, a.e2e_duration = 200, 20000.0, 3.0
+        a.latency_devices, a.latency_rate, a.latency_duration = 630, 630.0, 5.0
+        a.connections = "1000"
+    parts = a.parts.split(",")
+    per_device = math.ceil(a.e2e_rate * a.e2e_duration / a.e2e_devices)
+    results: dict[str, Any] = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "sqlite": sqlite3.sqlite_version,
+        },
+        "args": vars(a),
+    }
+    with tempfile.TemporaryDirectory(prefix="openatd-bench-") as tmp:
+        work = Path(tmp)
+        if "ceiling" in parts:
+            results["ceiling"] = run_part("ceiling", work, a.e2e_devices, per_device)
+        if "servers" in parts:
+            results["servers"] = run_part("servers", a.e2e_devices, a.e2e_rate, a.e2e_duration)
+        if "e2e" in parts:
+            results["e2e"] = run_part("e2e", work, a.e2e_devices, a.e2e_rate, a.e2e_duration)
+        if "latency" in parts:
+            results["latency"] = run_part(
+                "latency", work, a.latency_devices, a.latency_rate, a.latency_duration
+            )
+        if "memory" in parts:
+            results["memory"] = run_part("memory", [int(n) for n in a.connections.split(",")])
+        if "postgis" in parts:
+            results["postgis"] = run_part("postgis", a.e2e_devices, per_device, a.pg)
+    Path(a.out).write_text(json.dumps(results, indent=1, default=str) + "\n")
+
+    print("\n== OpenATD ingest benchmark ==")
+    c, e = results.get("ceiling", {}), results.get("e2e", {})
+    ceiling = c.get("raw_sqlite3_rows_per_s")
+    if ceiling:
+        print(
+            f"ceiling, bare SQLite WAL bulk insert: {fmt(ceiling)} rows/s "
+            f"(repository insert_many: {fmt(c.get('repository_insert_many_rows_per_s'))})"
+        )
+    if "positions_per_s" in e:
+        frac = e["positions_per_s"] / ceiling if ceiling else None
+        print(
+            f"end to end (gt06 -> pipeline -> SQLite): {fmt(e['positions_per_s'])} positions/s"
+            f" [target >= 50,000]" + (f", {frac:.1%} of the ceiling" if frac else "")
+        )
+    lat = results.get("latency", {})
+    if "alert_latency_p99" in lat:
+        print(
+            f"ingest-to-alert at {a.latency_rate:,.0f}/s: p50 "
+            f"{fmt(lat['alert_latency_p50'], 1000, ' ms')}, p99 "
+            f"{fmt(lat['alert_latency_p99'], 1000, ' ms')} over {lat['alert_latency_n']} alerts"
+            f" [target p99 < 1 s]; device ACK p99 {fmt(lat['sim']['ack_p99'], 1000, ' ms')}"
+        )
+    for n, m in results.get("memory", {}).items():
+        if isinstance(m, dict):
+            print(
+                f"{n} connections: RSS +{m['rss_after_mb'] - m['rss_before_mb']:,.0f} MB "
+                f"({m['rss_per_connection_bytes']:,.0f} B/connection), total "
+                f"{m['rss_after_mb']:,.0f} MB [target 50,000 < 2 GB]"
+            )
+    pg = results.get("postgis", {})
+    if "positions_per_s" in pg:
+        print(
+            f"PostgreSQL + PostGIS batched insert + ST_Contains: {fmt(pg['positions_per_s'])}"
+            f" positions/s"
+        )
+    elif "skipped" in pg:
+        print(f"PostGIS baseline skipped: {pg['skipped']}")
+
+
+if __name__ == "__main__":
+    main()
