@@ -56,6 +56,7 @@ def test_repeated_enrolled_option_and_different_person(lfw: Path) -> None:
 
 def test_pairs_file_in_order_with_a_retake_and_a_bad_row(lfw: Path, tmp_path: Path) -> None:
     photo = cv2.imread(str(lfw / "Adam_Sandler" / "Adam_Sandler_0003.jpg"))
+    assert photo is not None
     dark = np.asarray(np.clip(photo * (14.0 / photo.mean()), 0, 255), dtype=np.uint8)
     cv2.imwrite(str(tmp_path / "dark.jpg"), dark)  # derived in the test's temp folder
     (tmp_path / "notes.txt").write_text("not a photo")
