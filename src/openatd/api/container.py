@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -11,7 +12,10 @@ from openatd.storage.db import Database
 from openatd.storage.repositories import UnitOfWork
 
 if TYPE_CHECKING:
+    from openatd.checkins.face import FaceVerifier
     from openatd.ingest.pipeline import PositionPipeline
+
+_VERIFIER_LOCK = threading.Lock()
 
 
 @dataclass
@@ -22,10 +26,25 @@ class Container:
     db: Database
     clock: Clock = field(default_factory=SystemClock)
     pipeline: PositionPipeline | None = None
+    face_verifier: FaceVerifier | None = None
 
     def uow(self) -> UnitOfWork:
         """A new unit of work (one transaction)."""
         return self.db.uow()
+
+    def verifier(self) -> FaceVerifier:
+        """The process's face verifier, built on first use from the installed model package.
+
+        Raises:
+            VerificationUnavailable: the model package is missing or its files are altered.
+        """
+        if self.face_verifier is None:
+            with _VERIFIER_LOCK:
+                if self.face_verifier is None:
+                    from openatd.checkins.face import OpenCVFaceVerifier
+
+                    self.face_verifier = OpenCVFaceVerifier.from_installed_package()
+        return self.face_verifier
 
     def pipeline_changed(self, participant_id: int | None) -> None:
         """Tell the rules that a participant's zones, devices or policy changed."""

@@ -7,7 +7,6 @@ face verifier is built once per process on first use and kept on the container
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, TypeVar
 
@@ -39,7 +38,6 @@ MAX_PHOTO_BYTES = 8 * MiB
 MULTIPART_OVERHEAD = 64 * 1024
 """Room for the multipart framing and the form fields next to the files."""
 
-_VERIFIER_LOCK = threading.Lock()
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -101,21 +99,8 @@ def template_keys(container: Container) -> list[str]:
 
 
 def face_verifier(container: Container) -> FaceVerifier:
-    """The process's face verifier (built on first use from the installed model package).
-
-    Raises:
-        VerificationUnavailable: the model package is missing or its files are altered.
-    """
-    verifier: FaceVerifier | None = getattr(container, "face_verifier", None)
-    if verifier is None:
-        with _VERIFIER_LOCK:
-            verifier = getattr(container, "face_verifier", None)
-            if verifier is None:
-                from openatd.checkins.face import OpenCVFaceVerifier
-
-                verifier = OpenCVFaceVerifier.from_installed_package()
-                container.face_verifier = verifier  # type: ignore[attr-defined]
-    return verifier
+    """The process's face verifier (see :meth:`Container.verifier`)."""
+    return container.verifier()
 
 
 def read_upload(upload: UploadFile, what: str) -> bytes:
