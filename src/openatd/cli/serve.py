@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from openatd.safeguards import downtime
 from openatd.settings import get_settings
 
 console = Console(stderr=True)
@@ -66,6 +67,15 @@ async def run_server(settings: object, *, ready: asyncio.Event | None = None) ->
     assert isinstance(settings, Settings)
     container = build_container(settings)
     assert container.pipeline is not None
+    with container.uow() as uow:
+        down = downtime.record_start(uow, container.clock.now())
+    if down is not None:
+        logging.getLogger("openatd").warning(
+            "server was down from %s to %s: recorded as incident %d",
+            down.started_at.isoformat(),
+            down.ended_at.isoformat() if down.ended_at else "?",
+            down.id,
+        )
     await container.pipeline.start()
     api = create_app(container=container, manage_pipeline=False)
     intake = create_intake_app(container)
@@ -91,7 +101,10 @@ async def run_server(settings: object, *, ready: asyncio.Event | None = None) ->
         f"{settings.osmand_port}/"
     )
     tasks = [asyncio.create_task(s.serve()) for s in servers]
-    housekeeping = asyncio.create_task(_retention_loop(container))
+    housekeeping = [
+        asyncio.create_task(_retention_loop(container)),
+        asyncio.create_task(_alive_loop(container)),
+    ]
     try:
         while not all(s.started for s in servers):
             if any(t.done() for t in tasks):
@@ -104,7 +117,8 @@ async def run_server(settings: object, *, ready: asyncio.Event | None = None) ->
         for s in servers:
             s.should_exit = True
         await asyncio.wait(tasks, timeout=10)
-        housekeeping.cancel()
+        for task in housekeeping:
+            task.cancel()
         if trackers is not None:
             await trackers.stop()
         await container.pipeline.stop()
@@ -112,6 +126,24 @@ async def run_server(settings: object, *, ready: asyncio.Event | None = None) ->
 
 
 RETENTION_EVERY_S = 3600.0
+
+
+async def _alive_loop(container: object) -> None:
+    """Write the server's ``alive`` instant every tick (see ``safeguards.downtime``)."""
+    from openatd.api.container import Container
+
+    assert isinstance(container, Container)
+    while True:
+        await asyncio.sleep(min(container.settings.tick_interval_s, 30.0))
+
+        def beat() -> None:
+            with container.uow() as uow:
+                downtime.heartbeat(uow, container.clock.now())
+
+        try:
+            await asyncio.to_thread(beat)
+        except Exception:
+            logging.getLogger("openatd").exception("could not record the alive instant")
 
 
 async def _retention_loop(container: object) -> None:

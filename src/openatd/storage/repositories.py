@@ -399,6 +399,7 @@ class UnitOfWork:
         self.checkins = CheckInRepository(s)
         self.incidents = IncidentRepository(s)
         self.exports = ParticipantExportRepository(s)
+        self.service_state = ServiceStateRepository(s)
         return self
 
     def __exit__(
@@ -585,3 +586,21 @@ class ParticipantExportRepository:
             .where(t.AuditEntry.participant_id == participant_id)
             .order_by(t.AuditEntry.id)
         ).all()
+
+
+class ServiceStateRepository:
+    """Named instants about the service itself (``alive`` = last heartbeat of a running server)."""
+
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def get(self, key: str) -> datetime | None:
+        row = self.s.get(t.ServiceState, key)
+        return None if row is None else row.at
+
+    def set(self, key: str, at: datetime) -> None:
+        row = self.s.get(t.ServiceState, key)
+        if row is None:
+            self.s.add(t.ServiceState(key=key, at=at))
+        else:
+            row.at = at

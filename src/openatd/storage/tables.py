@@ -340,3 +340,11 @@ class Incident(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class ServiceState(Base):
+    """Small named facts about the running service, e.g. when it was last alive (UTC)."""
+
+    __tablename__ = "service_state"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
