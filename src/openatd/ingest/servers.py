@@ -532,6 +532,9 @@ class IngestServer:
         max_pending_frames: frames waiting on one connection before reading pauses.
         max_batch_reports: at most this many reports per coalesced ``submit``.
         backlog: listen backlog (raise it for connection storms).
+        reuse_port: set ``SO_REUSEPORT`` so that several processes share each port
+            (the kernel spreads connections over them; one process is limited by
+            its open-file limit and by one core).
 
     Raises:
         InvalidInput: an unknown protocol name (at construction).
@@ -550,6 +553,7 @@ class IngestServer:
         max_pending_frames: int = 256,
         max_batch_reports: int = 2000,
         backlog: int = 4096,
+        reuse_port: bool = False,
     ) -> None:
         self.sink = sink
         self.specs = [ListenerSpec(s) if isinstance(s, str) else s for s in listeners]
@@ -562,6 +566,7 @@ class IngestServer:
         self.max_pending_frames = max_pending_frames
         self.max_batch_reports = max_batch_reports
         self.backlog = backlog
+        self.reuse_port = reuse_port
         self.bound: dict[str, BoundListener] = {}
         self._servers: list[asyncio.Server] = []
         self._udp: list[asyncio.DatagramTransport] = []
@@ -609,11 +614,12 @@ class IngestServer:
                 cls = self.classes[spec.protocol]
                 port = cls.default_port if spec.port is None else spec.port
                 server = await loop.create_server(
-                    lambda p=spec.protocol, c=cls: _TcpConnection(self, p, c),  # type: ignore[misc]
+                    lambda p=spec.protocol, c=cls: _TcpConnection(self, p, c),
                     self.host,
                     port,
                     backlog=self.backlog,
                     reuse_address=True,
+                    reuse_port=self.reuse_port or None,
                 )
                 self._servers.append(server)
                 tcp_port = int(server.sockets[0].getsockname()[1])
