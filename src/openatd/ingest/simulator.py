@@ -161,16 +161,25 @@ def load_fixes(path: Path, limit: int | None = None) -> list[list[Fix]]:
 def device_fixes(traces: list[list[Fix]], index: int, count: int, end: datetime) -> list[Fix]:
     """The *count* fixes simulated device number *index* sends, re-timed to end at *end*.
 
-    Device *index* replays trace ``index % len(traces)`` from a per-device offset
-    (wrapping around). Fix times keep the trace's own spacing, clamped to 1..60 s,
-    so fix times are unique and increasing per device and speeds stay plausible.
+    Device *index* replays trace ``index % len(traces)`` from a per-device offset,
+    walking back along it when it reaches an end (no teleport from the last point
+    to the first, which the position filter would rightly refuse as a jump). Fix
+    times keep the trace's own spacing, clamped to 1..60 s, so fix times are unique
+    and increasing per device and speeds stay plausible.
     """
     trace = traces[index % len(traces)]
-    offset = (index * 7919) % len(trace)
-    src = [trace[(offset + k) % len(trace)] for k in range(count)]
+    n = len(trace)
+    offset = (index * 7919) % n
+    period = max(1, 2 * (n - 1))
+
+    def at(k: int) -> Fix:
+        j = (offset + k) % period
+        return trace[j if j < n else period - j]
+
+    src = [at(k) for k in range(count)]
     gaps = [0.0]
     for a, b in itertools.pairwise(src):
-        gaps.append(min(60.0, max(1.0, (b.time - a.time).total_seconds())))
+        gaps.append(min(60.0, max(1.0, abs((b.time - a.time).total_seconds()))))
     elapsed = list(itertools.accumulate(gaps))
     start = end - timedelta(seconds=round(elapsed[-1]))
     return [
