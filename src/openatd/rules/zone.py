@@ -110,7 +110,8 @@ class ZoneProcessor:
         run.count += 1
         run.min_distance_m = min(run.min_distance_m, d)
         run.max_distance_m = max(run.max_distance_m, d)
-        run.accuracies_m.append(0.0 if fix.accuracy_m is None else float(fix.accuracy_m))
+        if fix.accuracy_m is not None:
+            run.accuracies_m.append(float(fix.accuracy_m))
         if run.alerted:
             return None
         if (run.last - run.first).total_seconds() < self.policy.zone_dwell_s:
@@ -130,15 +131,21 @@ class ZoneProcessor:
             dist = f"{metres(run.max_distance_m)} {edge} its edge"
         else:
             dist = f"{metres(run.min_distance_m)} to {metres(run.max_distance_m)} {edge} its edge"
-        acc_lo, acc_hi = min(run.accuracies_m), max(run.accuracies_m)
-        acc = (
-            metres(acc_hi)
-            if round(acc_lo) == round(acc_hi)
-            else (f"{metres(acc_lo)} to {metres(acc_hi)}")
-        )
+        if run.accuracies_m:
+            acc_lo, acc_hi = min(run.accuracies_m), max(run.accuracies_m)
+            acc = "accuracy " + (
+                metres(acc_hi)
+                if round(acc_lo) == round(acc_hi)
+                else f"{metres(acc_lo)} to {metres(acc_hi)}"
+            )
+            if len(run.accuracies_m) < n:
+                acc += f" (not reported for {n - len(run.accuracies_m)} of them)"
+        else:
+            acc_hi = None
+            acc = "the device did not report their accuracy"
         sentence = (
             f"{n} {noun} {local_span(run.first, run.last, self.tz)} {verb} {where} the "
-            f"{self.zone.label} zone, {dist}; accuracy {acc}"
+            f"{self.zone.label} zone, {dist}; {acc}"
         )
         if self.zone.schedule is not None:
             sentence += f" (zone active {self.zone.schedule.describe()})"
@@ -149,7 +156,7 @@ class ZoneProcessor:
             "span_s": (run.last - run.first).total_seconds(),
             "min_distance_m": round(run.min_distance_m, 1),
             "max_distance_m": round(run.max_distance_m, 1),
-            "max_accuracy_m": round(acc_hi, 1),
+            "max_accuracy_m": None if acc_hi is None else round(acc_hi, 1),
             "dwell_s": self.policy.zone_dwell_s,
         }
         if run.window is not None:

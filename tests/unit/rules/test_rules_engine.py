@@ -217,3 +217,24 @@ def test_battery_value_that_is_not_a_percentage_never_alerts() -> None:
     e = engine()
     for k, level in enumerate([-1.0, 3.89e2, 150.0]):
         assert e.on_report(fix(T0 + m(k), INSIDE, battery_pct=level)).alerts == []
+
+
+def test_unknown_accuracy_is_said_not_zeroed() -> None:
+    e = engine(zone_dwell_s=60)
+    for i in range(2):
+        out = e.on_report(
+            DeviceReport(
+                fix_time=T0 + m(i), received=T0 + m(i), latitude=OUTSIDE[0], longitude=OUTSIDE[1]
+            )
+        )
+    alert = out.alerts[0]
+    assert alert.explanation.endswith("; the device did not report their accuracy.")
+    assert alert.details["max_accuracy_m"] is None
+    e = engine(zone_dwell_s=60)
+    e.on_report(fix(T0, OUTSIDE, accuracy_m=12))
+    out = e.on_report(
+        DeviceReport(
+            fix_time=T0 + m(1), received=T0 + m(1), latitude=OUTSIDE[0], longitude=OUTSIDE[1]
+        )
+    )
+    assert out.alerts[0].explanation.endswith("; accuracy 12 m (not reported for 1 of them).")
