@@ -12,7 +12,7 @@ from openatd.settings import get_settings
 from openatd.storage.db import Database
 
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
-console = Console()
+console = Console(soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -26,6 +26,7 @@ def verify(
     """Walk the chain; exit 1 naming the first broken link (edited, removed or inserted entry)."""
     settings = get_settings(**({"database_url": database_url} if database_url else {}))
     db = Database(settings.database_url)
+    db.migrate()  # idempotent; also turns a refused connection into one clear line
     try:
         with db.uow() as uow:
             count, broken = audit.verify(uow)

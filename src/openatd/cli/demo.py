@@ -14,6 +14,7 @@ the temporary database only; nothing from the shared data is kept.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
 import shutil
@@ -38,7 +39,7 @@ from openatd.safeguards.auth import Role, TokenClaims
 from openatd.settings import Settings, get_settings
 from openatd.storage.db import Database
 
-console = Console()
+console = Console(soft_wrap=True)
 DEFAULT_TRACE = Path("traces") / "gpxpy_slovenia" / "around-visnjan-with-car.gpx"
 DEMO_TZ = "Europe/Zagreb"
 DEMO_USER = "demo"
@@ -99,16 +100,18 @@ def demo(
         tick_interval_s=5.0,
     )
     password = secrets.token_urlsafe(12)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         setup_program(settings, points, password, speedup)
         asyncio.run(_run(settings, points, password, speedup, exit_after))
     except KeyboardInterrupt:
-        pass
+        console.print("\nstopped.")
     finally:
         if keep:
             console.print(f"demo database kept in {folder}")
         else:
             shutil.rmtree(folder, ignore_errors=True)
+            console.print(f"demo database deleted ({folder})")
 
 
 def setup_program(
@@ -214,7 +217,8 @@ async def _run(
     alerts = await asyncio.to_thread(_fetch_alerts, api, password)
     _print_alerts(alerts)
     console.print(
-        f"\n[bold]Look around:[/] open {api}/docs, press 'Authorize' and log in as "
+        f"\n[bold]Look around:[/] the alert inbox at {api}/ui/ , or the API at {api}/docs "
+        "(press 'Authorize'); log in as "
         f"[bold]{DEMO_USER}[/] / [bold]{password}[/]"
         " (an auditor: [bold]auditor[/] / same password).\n"
         f"  GET {api}/api/alerts · resolve one with POST /api/alerts/{{id}}/resolve\n"
@@ -227,7 +231,20 @@ async def _run(
         server.cancel()
         await asyncio.gather(server, return_exceptions=True)
         return
-    console.print("Ctrl-C stops the demo and deletes its database.")
+    console.print("Ctrl-C stops the demo and deletes its database. New alerts appear below.")
+    seen = {a["id"] for a in alerts}
+    while not server.done():
+        await asyncio.wait({server}, timeout=5.0)
+        if server.done():
+            break
+        try:
+            fresh = await asyncio.to_thread(_fetch_alerts, api, password)
+        except httpx.HTTPError:
+            continue
+        new = [a for a in fresh if a["id"] not in seen]
+        if new:
+            seen.update(a["id"] for a in new)
+            _print_alerts(new, title="new")
     await server
 
 
@@ -242,10 +259,10 @@ def _fetch_alerts(api: str, password: str) -> list[dict[str, object]]:
         return alerts
 
 
-def _print_alerts(alerts: list[dict[str, object]]) -> None:
+def _print_alerts(alerts: list[dict[str, object]], title: str = "") -> None:
     console.print(
-        f"\n[bold]{len(alerts)} alert(s)[/] raised by the rules, each for a person to review "
-        "(rules never confirm a violation):"
+        f"\n[bold]{len(alerts)} {title + ' ' if title else ''}alert(s)[/] raised by the rules, "
+        "each for a person to review (rules never confirm a violation):"
     )
     for a in sorted(alerts, key=lambda a: str(a["at"])):
         zone = f" · {a['zone_name']}" if a.get("zone_name") else ""

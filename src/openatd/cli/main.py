@@ -43,5 +43,27 @@ _register()
 
 
 def main() -> None:
-    """Entry point of the ``openatd`` console script."""
-    app()
+    """Entry point of the ``openatd`` console script.
+
+    Configuration mistakes (a default secret in production, a setting that is
+    not a number, a database that refuses the connection) end with one line
+    saying what to fix and exit status 2, not a traceback.
+    """
+    import sys
+
+    from pydantic import ValidationError
+
+    from openatd.errors import ConfigurationError
+
+    try:
+        app()
+    except ConfigurationError as exc:
+        print(f"openatd: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"OPENATD_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors()
+        )
+        print(f"openatd: invalid setting: {problems}", file=sys.stderr)
+        raise SystemExit(2) from None

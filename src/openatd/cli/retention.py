@@ -13,7 +13,7 @@ from openatd.settings import get_settings
 from openatd.storage.db import Database
 
 retention_app = typer.Typer(help="Retention (positions and events are purged on schedule).")
-console = Console()
+console = Console(soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -12,7 +12,7 @@ from rich.console import Console
 from openatd.safeguards import downtime
 from openatd.settings import get_settings
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

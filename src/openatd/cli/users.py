@@ -14,7 +14,7 @@ from openatd.settings import get_settings
 from openatd.storage.db import Database
 
 user_app = typer.Typer(help="Staff users.", no_args_is_help=True)
-console = Console()
+console = Console(soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -24,15 +24,15 @@ def register(app: typer.Typer) -> None:
 @user_app.command("create")
 def create(
     username: Annotated[str, typer.Argument(help="login name")],
-    role: Annotated[
-        str, typer.Option(help="case_manager | supervisor | auditor | admin")
-    ] = "case_manager",
     password: Annotated[
         str,
         typer.Option(
             prompt=True, hide_input=True, confirmation_prompt=True, help="at least 10 characters"
         ),
-    ] = "",
+    ],
+    role: Annotated[
+        str, typer.Option(help="case_manager | supervisor | auditor | admin")
+    ] = "case_manager",
     database_url: Annotated[str | None, typer.Option(help="[env OPENATD_DATABASE_URL]")] = None,
 ) -> None:
     """Create a staff user (argon2-hashed password)."""
@@ -46,5 +46,25 @@ def create(
     except OpenATDError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from exc
+    finally:
+        db.dispose()
+
+
+@user_app.command("list")
+def list_users(
+    database_url: Annotated[str | None, typer.Option(help="[env OPENATD_DATABASE_URL]")] = None,
+) -> None:
+    """List staff users: name, role, active (never passwords)."""
+    settings = get_settings(**({"database_url": database_url} if database_url else {}))
+    db = Database(settings.database_url)
+    db.migrate()
+    try:
+        with db.uow() as uow:
+            users = uow.users.list()
+            for u in users:
+                state = "active" if u.active else "inactive"
+                console.print(f"{u.id:>5}  {u.username:<24} {u.role:<13} {state}")
+            if not users:
+                console.print("no staff users yet: openatd user create NAME --role ROLE")
     finally:
         db.dispose()

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from openatd.errors import ConfigurationError
@@ -106,8 +106,17 @@ class Database:
         return str(self.engine.dialect.name)
 
     def migrate(self) -> None:
-        """Apply every Alembic migration (idempotent)."""
-        migrate(self.engine)
+        """Apply every Alembic migration (idempotent).
+
+        Raises:
+            ConfigurationError: the database cannot be reached or refuses us.
+        """
+        try:
+            migrate(self.engine)
+        except OperationalError as exc:
+            safe = self.engine.url.render_as_string(hide_password=True)
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise ConfigurationError(f"cannot use the database {safe}: {reason}") from exc
 
     def uow(self) -> UnitOfWork:
         """A new unit of work (one transaction)."""

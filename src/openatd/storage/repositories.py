@@ -42,6 +42,10 @@ class UserRepository:
         self.s.flush()
         return user
 
+    def list(self) -> Sequence[t.User]:
+        """Every staff user, by id."""
+        return self.s.scalars(select(t.User).order_by(t.User.id)).all()
+
     def by_username(self, username: str) -> t.User | None:
         return self.s.scalar(select(t.User).where(t.User.username == username))
 
