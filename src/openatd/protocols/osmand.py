@@ -37,6 +37,26 @@ carrying them in ``extras``. Without a ``timestamp`` the report has
 A request without a device id cannot be attributed to anyone: it raises
 :class:`~openatd.errors.ProtocolDecodeError` (the intake answers 400, as Traccar
 does), so it decodes to nothing.
+
+**Implausible values** (the same rules for both shapes; a decoder has no clock, so
+"too old" / "in the future" is the pipeline's position filter's job, as is a
+latitude or longitude out of range, which is kept as sent for the filter to drop
+with its reason):
+
+- a number that is not finite (``nan``, ``inf``, ``1e400``, a JSON ``NaN``), a
+  number too large for a float (a 400-digit integer), a timestamp outside
+  1970-01-01 .. 2199-12-31 UTC (``1e300``, year 9999 with a negative offset), or
+  JSON nested deeper than :data:`MAX_JSON_DEPTH`: the request is **malformed**
+  (:class:`~openatd.errors.ProtocolDecodeError`, the intake answers 400);
+- battery outside 0..100 % (``batt=-500``; a JSON ``level`` outside 0..1 other
+  than the documented ``-1`` = unknown): no ``battery_pct``; the value as sent
+  is kept in ``extras`` (``batt`` / ``battery_level``) for a person to read;
+- negative ``accuracy`` / ``hdop``: unknown (``None``);
+- negative ``speed``: unknown; a speed above :data:`MAX_SPEED_MPS` (no tracker
+  on a person moves at 1e300 m/s) is unknown too;
+- ``bearing`` / ``heading``: negative is unknown, otherwise normalised into
+  ``[0, 360)`` (``bearing=999`` reads 279 degrees);
+- ``altitude`` beyond ±:data:`MAX_ABS_ALTITUDE_M`: unknown.
 """
 
 from __future__ import annotations
@@ -55,6 +75,19 @@ DEFAULT_PORT = 5055
 
 _MS_THRESHOLD = 100_000_000_000
 """A numeric timestamp above this is Unix milliseconds (1e11 s would be year 5138)."""
+
+EARLIEST_FIX = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_FIX = datetime(2200, 1, 1, tzinfo=UTC)
+"""Timestamps outside ``[EARLIEST_FIX, LATEST_FIX)`` are malformed, not merely old or future."""
+
+MAX_SPEED_MPS = 1000.0
+"""A reported speed above this (3600 km/h) is unknown, not stored."""
+
+MAX_ABS_ALTITUDE_M = 100_000.0
+"""A reported altitude beyond ±100 km is unknown, not stored."""
+
+MAX_JSON_DEPTH = 32
+"""Deepest accepted nesting of arrays/objects in a JSON body (Traccar Client sends 4)."""
 
 _QUERY_KNOWN = frozenset(
     {
@@ -79,23 +112,69 @@ def decode_osmand(
         One report per location the request carries (in order), at least one.
 
     Raises:
-        ProtocolDecodeError: no device id, or a field that is not a number / a
-            time where one is required, or a body that is not valid JSON.
+        ProtocolDecodeError: no device id, a field that is not a finite number / a
+            time where one is required, a timestamp out of range, or a body that is
+            not valid JSON or nests too deeply. Nothing else escapes: any
+            ``ValueError``, ``TypeError``, ``OverflowError`` or ``RecursionError`` met
+            while decoding becomes a :class:`ProtocolDecodeError`.
     """
-    raw = f"{method} ?{query}".encode() + (b"\n" + body if body else b"")
+    raw = f"{method} ?{query}".encode() + (b"\n" + body[:4096] if body else b"")
     try:
         ctype = (content_type or "").split(";")[0].strip().lower()
         stripped = body.strip()
         if ctype == "application/json" or (stripped[:1] in (b"{", b"[") and not query):
-            return _decode_json(json.loads(body.decode("utf-8")), raw)
+            return _decode_json(_load_json(body), raw)
         params = parse_qsl(query, keep_blank_values=True)
         if body and ctype == "application/x-www-form-urlencoded":
             params += parse_qsl(body.decode("utf-8"), keep_blank_values=True)
         return [_decode_query(params, raw)]
     except ProtocolDecodeError:
         raise
-    except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError) as exc:
+    except RecursionError as exc:
+        raise ProtocolDecodeError(
+            PROTOCOL, "malformed request: JSON nested too deeply", raw
+        ) from exc
+    except (
+        ValueError,
+        TypeError,
+        KeyError,
+        AttributeError,
+        OverflowError,
+        UnicodeDecodeError,
+    ) as exc:
         raise ProtocolDecodeError(PROTOCOL, f"malformed request: {exc}", raw) from exc
+
+
+def _load_json(body: bytes) -> Any:
+    """The JSON document, refusing ``NaN`` / ``Infinity`` / overflowing numbers and deep nests."""
+    document = json.loads(
+        body.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite_float
+    )
+    _check_depth(document)
+    return document
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a finite number")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text[:40]!r} is not a finite number")
+    return number
+
+
+def _check_depth(document: Any) -> None:
+    """Raise ``ValueError`` if arrays/objects nest deeper than :data:`MAX_JSON_DEPTH`."""
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children)
 
 
 def _decode_query(params: list[tuple[str, str]], raw: bytes) -> DeviceReport:
@@ -119,14 +198,16 @@ def _decode_query(params: list[tuple[str, str]], raw: bytes) -> DeviceReport:
     longitude: float | None = None
     if "location" in values:
         lat_text, lon_text = values["location"].split(",")
-        latitude, longitude = float(lat_text), float(lon_text)
+        latitude, longitude = _finite(lat_text, "location"), _finite(lon_text, "location")
     if "lat" in values and "lon" in values:
-        latitude, longitude = float(values["lat"]), float(values["lon"])
+        latitude, longitude = _finite(values["lat"], "lat"), _finite(values["lon"], "lon")
 
     fix_time = _parse_time(values["timestamp"]) if values.get("timestamp") else None
-    speed_mps = _opt_float(values.get("speed"))
-    course = _opt_float(values.get("heading") or values.get("bearing"))
-    battery = _opt_float(values.get("batt"))
+    speed_knots = _opt_float(values.get("speed"), "speed")
+    battery = _opt_float(values.get("batt"), "batt")
+    battery_pct = _battery_pct(battery)
+    if battery is not None and battery_pct is None:
+        extras["batt"] = battery
     has_fix = latitude is not None and longitude is not None
     return DeviceReport(
         kind=ReportKind.POSITION if has_fix else ReportKind.HEARTBEAT,
@@ -135,12 +216,14 @@ def _decode_query(params: list[tuple[str, str]], raw: bytes) -> DeviceReport:
         latitude=latitude,
         longitude=longitude,
         valid=_parse_bool(values.get("valid", "true")),
-        accuracy_m=_opt_float(values.get("accuracy") or values.get("hacc")),
-        hdop=_opt_float(values.get("hdop")),
-        speed_mps=None if speed_mps is None else speed_mps * KNOT_MPS,
-        course_deg=course,
-        altitude_m=_opt_float(values.get("altitude")),
-        battery_pct=battery,
+        accuracy_m=_non_negative(
+            _opt_float(values.get("accuracy") or values.get("hacc"), "accuracy")
+        ),
+        hdop=_non_negative(_opt_float(values.get("hdop"), "hdop")),
+        speed_mps=_speed(None if speed_knots is None else speed_knots * KNOT_MPS),
+        course_deg=_course(_opt_float(values.get("heading") or values.get("bearing"), "bearing")),
+        altitude_m=_altitude(_opt_float(values.get("altitude"), "altitude")),
+        battery_pct=battery_pct,
         extras=extras,
     )
 
@@ -149,34 +232,39 @@ def _decode_json(document: Any, raw: bytes) -> list[DeviceReport]:
     if isinstance(document, list):
         root: dict[str, Any] = {}
         locations: list[Any] = document
-    else:
+    elif isinstance(document, dict):
         root = document
         location = root.get("location", root)
         locations = location if isinstance(location, list) else [location]
+    else:
+        raise ProtocolDecodeError(PROTOCOL, "JSON body is neither an object nor a list", raw)
     reports = [_decode_json_location(root, loc, raw) for loc in locations]
     if not reports:
         raise ProtocolDecodeError(PROTOCOL, "JSON body carries no location", raw)
     return reports
 
 
-def _decode_json_location(root: dict[str, Any], loc: dict[str, Any], raw: bytes) -> DeviceReport:
+def _decode_json_location(root: dict[str, Any], loc: Any, raw: bytes) -> DeviceReport:
+    if not isinstance(loc, dict):
+        raise ProtocolDecodeError(PROTOCOL, "a JSON location must be an object", raw)
     unique_id = root.get("device_id") or loc.get("device_id")
-    if unique_id is None or str(unique_id) == "":
+    if unique_id is None or isinstance(unique_id, dict | list) or str(unique_id) == "":
         raise ProtocolDecodeError(PROTOCOL, "no device id (device_id field)", raw)
-    coords: dict[str, Any] = loc.get("coords") or {}
-    latitude = _json_float(coords.get("latitude"))
-    longitude = _json_float(coords.get("longitude"))
+    coords: dict[str, Any] = _object(loc.get("coords"), "coords")
+    latitude = _json_float(coords.get("latitude"), "latitude")
+    longitude = _json_float(coords.get("longitude"), "longitude")
     timestamp = loc.get("timestamp")
     fix_time = _parse_time(str(timestamp)) if timestamp not in (None, "") else None
 
-    battery: dict[str, Any] = loc.get("battery") or {}
-    level = _json_float(battery.get("level"))
+    battery: dict[str, Any] = _object(loc.get("battery"), "battery")
+    level = _json_float(battery.get("level"), "battery.level")
+    battery_pct = None if level is None or level == -1 else _battery_pct(level * 100.0)
     extras: dict[str, Any] = {}
     for key, source in (
         ("motion", loc.get("is_moving")),
         ("odometer", loc.get("odometer")),
         ("event", loc.get("event")),
-        ("activity", (loc.get("activity") or {}).get("type")),
+        ("activity", _object(loc.get("activity"), "activity").get("type")),
         ("charge", battery.get("is_charging")),
         ("uuid", loc.get("uuid")),
         ("mock", loc.get("mock")),
@@ -186,6 +274,8 @@ def _decode_json_location(root: dict[str, Any], loc: dict[str, Any], raw: bytes)
     user_extras = loc.get("extras") or {}
     if isinstance(user_extras, dict):
         extras.update(user_extras)
+    if level is not None and level != -1 and battery_pct is None:
+        extras["battery_level"] = level
 
     has_fix = latitude is not None and longitude is not None
     return DeviceReport(
@@ -194,30 +284,47 @@ def _decode_json_location(root: dict[str, Any], loc: dict[str, Any], raw: bytes)
         fix_time=fix_time,
         latitude=latitude,
         longitude=longitude,
-        accuracy_m=_known(coords.get("accuracy")),
-        speed_mps=_known(coords.get("speed")),
-        course_deg=_known(coords.get("heading")),
-        altitude_m=_json_float(coords.get("altitude")),
-        battery_pct=None if level is None or level < 0 else round(level * 100.0, 2),
+        accuracy_m=_non_negative(_json_float(coords.get("accuracy"), "accuracy")),
+        speed_mps=_speed(_json_float(coords.get("speed"), "speed")),
+        course_deg=_course(_json_float(coords.get("heading"), "heading")),
+        altitude_m=_altitude(_json_float(coords.get("altitude"), "altitude")),
+        battery_pct=battery_pct,
         extras=extras,
     )
 
 
 def _parse_time(text: str) -> datetime:
-    """Unix seconds, Unix milliseconds or ISO 8601 (no offset means UTC)."""
+    """Unix seconds, Unix milliseconds or ISO 8601 (no offset means UTC), as UTC.
+
+    Raises ``ValueError`` for text that is none of these, a non-finite number or an
+    instant outside ``[EARLIEST_FIX, LATEST_FIX)`` (including ones not representable in
+    UTC, such as ``9999-12-31T23:59:59-05:00``).
+    """
     text = text.strip()
     try:
         number = float(text)
     except ValueError:
         parsed = datetime.fromisoformat(text.replace(" ", "T", 1))
         if parsed.tzinfo is None:
-            return parsed.replace(tzinfo=UTC)
-        return parsed.astimezone(UTC)
-    if not math.isfinite(number):
-        raise ValueError(f"timestamp {text!r} is not finite")
-    if number > _MS_THRESHOLD:
-        number /= 1000.0
-    return datetime.fromtimestamp(number, tz=UTC)
+            parsed = parsed.replace(tzinfo=UTC)
+        try:
+            instant = parsed.astimezone(UTC)
+        except OverflowError:
+            raise ValueError(f"timestamp {text[:40]!r} is out of range") from None
+    else:
+        if not math.isfinite(number):
+            raise ValueError(f"timestamp {text[:40]!r} is not finite")
+        if number > _MS_THRESHOLD:
+            number /= 1000.0
+        if not EARLIEST_FIX.timestamp() <= number < LATEST_FIX.timestamp():
+            raise ValueError(f"timestamp {text[:40]!r} is out of range")
+        instant = datetime.fromtimestamp(number, tz=UTC)
+    if not EARLIEST_FIX <= instant < LATEST_FIX:
+        raise ValueError(
+            f"timestamp {text[:40]!r} is out of range "
+            f"({EARLIEST_FIX:%Y-%m-%d} to {LATEST_FIX:%Y-%m-%d} UTC)"
+        )
+    return instant
 
 
 def _typed(value: str) -> Any:
@@ -240,24 +347,60 @@ def _parse_bool(value: str) -> bool:
     return value.strip().lower() in ("true", "1", "yes")
 
 
-def _opt_float(value: str | None) -> float | None:
-    if value is None or value == "":
-        return None
-    number = float(value)
+def _finite(text: str, name: str) -> float:
+    number = float(text)
     if not math.isfinite(number):
-        raise ValueError(f"{value!r} is not a finite number")
+        raise ValueError(f"{name} {text[:40]!r} is not a finite number")
     return number
 
 
-def _json_float(value: Any) -> float | None:
+def _opt_float(value: str | None, name: str) -> float | None:
+    if value is None or value == "":
+        return None
+    return _finite(value, name)
+
+
+def _object(value: Any, name: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise TypeError(f"{name} must be an object")
+    return value
+
+
+def _json_float(value: Any, name: str) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{value!r} is not a number")
-    return float(value)
+        raise TypeError(f"{name} {str(value)[:40]!r} is not a number")
+    number = float(value)  # OverflowError for an integer beyond the float range
+    if not math.isfinite(number):
+        raise ValueError(f"{name} is not a finite number")
+    return number
 
 
-def _known(value: Any) -> float | None:
-    """A JSON number where negative means unknown (speed, heading, accuracy)."""
-    number = _json_float(value)
-    return None if number is None or number < 0 else number
+def _battery_pct(value: float | None) -> float | None:
+    """A battery level in percent if it is within 0..100, else ``None``."""
+    if value is None or not 0.0 <= value <= 100.0:
+        return None
+    return round(value, 2)
+
+
+def _non_negative(value: float | None) -> float | None:
+    """Accuracy / HDOP: negative means unknown."""
+    return None if value is None or value < 0 else value
+
+
+def _speed(value: float | None) -> float | None:
+    """m/s: negative or above :data:`MAX_SPEED_MPS` means unknown."""
+    return None if value is None or not 0.0 <= value <= MAX_SPEED_MPS else value
+
+
+def _course(value: float | None) -> float | None:
+    """Degrees: negative means unknown; otherwise normalised into ``[0, 360)``."""
+    return None if value is None or value < 0 else value % 360.0
+
+
+def _altitude(value: float | None) -> float | None:
+    """Metres: beyond ±:data:`MAX_ABS_ALTITUDE_M` means unknown."""
+    return None if value is None or abs(value) > MAX_ABS_ALTITUDE_M else value

@@ -190,3 +190,89 @@ def test_horizontal_accuracy_alias() -> None:
     [report] = decode_osmand("GET", "deviceid=1&lat=60&lon=30&hacc=12.5&vacc=3", b"", None)
     assert report.accuracy_m == 12.5
     assert report.extras == {"vacc": 3}
+
+
+# Robustness (fuzz findings): every hostile request is a ProtocolDecodeError, never another
+# exception, and absurd values are dropped as unknown rather than stored as sent.
+
+
+def _loc_body(coords: str = '"latitude": 1.0, "longitude": 2.0', extra: str = "") -> bytes:
+    return (
+        '{"device_id": "d1", "location": {"timestamp": "2024-01-01T00:00:00Z", '
+        f'"coords": {{{coords}}}{extra}}}}}'
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("query", "body"),
+    [
+        ("id=1&lat=1&lon=2&timestamp=1e300", b""),
+        ("id=1&lat=1&lon=2&timestamp=-1e300", b""),
+        ("id=1&lat=1&lon=2&timestamp=9999-12-31T23:59:59-05:00", b""),
+        ("id=1&lat=1&lon=2&timestamp=0001-01-01T00:00:00%2B05:00", b""),
+        ("id=1&lat=1&lon=2&timestamp=2500-01-01T00:00:00Z", b""),
+        ("id=1&lat=nan&lon=2", b""),
+        ("id=1&lat=1&lon=inf", b""),
+        ("id=1&location=1e400,2", b""),
+        ("id=1&lat=1&lon=2&speed=nan", b""),
+        ("id=1&lat=1&lon=2&batt=-inf", b""),
+        ("", _loc_body('"latitude": 1' + "0" * 400 + ', "longitude": 2.0')),
+        ("", _loc_body('"latitude": 1.0, "longitude": 2e400')),
+        ("", _loc_body('"latitude": NaN, "longitude": 2.0')),
+        ("", _loc_body(extra=', "battery": {"level": 1' + "0" * 400 + "}")),
+        ("", _loc_body(extra=', "battery": {"level": Infinity}')),
+        ("", b'{"device_id": "d1", "location": {"timestamp": 1e300}}'),
+        ("", b"[" * 100_000 + b"]" * 100_000),
+        ("", b'{"a": ' * 40 + b"1" + b"}" * 40),
+        ("", b"12"),
+        ("", b'{"device_id": "d1", "location": [1, 2]}'),
+        ("", b'{"device_id": "d1", "location": {"coords": [1, 2]}}'),
+        ("", b'{"device_id": "d1", "location": {"battery": "full"}}'),
+    ],
+)
+def test_hostile_requests_are_decode_errors(query: str, body: bytes) -> None:
+    ctype = "application/json" if body else None
+    with pytest.raises(ProtocolDecodeError) as info:
+        decode_osmand("POST" if body else "GET", query, body, ctype)
+    assert info.value.protocol == "osmand"
+    assert info.value.reason.startswith(("malformed request", "JSON body", "a JSON location"))
+
+
+def test_absurd_query_values_become_unknown() -> None:
+    query = "id=1&lat=1&lon=2&batt=-500&speed=1e300&accuracy=-1&bearing=999&altitude=1e308&hdop=-2"
+    [report] = decode_osmand("GET", query, b"", None)
+    assert report.battery_pct is None
+    assert report.extras == {"batt": -500.0}
+    assert report.speed_mps is None
+    assert report.accuracy_m is None
+    assert report.hdop is None
+    assert report.course_deg == pytest.approx(279.0)
+    assert report.altitude_m is None
+
+
+def test_plausible_query_values_are_kept() -> None:
+    query = "id=1&lat=1&lon=2&batt=100&speed=0&accuracy=0&bearing=359.5&altitude=-400"
+    [report] = decode_osmand("GET", query, b"", None)
+    assert (report.battery_pct, report.speed_mps, report.accuracy_m) == (100.0, 0.0, 0.0)
+    assert (report.course_deg, report.altitude_m) == (359.5, -400.0)
+    assert report.extras == {}
+
+
+def test_absurd_json_values_become_unknown() -> None:
+    body = _loc_body(
+        '"latitude": 1.0, "longitude": 2.0, "speed": 1e300, "heading": 720.5, '
+        '"accuracy": -5, "altitude": 1e308',
+        ', "battery": {"level": 1e308}',
+    )
+    [report] = decode_osmand("POST", "", body, "application/json")
+    assert report.battery_pct is None
+    assert report.extras["battery_level"] == 1e308
+    assert report.speed_mps is None
+    assert report.course_deg == pytest.approx(0.5)
+    assert report.accuracy_m is None
+    assert report.altitude_m is None
+
+
+def test_out_of_range_coordinates_are_left_to_the_position_filter() -> None:
+    [report] = decode_osmand("GET", "id=1&lat=91&lon=-181", b"", None)
+    assert (report.latitude, report.longitude) == (91.0, -181.0)
