@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from openatd.domain.audit import AuditAction
 from openatd.errors import AuthenticationFailed, InvalidInput
@@ -19,6 +19,11 @@ from openatd.safeguards.auth import (
 )
 from openatd.storage import tables as t
 from openatd.storage.repositories import UnitOfWork
+
+MAX_FAILURES = 5
+"""Failed log-ins (since the last success, within :data:`LOCKOUT_S`) that lock an account."""
+LOCKOUT_S = 900
+"""How long a lock lasts, in seconds; counted from the audit log, so it survives restarts."""
 
 
 def create_user(
@@ -70,16 +75,33 @@ def authenticate(
         AuthenticationFailed: unknown user, inactive user or wrong password
             (one message for all three).
     """
+    actor = f"user:{username}"[:120]
     with new_uow() as uow:
+        since = now - timedelta(seconds=LOCKOUT_S)
+        last_ok = uow.audit.last_at(actor, AuditAction.USER_LOGIN.value)
+        if last_ok is not None and last_ok > since:
+            since = last_ok
+        failures = uow.audit.count_since(actor, AuditAction.USER_LOGIN_FAILED.value, since)
+        locked = failures >= MAX_FAILURES
         user = uow.users.by_username(username)
-        ok = user is not None and user.active and check_password(user.password_hash, password)
+        ok = (
+            not locked
+            and user is not None
+            and user.active
+            and check_password(user.password_hash, password)
+        )
         audit.record(
             uow,
             at=now,
-            actor=f"user:{username}"[:120],
+            actor=actor,
             action=AuditAction.USER_LOGIN if ok else AuditAction.USER_LOGIN_FAILED,
             subject_type="user",
             subject_id=user.id if user else None,
+            details={"locked": True} if locked else None,
+        )
+    if locked:
+        raise AuthenticationFailed(
+            f"too many failed log-ins for this account; try again in {LOCKOUT_S // 60} minutes"
         )
     if not ok or user is None:
         raise AuthenticationFailed("wrong username or password")

@@ -17,6 +17,7 @@ from openatd.errors import Conflict, InvalidInput
 from openatd.safeguards import audit
 from openatd.safeguards.access import (
     require_participant_access,
+    require_reason,
     require_role,
     visible_participant_ids,
 )
@@ -118,17 +119,15 @@ def resolve(
         InvalidInput: unknown resolution, reason too short.
         Conflict: the alert is already resolved.
     """
+    alert = uow.alerts.get(alert_id)
+    require_participant_access(uow, user, alert.participant_id)  # before anything else is said
     try:
         res = Resolution(resolution)
     except ValueError as exc:
         raise InvalidInput(
             f"resolution must be one of {', '.join(r.value for r in Resolution)}"
         ) from exc
-    reason = (reason or "").strip()
-    if len(reason) < MIN_REASON:
-        raise InvalidInput(f"a reason of at least {MIN_REASON} characters is required")
-    alert = uow.alerts.get(alert_id)
-    require_participant_access(uow, user, alert.participant_id)
+    reason = require_reason(reason, purpose="to resolve an alert", minimum=MIN_REASON)
     if alert.status == AlertStatus.RESOLVED:
         raise Conflict(f"alert {alert_id} is already resolved")
     if res is Resolution.VIOLATION_CONFIRMED and alert.category == "technical" and len(reason) < 30:

@@ -11,6 +11,7 @@ from fastapi.responses import PlainTextResponse, RedirectResponse
 from openatd import __version__
 from openatd.api import errors
 from openatd.api.container import Container, build_container
+from openatd.api.limits import BodyLimitMiddleware
 from openatd.api.routes import alerts, audit, auth, checkins, devices, participants, portal, zones
 from openatd.checkins.sweeper import CheckInSweeper
 from openatd.settings import Settings
@@ -66,9 +67,10 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.container = container
+    app.add_middleware(BodyLimitMiddleware)
     errors.install(app)
     for module in (auth, participants, devices, zones, alerts, audit, checkins, portal):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=errors.ERROR_RESPONSES)
     app.include_router(pages.router)
 
     @app.get("/", include_in_schema=False)

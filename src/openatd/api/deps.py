@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from openatd.api.container import Container
@@ -51,3 +51,10 @@ def get_current_user(
 
 
 CurrentUser = Annotated[TokenClaims, Depends(get_current_user)]
+
+
+MAX_ID = 2**63 - 1
+"""Largest record id (64-bit keys, case B29); a larger number in a request is a 422, not a 500."""
+
+PathId = Annotated[int, Path(ge=1, le=MAX_ID, description="record id")]
+QueryId = Annotated[int | None, Query(ge=1, le=MAX_ID)]

@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictFloat, StrictInt
+
+
+def _clean_name(value: str) -> str:
+    """Names: trimmed, not blank, no control or bidirectional-override characters."""
+    text = " ".join(value.split())
+    if not text:
+        raise ValueError("must not be blank")
+    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in text):
+        raise ValueError("must not contain control or formatting characters")
+    return text
+
+
+Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_clean_name)]
+PolicyValue = StrictFloat | StrictInt
+Lat = Annotated[StrictFloat | StrictInt, Field(ge=-90, le=90)]
+Lon = Annotated[StrictFloat | StrictInt, Field(ge=-180, le=180)]
 
 
 class Public(BaseModel):
@@ -32,21 +49,21 @@ class UserPublic(Public):
 
 
 class ParticipantCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: Name
     timezone: str = Field(description="IANA time zone, e.g. America/Chicago", max_length=64)
     supervision_level: Literal["gps", "app", "phone", "reminders"] = "gps"
-    policy: dict[str, float] = Field(
+    policy: dict[str, PolicyValue] = Field(
         default_factory=dict,
         description="overrides: zone_dwell_s, offline_after_s, low_battery_pct, max_speed_mps",
     )
-    phone: str | None = None
+    phone: str | None = Field(default=None, max_length=40, pattern=r"^\+?[0-9 ()-]{3,40}$")
 
 
 class ParticipantUpdate(BaseModel):
-    name: str | None = None
-    timezone: str | None = None
+    name: Name | None = None
+    timezone: str | None = Field(default=None, max_length=64)
     supervision_level: Literal["gps", "app", "phone", "reminders"] | None = None
-    policy: dict[str, float] | None = None
+    policy: dict[str, PolicyValue] | None = None
 
 
 class ParticipantPublic(Public):
@@ -60,13 +77,13 @@ class ParticipantPublic(Public):
 
 
 class CaseloadAssign(BaseModel):
-    user_id: int
+    user_id: int = Field(ge=1, le=2**63 - 1)
 
 
 class DeviceCreate(BaseModel):
     unique_id: str = Field(min_length=1, max_length=64, description="IMEI or the app's device id")
     protocol: str = Field(default="osmand", max_length=32)
-    participant_id: int | None = None
+    participant_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
     name: str | None = None
 
 
@@ -80,9 +97,9 @@ class DevicePublic(Public):
 
 
 class CircleSpec(BaseModel):
-    lat: float
-    lon: float
-    radius_m: float = Field(gt=0, le=100000)
+    lat: Lat
+    lon: Lon
+    radius_m: StrictFloat | StrictInt = Field(ge=1, le=100000, description="metres")
 
 
 class ScheduleWindow(BaseModel):
@@ -92,7 +109,7 @@ class ScheduleWindow(BaseModel):
 
 
 class ZoneCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=120)
+    name: Annotated[str, Field(min_length=1, max_length=120), AfterValidator(_clean_name)]
     kind: Literal["inclusion", "exclusion"]
     geometry: dict[str, Any] | None = Field(
         default=None, description="GeoJSON Polygon or MultiPolygon, [lon, lat] WGS84"
@@ -156,8 +173,12 @@ class AlertPublic(Public):
 
 
 class AlertResolve(BaseModel):
-    resolution: Literal["technical", "no_violation", "violation_confirmed"]
-    reason: str = Field(min_length=1, max_length=4000)
+    # Checked by the service after the caseload check, so that a request about another
+    # caseload's alert learns nothing but 403.
+    resolution: str = Field(
+        max_length=40, description="technical | no_violation | violation_confirmed"
+    )
+    reason: str = Field(max_length=4000, description="at least 10 characters; recorded")
 
 
 class AuditEntryPublic(Public):

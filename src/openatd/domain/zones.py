@@ -336,6 +336,7 @@ def parse_geometry(data: Any) -> Polygon | MultiPolygon:
         polys_raw = coords
     else:
         raise InvalidInput(f"geometry type must be 'Polygon' or 'MultiPolygon', got {gtype!r}")
+    _check_size(polys_raw)
     polygons = [_parse_polygon(p, i + 1) for i, p in enumerate(polys_raw)]
     if gtype == "Polygon":
         return polygons[0]
@@ -453,10 +454,36 @@ def _fmt_point(x: float, y: float) -> str:
     return f"lon {x:.6f}, lat {y:.6f}"
 
 
+MAX_ZONE_VERTICES = 10_000
+"""Most positions a zone may have in all its rings: a zone is drawn by a person, and the rules
+check every fix against it (a bigger one would slow every device's intake)."""
+MAX_ZONE_PARTS = 100
+"""Most polygons in a MultiPolygon zone."""
+
+
+def _check_size(polys_raw: Any) -> None:
+    """Refuse oversized zones before any geometry work (counts list lengths only)."""
+    if not isinstance(polys_raw, list):
+        return  # the per-polygon checks say what is wrong
+    if len(polys_raw) > MAX_ZONE_PARTS:
+        raise InvalidInput(f"a zone may have at most {MAX_ZONE_PARTS} polygons")
+    total = 0
+    for poly in polys_raw:
+        if isinstance(poly, list):
+            total += sum(len(ring) for ring in poly if isinstance(ring, list))
+    if total > MAX_ZONE_VERTICES:
+        raise InvalidInput(
+            f"a zone may have at most {MAX_ZONE_VERTICES} positions, got {total}; simplify it"
+        )
+
+
 def _number(value: Any, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidInput(f"{what} must be a number, got {value!r}")
-    f = float(value)
+    try:
+        f = float(value)
+    except OverflowError:
+        raise InvalidInput(f"{what} is out of range") from None
     if not math.isfinite(f):
         raise InvalidInput(f"{what} must be finite, got {value!r}")
     return f

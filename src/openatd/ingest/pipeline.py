@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import threading
 import time
 from collections.abc import Sequence
@@ -496,14 +497,19 @@ def _position_row(entry: _DeviceEntry, r: DeviceReport, received: datetime) -> d
         "latitude": r.latitude,
         "longitude": r.longitude,
         "valid": r.valid,
-        "accuracy_m": r.accuracy_m,
-        "speed_mps": r.speed_mps,
-        "course_deg": r.course_deg,
-        "altitude_m": r.altitude_m,
-        "battery_pct": r.battery_pct,
+        "accuracy_m": _finite(r.accuracy_m),
+        "speed_mps": _finite(r.speed_mps),
+        "course_deg": _finite(r.course_deg),
+        "altitude_m": _finite(r.altitude_m),
+        "battery_pct": _finite(r.battery_pct),
         "attributes": extras or None,
         "in_review": False,
     }
+
+
+def _finite(value: float | None) -> float | None:
+    """A measurement as stored: a non-finite number (a decoder's overflow) is unknown."""
+    return value if value is not None and math.isfinite(value) else None
 
 
 def _alarm_event(entry: _DeviceEntry, r: DeviceReport, received: datetime) -> dict[str, Any]:

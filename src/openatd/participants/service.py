@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -20,6 +20,7 @@ from openatd.rules.policy import Policy
 from openatd.safeguards import audit
 from openatd.safeguards.access import (
     require_participant_access,
+    require_reason,
     require_role,
     visible_participant_ids,
 )
@@ -36,6 +37,30 @@ def actor(user: TokenClaims) -> str:
     return f"user:{user.username}"
 
 
+EARLIEST = datetime(1970, 1, 2, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def _utc_window(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """*start* and *end* in UTC, both within 1970..2200.
+
+    Raises:
+        InvalidInput: a time without offset, or outside the range.
+    """
+    out = []
+    for name, when in (("start", start), ("end", end)):
+        if when.tzinfo is None:
+            raise InvalidInput(f"{name} needs a UTC offset, e.g. 2026-03-08T00:00:00Z")
+        try:
+            u = when.astimezone(UTC)
+        except (OverflowError, ValueError):
+            u = None
+        if u is None or not EARLIEST <= u <= LATEST:
+            raise InvalidInput(f"{name} must lie between 1970 and 2200")
+        out.append(u)
+    return out[0], out[1]
+
+
 def check_timezone(name: str) -> str:
     """Return *name* if it is an IANA zone that zoneinfo knows.
 
@@ -43,12 +68,25 @@ def check_timezone(name: str) -> str:
         InvalidInput: unknown zone (e.g. ``"America/Chicgo"``) or a non-IANA name.
     """
     try:
+        if len(name) > 64:
+            raise ValueError(name)
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError) as exc:
         raise InvalidInput(
             f"unknown time zone {name!r}: give an IANA name such as 'America/Chicago'"
         ) from exc
     return name
+
+
+POLICY_BOUNDS: dict[str, tuple[float, float]] = {
+    "zone_dwell_s": (0, 86400),
+    "offline_after_s": (60, 30 * 86400),
+    "low_battery_pct": (1, 90),
+    "max_speed_mps": (5, 343),
+    "max_age_s": (3600, 30 * 86400),
+    "max_future_s": (0, 3600),
+}
+"""Sane ranges for per-participant overrides (seconds, percent, m/s)."""
 
 
 def check_policy(policy: dict[str, Any]) -> dict[str, Any]:
@@ -58,6 +96,10 @@ def check_policy(policy: dict[str, Any]) -> dict[str, Any]:
         InvalidInput: an unknown key, or a value that is not a finite number >= 0.
     """
     Policy.from_mapping(policy)
+    for key, value in policy.items():
+        lo, hi = POLICY_BOUNDS[key]
+        if not lo <= value <= hi:
+            raise InvalidInput(f"policy {key} must lie between {lo:g} and {hi:g}, got {value!r}")
     return dict(policy)
 
 
@@ -198,6 +240,8 @@ def create_device(
 ) -> t.Device:
     """Register a device; assigning it to a participant needs access to that participant."""
     require_role(user, Role.CASE_MANAGER, Role.SUPERVISOR, Role.ADMIN)
+    if participant_id is None and user.role is Role.CASE_MANAGER:
+        raise InvalidInput("a case manager registers a device for a participant on the caseload")
     if participant_id is not None and user.role is not Role.ADMIN:
         require_participant_access(uow, user, participant_id)
     elif participant_id is not None:
@@ -254,12 +298,8 @@ def read_positions(
         InvalidInput: no reason, or ``end <= start``, or a window over 31 days.
         PermissionDenied: participant not on the caller's caseload.
     """
-    reason = (reason or "").strip()
-    if len(reason) < 10:
-        raise InvalidInput(
-            "a reason of at least 10 characters is required to read positions "
-            "(it is recorded in the audit log)"
-        )
+    reason = require_reason(reason, purpose="to read positions")
+    start, end = _utc_window(start, end)
     if end <= start:
         raise InvalidInput("end must be after start")
     if (end - start).total_seconds() > 31 * 86400:

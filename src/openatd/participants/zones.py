@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
+
+import shapely.geometry
 
 from openatd.domain.audit import AuditAction
 from openatd.domain.zones import Zone as DomainZone
@@ -62,7 +65,11 @@ def create_zone(
         spec["circle"] = circle
     if schedule is not None:
         spec["schedule"] = schedule
-    parse_zone(spec, participant.timezone)  # raises InvalidInput with the reason
+    parsed = parse_zone(spec, participant.timezone)  # raises InvalidInput with the reason
+    if parsed.geometry is not None:
+        # Store the validated shape only: GeoJSON type and coordinates, nothing else the
+        # request carried along.
+        geometry = json.loads(json.dumps(shapely.geometry.mapping(parsed.geometry)))
     zone = uow.zones.add(
         participant_id=participant_id,
         name=name,

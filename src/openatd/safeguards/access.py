@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from openatd.errors import PermissionDenied
+from openatd.errors import InvalidInput, PermissionDenied
 from openatd.safeguards.auth import Role, TokenClaims
 from openatd.storage.repositories import UnitOfWork
 
@@ -50,3 +50,27 @@ def visible_participant_ids(uow: UnitOfWork, user: TokenClaims) -> Sequence[int]
     if user.role is Role.CASE_MANAGER:
         return [p.id for p in uow.participants.list(user_id=user.user_id)]
     return []
+
+
+REASON_MIN = 10
+REASON_MAX = 1000
+
+
+def require_reason(reason: str | None, *, purpose: str, minimum: int = REASON_MIN) -> str:
+    """A stated reason, cleaned: stripped, at least *minimum* characters with at least five
+    letters or digits (dots or invisible characters are not a reason), at most
+    :data:`REASON_MAX` characters.
+
+    Raises:
+        InvalidInput: naming *purpose* ("to read positions") and the rule broken.
+    """
+    text = " ".join((reason or "").split())
+    meaningful = sum(ch.isalnum() for ch in text)
+    if len(text) < minimum or meaningful < 5:
+        raise InvalidInput(
+            f"a reason of at least {minimum} characters is required {purpose} "
+            "(it is recorded in the audit log)"
+        )
+    if len(text) > REASON_MAX:
+        raise InvalidInput(f"a reason may have at most {REASON_MAX} characters")
+    return text

@@ -336,6 +336,25 @@ class AuditRepository:
             self.s.flush()
             return entry
 
+    def count_since(self, actor: str, action: str, since: datetime) -> int:
+        """Entries by *actor* with *action* at or after *since*."""
+        n = self.s.scalar(
+            select(func.count(t.AuditEntry.id)).where(
+                t.AuditEntry.actor == actor,
+                t.AuditEntry.action == action,
+                t.AuditEntry.at >= since,
+            )
+        )
+        return int(n or 0)
+
+    def last_at(self, actor: str, action: str) -> datetime | None:
+        """When *actor* last did *action*, if ever."""
+        return self.s.scalar(
+            select(func.max(t.AuditEntry.at)).where(
+                t.AuditEntry.actor == actor, t.AuditEntry.action == action
+            )
+        )
+
     def iter_chain(self, batch: int = 5000) -> Iterator[tuple[int, AuditRecord, str, str]]:
         """Every entry in id order as ``(id, record, prev_hash, hash)``."""
         last = 0

@@ -20,7 +20,7 @@ from fastapi.templating import Jinja2Templates
 from openatd.accounts import authenticate
 from openatd.alerts import service as alerts
 from openatd.api.container import Container
-from openatd.api.deps import get_container
+from openatd.api.deps import PathId, get_container
 from openatd.api.errors import status_for
 from openatd.errors import AuthenticationFailed, OpenATDError
 from openatd.participants import service as participants
@@ -130,7 +130,7 @@ def inbox(request: Request, container: ContainerDep) -> Response:
 
 
 @router.post("/alerts/{alert_id}/acknowledge")
-def acknowledge(alert_id: int, request: Request, container: ContainerDep) -> Response:
+def acknowledge(alert_id: PathId, request: Request, container: ContainerDep) -> Response:
     return _act(
         request,
         container,
@@ -141,7 +141,7 @@ def acknowledge(alert_id: int, request: Request, container: ContainerDep) -> Res
 
 @router.post("/alerts/{alert_id}/resolve")
 def resolve(
-    alert_id: int,
+    alert_id: PathId,
     request: Request,
     container: ContainerDep,
     resolution: Annotated[str, Form()],
@@ -181,7 +181,7 @@ def participant_list(request: Request, container: ContainerDep) -> Response:
 
 
 @router.get("/participants/{participant_id}", response_class=HTMLResponse)
-def participant_page(participant_id: int, request: Request, container: ContainerDep) -> Response:
+def participant_page(participant_id: PathId, request: Request, container: ContainerDep) -> Response:
     def build(user: TokenClaims, uow: Any, now: datetime) -> dict[str, Any]:
         p = participants.get_participant(uow, user, now, participant_id)
         return {
@@ -197,7 +197,7 @@ def participant_page(participant_id: int, request: Request, container: Container
 
 @router.get("/participants/{participant_id}/positions", response_class=HTMLResponse)
 def positions_page(
-    participant_id: int,
+    participant_id: PathId,
     request: Request,
     container: ContainerDep,
     start: str = "",
@@ -210,10 +210,11 @@ def positions_page(
         from openatd.errors import InvalidInput
 
         try:
-            t0 = datetime.fromisoformat(start).replace(tzinfo=UTC)
-            t1 = datetime.fromisoformat(end).replace(tzinfo=UTC)
+            t0, t1 = (datetime.fromisoformat(x) for x in (start, end))
         except ValueError as exc:
             raise InvalidInput("give start and end as date and time (UTC)") from exc
+        # The form's fields carry no offset and are UTC; a typed offset is honoured.
+        t0, t1 = (x if x.tzinfo else x.replace(tzinfo=UTC) for x in (t0, t1))
         got = participants.read_positions(
             uow, user, now, participant_id, start=t0, end=t1, reason=reason
         )

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from openatd.alerts import service
-from openatd.api.deps import CurrentUser, NowDep, UowDep
+from openatd.api.deps import CurrentUser, NowDep, PathId, QueryId, UowDep
 from openatd.api.schemas import AlertPublic, AlertResolve
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
@@ -18,7 +18,7 @@ def list_alerts(
     uow: UowDep,
     user: CurrentUser,
     now: NowDep,
-    participant_id: Annotated[int | None, Query()] = None,
+    participant_id: QueryId = None,
     status: Annotated[str | None, Query(description="open | acknowledged | resolved")] = None,
 ) -> list[AlertPublic]:
     """Alerts on your caseload, newest first."""
@@ -27,14 +27,14 @@ def list_alerts(
 
 
 @router.post("/{alert_id}/acknowledge", response_model=AlertPublic)
-def acknowledge(alert_id: int, uow: UowDep, user: CurrentUser, now: NowDep) -> AlertPublic:
+def acknowledge(alert_id: PathId, uow: UowDep, user: CurrentUser, now: NowDep) -> AlertPublic:
     """Mark an open alert as seen."""
     return AlertPublic.model_validate(service.acknowledge(uow, user, now, alert_id))
 
 
 @router.post("/{alert_id}/resolve", response_model=AlertPublic)
 def resolve(
-    alert_id: int, body: AlertResolve, uow: UowDep, user: CurrentUser, now: NowDep
+    alert_id: PathId, body: AlertResolve, uow: UowDep, user: CurrentUser, now: NowDep
 ) -> AlertPublic:
     """Close an alert: technical | no_violation | violation_confirmed, with a reason."""
     a = service.resolve(uow, user, now, alert_id, resolution=body.resolution, reason=body.reason)

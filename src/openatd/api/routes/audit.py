@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from openatd.api.deps import CurrentUser, NowDep, UowDep
+from openatd.api.deps import CurrentUser, NowDep, QueryId, UowDep
 from openatd.api.schemas import AuditEntryPublic, AuditVerifyPublic
 from openatd.domain.audit import AuditAction
 from openatd.safeguards import audit
@@ -21,7 +21,7 @@ def entries(
     uow: UowDep,
     user: CurrentUser,
     now: NowDep,
-    participant_id: Annotated[int | None, Query()] = None,
+    participant_id: QueryId = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[AuditEntryPublic]:
     """Newest entries first (auditors and supervisors); reading the log is itself audited."""

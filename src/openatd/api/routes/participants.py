@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from openatd.api.deps import CurrentUser, NowDep, UowDep
+from openatd.api.deps import CurrentUser, NowDep, PathId, UowDep
 from openatd.api.schemas import (
     CaseloadAssign,
     ParticipantCreate,
@@ -39,7 +39,7 @@ def create_participant(
 
 @router.get("/{participant_id}", response_model=ParticipantPublic)
 def get_participant(
-    participant_id: int, uow: UowDep, user: CurrentUser, now: NowDep
+    participant_id: PathId, uow: UowDep, user: CurrentUser, now: NowDep
 ) -> ParticipantPublic:
     """One participant; 403 outside your caseload."""
     return ParticipantPublic.model_validate(service.get_participant(uow, user, now, participant_id))
@@ -47,7 +47,7 @@ def get_participant(
 
 @router.patch("/{participant_id}", response_model=ParticipantPublic)
 def update_participant(
-    participant_id: int, body: ParticipantUpdate, uow: UowDep, user: CurrentUser, now: NowDep
+    participant_id: PathId, body: ParticipantUpdate, uow: UowDep, user: CurrentUser, now: NowDep
 ) -> ParticipantPublic:
     """Change name, time zone, supervision level or policy overrides."""
     p = service.update_participant(uow, user, now, participant_id, body.model_dump())
@@ -56,7 +56,7 @@ def update_participant(
 
 @router.post("/{participant_id}/caseload", status_code=204)
 def assign(
-    participant_id: int, body: CaseloadAssign, uow: UowDep, user: CurrentUser, now: NowDep
+    participant_id: PathId, body: CaseloadAssign, uow: UowDep, user: CurrentUser, now: NowDep
 ) -> None:
     """Assign a case manager (supervisors and administrators)."""
     service.assign_caseload(uow, user, now, participant_id, body.user_id)
@@ -64,7 +64,7 @@ def assign(
 
 @router.get("/{participant_id}/positions", response_model=PositionsPublic)
 def positions(
-    participant_id: int,
+    participant_id: PathId,
     uow: UowDep,
     user: CurrentUser,
     now: NowDep,
@@ -115,7 +115,9 @@ class StepDownPublic(BaseModel):
 
 
 @router.get("/{participant_id}/step-down", response_model=StepDownPublic)
-def step_down(participant_id: int, uow: UowDep, user: CurrentUser, now: NowDep) -> StepDownPublic:
+def step_down(
+    participant_id: PathId, uow: UowDep, user: CurrentUser, now: NowDep
+) -> StepDownPublic:
     """Step-down recommendation from compliance history (a recommendation, never automatic)."""
     p = service.get_participant(uow, user, now, participant_id)
     rec = stepdown.recommend(

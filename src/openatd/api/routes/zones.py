@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from openatd.api.deps import ContainerDep, CurrentUser, NowDep, UowDep
+from openatd.api.deps import ContainerDep, CurrentUser, NowDep, PathId, UowDep
 from openatd.api.schemas import CircleSpec, ZoneCreate, ZonePublic
 from openatd.participants import zones as service
 from openatd.storage import tables as t
@@ -30,7 +30,7 @@ def _public(z: t.Zone) -> ZonePublic:
 
 @router.get("/participants/{participant_id}/zones", response_model=list[ZonePublic])
 def list_zones(
-    participant_id: int, uow: UowDep, user: CurrentUser, now: NowDep
+    participant_id: PathId, uow: UowDep, user: CurrentUser, now: NowDep
 ) -> list[ZonePublic]:
     """A participant's active zones."""
     return [_public(z) for z in service.list_zones(uow, user, now, participant_id)]
@@ -38,7 +38,7 @@ def list_zones(
 
 @router.post("/participants/{participant_id}/zones", response_model=ZonePublic, status_code=201)
 def create_zone(
-    participant_id: int,
+    participant_id: PathId,
     body: ZoneCreate,
     uow: UowDep,
     user: CurrentUser,
@@ -65,7 +65,7 @@ def create_zone(
 
 @router.delete("/zones/{zone_id}", status_code=204)
 def delete_zone(
-    zone_id: int, uow: UowDep, user: CurrentUser, now: NowDep, container: ContainerDep
+    zone_id: PathId, uow: UowDep, user: CurrentUser, now: NowDep, container: ContainerDep
 ) -> None:
     """Deactivate a zone."""
     participant_id = service.delete_zone(uow, user, now, zone_id)
