@@ -253,8 +253,7 @@ class PositionPipeline:
                         result.alerts.append((entry.device_id, alert))
             result.stored = uow.positions.insert_many(position_rows)
             uow.events.insert_many(event_rows)
-            for device_id, seen in last_seen.items():
-                uow.devices.touch(device_id, seen)
+            uow.devices.touch_many(last_seen)
             self._store_alerts(uow, result.alerts, now)
         return result
 

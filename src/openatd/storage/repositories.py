@@ -7,12 +7,12 @@ so a request's changes and its audit entry commit together or not at all.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Select, Table, delete, func, insert, select, update
+from sqlalchemy import Select, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -143,7 +143,21 @@ class DeviceRepository:
         return {u: (i, p) for u, i, p in rows}
 
     def touch(self, device_id: int, at: datetime) -> None:
-        self.s.execute(update(t.Device).where(t.Device.id == device_id).values(last_seen_at=at))
+        """Record that *device_id* was last heard from at *at*."""
+        self.touch_many({device_id: at})
+
+    def touch_many(self, seen: Mapping[int, datetime]) -> None:
+        """Record last-heard instants for many devices in one batched UPDATE."""
+        if not seen:
+            return
+        table = t.Device.__table__
+        assert isinstance(table, Table)
+        stmt = (
+            update(table)
+            .where(table.c.id == bindparam("device_pk"))
+            .values(last_seen_at=bindparam("seen_at"))
+        )
+        self.s.connection().execute(stmt, [{"device_pk": k, "seen_at": v} for k, v in seen.items()])
 
 
 class ZoneRepository:
