@@ -8,6 +8,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from openatd.api.schemas import ScheduleWindow
+from openatd.checkins.schedule import MAX_WEEKLY_WINDOWS
+
+MAX_ID = 2**63 - 1
+"""Largest record id (a signed 64-bit integer); a larger one is refused with 422, not stored."""
 
 
 class EnrolmentPublic(BaseModel):
@@ -25,7 +29,12 @@ class CheckInScheduleCreate(BaseModel):
 
     kind: Literal["weekly", "adhoc"]
     windows: list[ScheduleWindow] | None = Field(
-        default=None, description="weekly: local-time windows in the participant's time zone"
+        default=None,
+        max_length=MAX_WEEKLY_WINDOWS,
+        description=(
+            f"weekly: local-time windows in the participant's time zone; at most "
+            f"{MAX_WEEKLY_WINDOWS} a week, each at least 5 minutes, none overlapping"
+        ),
     )
     within_minutes: int | None = Field(
         default=None, ge=1, le=1440, description="adhoc: the window opens now for this long"
@@ -156,7 +165,7 @@ class AppCodePublic(BaseModel):
 
 
 class ParticipantSignIn(BaseModel):
-    participant_id: int
+    participant_id: int = Field(ge=1, le=MAX_ID)
     code: str = Field(min_length=1, max_length=64)
 
 

@@ -39,6 +39,14 @@ from openatd.errors import InvalidInput
 MAX_GRACE_S = 6 * 3600
 """Largest grace period a schedule may have, seconds."""
 
+MAX_WEEKLY_WINDOWS = 28
+"""Most windows a weekly schedule may open per week (four a day)."""
+
+MIN_WINDOW_S = 5 * 60
+"""Shortest weekly window, seconds (local wall-clock length)."""
+
+_WEEK_MIN = 7 * 24 * 60
+
 
 @dataclass(frozen=True, slots=True)
 class CheckInWindow:
@@ -199,6 +207,57 @@ def check_grace(grace_s: int) -> int:
     if isinstance(grace_s, bool) or not isinstance(grace_s, int) or not 0 <= grace_s <= MAX_GRACE_S:
         raise InvalidInput(f"grace_s must be a whole number of seconds from 0 to {MAX_GRACE_S}")
     return grace_s
+
+
+def check_weekly_windows(schedule: WeeklySchedule) -> WeeklySchedule:
+    """Return *schedule* if its windows are a sensible weekly obligation.
+
+    Counted per week in local wall-clock time (a window listed for three days is three
+    windows; one that ends before it starts runs into the next day, Sunday into Monday):
+
+    * at most :data:`MAX_WEEKLY_WINDOWS` windows a week;
+    * each at least :data:`MIN_WINDOW_S` seconds long;
+    * no two windows overlapping, which includes the same window given twice (windows that
+      only touch, 09:00-10:00 and 10:00-11:00, are fine).
+
+    Raises:
+        InvalidInput: saying which rule is broken, naming the windows concerned.
+
+    >>> from openatd.domain.schedules import parse_schedule
+    >>> check_weekly_windows(parse_schedule(
+    ...     [{"days": ["mon"], "start": "09:00", "end": "09:02"}], "UTC"))
+    Traceback (most recent call last):
+    ...
+    openatd.errors.InvalidInput: check-in window Mon 09:00-09:02 is 2 minutes long; a window must last at least 5 minutes
+    """  # noqa: E501
+    names = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+    spans: list[tuple[int, int, str]] = []
+    for w in schedule.windows:
+        start = w.start.hour * 60 + w.start.minute
+        length = (w.end.hour * 60 + w.end.minute - start) % (24 * 60)
+        for day in sorted(w.days):
+            label = f"{names[day]} {w.start:%H:%M}-{w.end:%H:%M}"
+            if length * 60 < MIN_WINDOW_S:
+                raise InvalidInput(
+                    f"check-in window {label} is {length} minute{'s' if length != 1 else ''} "
+                    f"long; a window must last at least {MIN_WINDOW_S // 60} minutes"
+                )
+            spans.append((day * 24 * 60 + start, length, label))
+    if len(spans) > MAX_WEEKLY_WINDOWS:
+        raise InvalidInput(
+            f"a weekly check-in schedule may have at most {MAX_WEEKLY_WINDOWS} windows a week; "
+            f"this one has {len(spans)}"
+        )
+    spans.sort()
+    for i, (start, length, label) in enumerate(spans):
+        # The next window in the week; the last one is compared with the first, a week on.
+        nxt_start, _, nxt_label = spans[(i + 1) % len(spans)]
+        if i + 1 == len(spans):
+            nxt_start += _WEEK_MIN
+        if len(spans) > 1 and start + length > nxt_start:
+            what = "repeats" if (start % _WEEK_MIN) == (nxt_start % _WEEK_MIN) else "overlaps"
+            raise InvalidInput(f"check-in window {label} {what} {nxt_label}")
+    return schedule
 
 
 def _utc(instant: datetime) -> datetime:

@@ -16,6 +16,13 @@ Principles this module keeps (shared/DESIGN.md):
 * A window that closes (after its grace period) without a verified or reviewed check-in raises a
   ``missed_check_in`` alert, classified *technical* when the check-in service or its face
   verification was failing during the window (an :class:`~openatd.storage.tables.Incident`).
+* Incidents are opened only for faults on *our* side, never for a participant's bad input
+  (which is refused with :class:`~openatd.errors.InvalidInput` before anything is stored):
+  a dependency failure (the face verifier unavailable, the database unreachable or locked) opens
+  a *global* incident, since every participant is affected; any other unexpected server error
+  during one participant's check-in opens an incident *scoped to that participant*
+  (``details.participant_id``), which classifies only their own missed windows as technical. So
+  one participant's request can never excuse everybody's missed check-ins.
 
 Services take a unit of work (or a factory of them), the actor and the current instant; they
 never see a web request.
@@ -27,7 +34,7 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -42,7 +49,12 @@ from openatd.checkins.face import (
     VerificationResult,
 )
 from openatd.checkins.quality import decode_image
-from openatd.checkins.schedule import CheckInPlan, CheckInWindow, check_grace
+from openatd.checkins.schedule import (
+    CheckInPlan,
+    CheckInWindow,
+    check_grace,
+    check_weekly_windows,
+)
 from openatd.checkins.templates import (
     FaceTemplate,
     decrypt_template,
@@ -54,7 +66,6 @@ from openatd.errors import (
     Conflict,
     InvalidInput,
     NotFound,
-    PermissionDenied,
     VerificationUnavailable,
 )
 from openatd.safeguards import audit
@@ -76,6 +87,13 @@ REVIEW_SELFIE_LONG_SIDE_PX = 1280
 
 INCIDENT_VERIFIER = "face_verification_unavailable"
 INCIDENT_SERVER = "checkin_server_error"
+
+DEVICE_TIME_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+DEVICE_TIME_LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+"""A phone clock reading outside ``[DEVICE_TIME_EARLIEST, DEVICE_TIME_LATEST)`` is refused."""
+
+_DEPENDENCY_ERRORS = frozenset({"OperationalError", "InterfaceError", "TimeoutError"})
+"""SQLAlchemy exception classes that mean the database, not the request, failed."""
 
 ALERT_MISSED = "missed_check_in"
 
@@ -306,12 +324,13 @@ def create_schedule(
     """Add a check-in obligation; audited as ``checkin:schedule``.
 
     ``kind="weekly"`` takes *windows* (``[{"days": ["mon"], "start": "09:00", "end":
-    "12:00"}]``, local time in the participant's zone); ``kind="adhoc"`` opens one window now
+    "12:00"}]``, local time in the participant's zone, within the limits of
+    :func:`~openatd.checkins.schedule.check_weekly_windows`); ``kind="adhoc"`` opens one window now
     for *within_minutes* minutes (1-1440) and needs a *reason*.
 
     Raises:
-        InvalidInput: unknown kind, malformed windows, minutes or grace out of range, no reason
-            for an ad-hoc request.
+        InvalidInput: unknown kind, malformed windows (too many, too short, duplicated or
+            overlapping), minutes or grace out of range, no reason for an ad-hoc request.
         PermissionDenied, NotFound: no access to the participant.
     """
     require_role(user, Role.CASE_MANAGER, Role.SUPERVISOR)
@@ -330,7 +349,9 @@ def create_schedule(
         if not windows:
             raise InvalidInput("a weekly check-in schedule needs at least one window")
         stored = [dict(w) for w in windows]
-        CheckInPlan.weekly(0, stored, participant.timezone, grace_s=grace_s, not_before=now)
+        plan = CheckInPlan.weekly(0, stored, participant.timezone, grace_s=grace_s, not_before=now)
+        assert plan.weekly_schedule is not None
+        check_weekly_windows(plan.weekly_schedule)
         fields.update(windows=stored, reason=(reason or "").strip() or None)
     elif kind == "adhoc":
         if within_minutes is None or not 1 <= within_minutes <= MAX_ADHOC_MINUTES:
@@ -470,9 +491,13 @@ def _find_window(
     uow: UnitOfWork, participant: t.Participant, now: datetime, schedule_id: int | None
 ) -> CheckInWindow:
     if schedule_id is not None:
-        row = uow.checkin_schedules.get(schedule_id)
-        if row.participant_id != participant.id:
-            raise PermissionDenied(f"check-in schedule {schedule_id} is not yours")
+        # Another participant's schedule reads exactly as a missing one: no existence hint.
+        try:
+            row = uow.checkin_schedules.get(schedule_id)
+        except NotFound:
+            row = None
+        if row is None or row.participant_id != participant.id:
+            raise NotFound(f"no such check-in schedule: {schedule_id}")
         window = plan_of(row, participant.timezone).open_window(now) if row.active else None
         if window is None:
             raise Conflict(
@@ -545,16 +570,40 @@ MESSAGE_TECHNICAL = (
 )
 
 
+def is_dependency_failure(exc: BaseException) -> bool:
+    """Whether *exc* is a failure of the database itself (unreachable, locked, pool exhausted)
+    rather than of the request: SQLAlchemy's ``OperationalError``, ``InterfaceError`` or pool
+    ``TimeoutError``, recognised by class without importing SQLAlchemy (only storage may)."""
+    return any(
+        cls.__name__ in _DEPENDENCY_ERRORS and cls.__module__.startswith("sqlalchemy")
+        for cls in type(exc).__mro__
+    )
+
+
+def _scope(row: t.Incident) -> int | None:
+    """The participant an incident is scoped to, or ``None`` for a global one."""
+    value = (row.details or {}).get("participant_id")
+    return value if isinstance(value, int) else None
+
+
 def record_incident(
-    new_uow: Callable[[], UnitOfWork], kind: str, now: datetime, detail: str
+    new_uow: Callable[[], UnitOfWork],
+    kind: str,
+    now: datetime,
+    detail: str,
+    *,
+    participant_id: int | None = None,
 ) -> int:
     """Open (or extend) an outage incident of *kind* in its own transaction; returns its id.
 
-    Used when a check-in fails on our side (the verifier is unavailable, an unexpected server
-    error): missed windows that overlap the incident are classified technical.
+    Used when a check-in fails on our side: missed windows that overlap the incident are
+    classified technical. With *participant_id* the incident is scoped to that participant
+    (an unexpected error in their own check-in) and classifies only their windows; without it
+    (the verifier or the database unavailable) it is global. Never call it for a request the
+    participant got wrong: that is :class:`~openatd.errors.InvalidInput`, not an outage.
     """
     with new_uow() as uow:
-        current = uow.incidents.open_of_kind(kind)
+        current = [r for r in uow.incidents.open_of_kind(kind) if _scope(r) == participant_id]
         if current:
             row = current[0]
             details = dict(row.details or {})
@@ -563,19 +612,46 @@ def record_incident(
             details["last_at"] = now.isoformat()
             row.details = details
             return row.id
-        row = uow.incidents.add(
-            kind=kind,
-            started_at=now,
-            ended_at=None,
-            details={"failures": 1, "first_error": detail[:500], "last_at": now.isoformat()},
-        )
+        fresh: dict[str, Any] = {
+            "failures": 1,
+            "first_error": detail[:500],
+            "last_at": now.isoformat(),
+        }
+        if participant_id is not None:
+            fresh["participant_id"] = participant_id
+        row = uow.incidents.add(kind=kind, started_at=now, ended_at=None, details=fresh)
         return row.id
 
 
-def _close_incidents(uow: UnitOfWork, now: datetime) -> None:
+def _close_incidents(uow: UnitOfWork, now: datetime, participant_id: int) -> None:
+    """A check-in went through: close the global incidents and this participant's own."""
     for kind in (INCIDENT_VERIFIER, INCIDENT_SERVER):
         for row in uow.incidents.open_of_kind(kind):
-            row.ended_at = now
+            if _scope(row) in (None, participant_id):
+                row.ended_at = now
+
+
+def check_device_time(device_time: datetime | None) -> datetime | None:
+    """The phone's clock reading as UTC, if it is a plausible instant.
+
+    Raises:
+        InvalidInput: no UTC offset, or outside 2000-01-01 .. 2099-12-31 UTC (including readings
+            such as ``9999-12-31T23:59:59-05:00`` that no UTC instant can represent).
+    """
+    if device_time is None:
+        return None
+    if device_time.tzinfo is None or device_time.utcoffset() is None:
+        raise InvalidInput("device_time needs a UTC offset, e.g. 2026-03-09T10:15:00-05:00")
+    try:
+        utc: datetime | None = device_time.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not DEVICE_TIME_EARLIEST <= utc < DEVICE_TIME_LATEST:
+        raise InvalidInput(
+            f"device_time {device_time.isoformat()} is not a plausible clock reading "
+            f"(from {DEVICE_TIME_EARLIEST:%Y-%m-%d} to {DEVICE_TIME_LATEST:%Y-%m-%d} UTC)"
+        )
+    return utc
 
 
 def submit_check_in(
@@ -602,18 +678,20 @@ def submit_check_in(
     * ``needs_review`` of kind ``mismatch`` for a good photo scoring under the threshold.
 
     A selfie needing review is kept re-encoded without metadata until the review closes. The
-    location and the phone's clock are stored as given; the phone's clock is not used.
+    location and the phone's clock are stored as given (the clock converted to UTC); the
+    phone's clock is not used.
 
     Raises:
-        NotFound: unknown schedule. PermissionDenied: a schedule of another participant.
+        NotFound: unknown schedule, or a schedule of another participant (the same answer, so
+            that ids of others' schedules cannot be probed).
+        InvalidInput: a ``device_time`` without offset or outside 2000..2099 UTC.
         Conflict: no open window, already done, out of attempts, no face enrolled.
         InvalidInput: a selfie that is not an acceptable JPEG/PNG (nothing stored).
         VerificationUnavailable: verification cannot run (models failing, templates that no
             configured key opens, templates of another model); an incident is recorded (its
             own transaction) and nothing else is stored.
     """
-    if device_time is not None and device_time.tzinfo is None:
-        raise InvalidInput("device_time needs a UTC offset, e.g. 2026-03-09T10:15:00-05:00")
+    device_time = check_device_time(device_time)
     try:
         return _submit(
             new_uow,
@@ -710,7 +788,7 @@ def _submit(
             attempt=attempt,
             quality_report=_quality_report(result),
         )
-        _close_incidents(uow, now)
+        _close_incidents(uow, now, participant_id)
         audit.record(
             uow,
             at=now,
@@ -916,7 +994,8 @@ def sweep_missed_check_ins(uow: UnitOfWork, now: datetime) -> list[t.Alert]:
       person's job, not a miss);
     * otherwise an alert ``missed_check_in``; category ``technical`` when an incident (the
       verifier unavailable, a server error) overlaps ``[start, closes_at]`` or no face was
-      enrolled, else ``compliance``. Alerts are never violations (DESIGN principle 5).
+      enrolled, else ``compliance``. An incident scoped to another participant does not count.
+      Alerts are never violations (DESIGN principle 5).
 
     Idempotent: ``checked_until`` moves to *now*, so a window is never judged twice. An ad-hoc
     schedule whose window has been judged is deactivated. Returns the alerts raised.
@@ -934,7 +1013,11 @@ def sweep_missed_check_ins(uow: UnitOfWork, now: datetime) -> list[t.Alert]:
             attempts = uow.checkins.for_window(row.id, window.start)
             if any(a.outcome in (Outcome.VERIFIED, Outcome.NEEDS_REVIEW) for a in attempts):
                 continue
-            incidents = uow.incidents.overlapping(window.start, window.closes_at)
+            incidents = [
+                i
+                for i in uow.incidents.overlapping(window.start, window.closes_at)
+                if _scope(i) in (None, participant.id)
+            ]
             enrolled = bool(uow.face_templates.for_participant(participant.id))
             technical = bool(incidents) or not enrolled
             alert = uow.alerts.add(

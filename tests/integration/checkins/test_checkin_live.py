@@ -261,11 +261,14 @@ def test_tokens_and_windows_are_kept_apart(live: Any, people: list[Person]) -> N
         # Bob may not issue a code for Alice's participant.
         assert client.post(f"/api/participants/{pid}/app-code", headers=bob).status_code == 403
 
-        # Checking in for another participant's window: 403, nothing stored.
+        # Checking in for another participant's window reads exactly as a schedule that does
+        # not exist (404, no hint that it does); nothing stored.
         r = api.check_in(phone, people[0].probe, schedule_id=theirs["id"])
-        assert r.status_code == 403, r.text
+        assert r.status_code == 404, r.text
+        assert r.json()["detail"] == f"no such check-in schedule: {theirs['id']}"
         r = api.check_in(phone, people[0].probe, schedule_id=999999)
         assert r.status_code == 404
+        assert r.json()["detail"] == "no such check-in schedule: 999999"
         assert _rows(live.database_url, "SELECT count(*) FROM checkins")[0][0] == 0
 
         # A sign-in code works once; wrong codes are refused; a new code revokes old phones.

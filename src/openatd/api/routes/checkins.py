@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException, Path, Query, Request, UploadFile
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from starlette.types import Message
 
 from openatd.api.checkin_schemas import (
+    MAX_ID,
     AppCodePublic,
     CheckInPublic,
     CheckInReviewPublic,
@@ -40,6 +41,9 @@ MULTIPART_OVERHEAD = 64 * 1024
 
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+RecordId = Annotated[int, Path(ge=1, le=MAX_ID, description="record id")]
+"""A path id: 1 to 2**63-1 (a larger one is refused with 422, never sent to the database)."""
 
 
 def body_limit(max_bytes: int) -> Callable[[F], F]:
@@ -132,7 +136,7 @@ def _enrolment(summary: service.EnrolmentSummary) -> EnrolmentPublic:
 )
 @body_limit(service.MAX_ENROLMENT_PHOTOS * MAX_PHOTO_BYTES + MULTIPART_OVERHEAD)
 def enrol_face(
-    participant_id: int,
+    participant_id: RecordId,
     photos: Annotated[list[UploadFile], File(description="1 to 5 JPEG/PNG photos, 8 MB each")],
     consent_reason: Annotated[
         str, Form(description="how the participant's consent was obtained (recorded, audited)")
@@ -160,7 +164,7 @@ def enrol_face(
 
 @router.get("/participants/{participant_id}/face-enrolment", response_model=EnrolmentPublic)
 def read_enrolment(
-    participant_id: int, uow: UowDep, user: CurrentUser, now: NowDep
+    participant_id: RecordId, uow: UowDep, user: CurrentUser, now: NowDep
 ) -> EnrolmentPublic:
     """How many templates are enrolled, with which model and consent."""
     return _enrolment(service.read_enrolment(uow, user, now, participant_id))
@@ -168,7 +172,7 @@ def read_enrolment(
 
 @router.delete("/participants/{participant_id}/face-enrolment", status_code=204)
 def delete_enrolment(
-    participant_id: int,
+    participant_id: RecordId,
     uow: UowDep,
     user: CurrentUser,
     now: NowDep,
@@ -184,7 +188,11 @@ def delete_enrolment(
     status_code=201,
 )
 def create_schedule(
-    participant_id: int, body: CheckInScheduleCreate, uow: UowDep, user: CurrentUser, now: NowDep
+    participant_id: RecordId,
+    body: CheckInScheduleCreate,
+    uow: UowDep,
+    user: CurrentUser,
+    now: NowDep,
 ) -> CheckInSchedulePublic:
     """A weekly schedule (local-time windows) or an ad-hoc request ("within 60 minutes")."""
     row = service.create_schedule(
@@ -206,7 +214,7 @@ def create_schedule(
     response_model=list[CheckInSchedulePublic],
 )
 def list_schedules(
-    participant_id: int, uow: UowDep, user: CurrentUser
+    participant_id: RecordId, uow: UowDep, user: CurrentUser
 ) -> list[CheckInSchedulePublic]:
     """The participant's active check-in schedules."""
     rows = service.list_schedules(uow, user, participant_id)
@@ -215,7 +223,7 @@ def list_schedules(
 
 @router.delete("/checkin-schedules/{schedule_id}", status_code=204)
 def cancel_schedule(
-    schedule_id: int,
+    schedule_id: RecordId,
     uow: UowDep,
     user: CurrentUser,
     now: NowDep,
@@ -256,7 +264,7 @@ def _checkin(row: t.CheckIn) -> CheckInPublic:
 
 @router.get("/participants/{participant_id}/checkins", response_model=list[CheckInPublic])
 def list_checkins(
-    participant_id: int,
+    participant_id: RecordId,
     uow: UowDep,
     user: CurrentUser,
     now: NowDep,
@@ -295,7 +303,7 @@ def open_reviews(uow: UowDep, user: CurrentUser, now: NowDep) -> list[CheckInRev
     responses={200: {"content": {"image/jpeg": {}}}},
 )
 def read_selfie(
-    checkin_id: int,
+    checkin_id: RecordId,
     uow: UowDep,
     user: CurrentUser,
     now: NowDep,
@@ -308,7 +316,7 @@ def read_selfie(
 
 @router.post("/checkins/{checkin_id}/review", response_model=CheckInPublic)
 def close_review(
-    checkin_id: int, body: ReviewClose, uow: UowDep, user: CurrentUser, now: NowDep
+    checkin_id: RecordId, body: ReviewClose, uow: UowDep, user: CurrentUser, now: NowDep
 ) -> CheckInPublic:
     """Close a review with a resolution and reason; the selfie is deleted."""
     row = service.close_review(
@@ -321,7 +329,7 @@ def close_review(
     "/participants/{participant_id}/app-code", response_model=AppCodePublic, status_code=201
 )
 def issue_app_code(
-    participant_id: int, uow: UowDep, user: CurrentUser, now: NowDep
+    participant_id: RecordId, uow: UowDep, user: CurrentUser, now: NowDep
 ) -> AppCodePublic:
     """A one-time code for the participant's phone to sign in (revokes earlier phones)."""
     code, expires = portal.issue_app_code(uow, user, now, participant_id)

@@ -12,9 +12,10 @@ import logging
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, UploadFile
 
 from openatd.api.checkin_schemas import (
+    MAX_ID,
     AlertResponseCreate,
     CheckInReceiptPublic,
     CheckInWindowPublic,
@@ -146,15 +147,23 @@ def check_in(
     longitude: Annotated[float, Form(description="WGS84 degrees")],
     accuracy_m: Annotated[float, Form(description="the phone's accuracy estimate, metres")],
     device_time: Annotated[
-        datetime | None, Form(description="the phone's clock, ISO 8601 with offset (recorded only)")
+        datetime | None,
+        Form(description="the phone's clock, ISO 8601 with offset, 2000-2099 (recorded only)"),
     ] = None,
     schedule_id: Annotated[
-        int | None, Form(description="the window's schedule (default: the open window)")
+        int | None,
+        Form(ge=1, le=MAX_ID, description="the window's schedule (default: the open window)"),
     ] = None,
 ) -> CheckInReceiptPublic:
     """Check in: a selfie and where the phone is now. Timeliness is judged by the server's
     clock at receipt. ``retake_requested`` says why in ``message``; three attempts per window.
-    A photo that does not match goes to a person (``needs_review``), never to an alert."""
+    A photo that does not match goes to a person (``needs_review``), never to an alert.
+
+    Bad input (a ``device_time`` outside 2000-2099 or without offset, coordinates out of range,
+    an id too large) is refused with 422 and opens no outage incident. Only a failure on our
+    side does: the verifier or the database unavailable (global: every participant's missed
+    windows become technical), or an unexpected server error in this check-in (scoped to this
+    participant only)."""
     now = container.clock.now()
     data = read_upload(selfie, "the selfie")
     location = Location(latitude, longitude, accuracy_m)
@@ -179,7 +188,13 @@ def check_in(
         raise
     except Exception as exc:
         log.exception("check-in failed on the server")
-        service.record_incident(container.uow, service.INCIDENT_SERVER, now, repr(exc))
+        scope = None if service.is_dependency_failure(exc) else claims.participant_id
+        try:
+            service.record_incident(
+                container.uow, service.INCIDENT_SERVER, now, repr(exc), participant_id=scope
+            )
+        except Exception:  # the database may be the very thing that failed
+            log.exception("could not record the check-in incident")
         raise
     row = receipt.checkin
     with container.uow() as uow:
@@ -205,7 +220,11 @@ def alerts(claims: CurrentParticipant, uow: UowDep, now: NowDep) -> list[PortalA
 
 @router.post("/alerts/{alert_id}/response", response_model=PortalAlertPublic)
 def respond(
-    alert_id: int, body: AlertResponseCreate, claims: CurrentParticipant, uow: UowDep, now: NowDep
+    alert_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    body: AlertResponseCreate,
+    claims: CurrentParticipant,
+    uow: UowDep,
+    now: NowDep,
 ) -> PortalAlertPublic:
     """Answer an alert about you; your case manager sees the response."""
     return PortalAlertPublic.model_validate(
