@@ -7,6 +7,7 @@ if the servers decode what they send to the same coordinates and times.
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -112,3 +113,50 @@ def test_simulated_fleet_is_stored_and_acknowledged(shared_data: Any, protocol: 
         assert report.position_acks == report.frames_sent
         p99 = report.percentile(99)
         assert p99 is not None and p99 < 1.0
+
+
+@pytest.mark.skipif("gt06" not in SIMULATED, reason="gt06 decoder not in this checkout")
+def test_simulate_command_reports_rate_and_ack_latency(shared_data: Any) -> None:
+    from typer.testing import CliRunner
+
+    from openatd.cli.main import app
+
+    ids = device_ids(5, 900)
+    sink = MemorySink(ids)
+    loop = asyncio.new_event_loop()
+    server = IngestServer(sink, [ListenerSpec("gt06", 0, udp=False)], registry=CollectorRegistry())
+    bound = loop.run_until_complete(server.start())
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        trace = shared_data.path("traces", "gpxpy_slovenia", "around-visnjan-with-car.gpx")
+        result = CliRunner().invoke(
+            app,
+            [
+                "simulate",
+                "--devices",
+                "5",
+                "--protocol",
+                "gt06",
+                "--rate",
+                "100",
+                "--duration",
+                "0.5",
+                "--port",
+                str(bound["gt06"].tcp_port),
+                "--trace",
+                str(trace),
+                "--first-id",
+                "900",
+            ],
+        )
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
+    assert result.exit_code == 0, result.output
+    assert "5/5 connected, 5 logged in" in result.output
+    assert "sent 50 positions in 50 frames" in result.output
+    assert "position ACKs 50/50" in result.output
+    assert len(sink.reports) == 50
