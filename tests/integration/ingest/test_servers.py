@@ -396,3 +396,38 @@ def test_udp_datagrams_are_stored_and_answered(shared_data: Any, protocol: str) 
 
     asyncio.run(main())
     assert sink.reports == [r for f in script for r in stamped(f, NOW)]
+
+
+@pytest.mark.skipif("gt06" not in PROTOCOLS, reason="gt06 decoder not in this checkout")
+def test_back_pressure_pauses_reading_and_keeps_order() -> None:
+    """With more frames waiting than ``max_pending_frames``, reading pauses; nothing is lost."""
+    from openatd.ingest.simulator import Fix, Gt06Encoder
+
+    encoder = Gt06Encoder("860000000000042")
+    fixes = [
+        Fix(datetime(2026, 3, 8, 9, 0, k, tzinfo=UTC), 45.0 + k / 1e4, 13.7, 5.0, 90.0)
+        for k in range(60)
+    ]
+    login = encoder.login()
+    frames = [encoder.positions([f]) for f in fixes]
+    sink = MemorySink([encoder.unique_id])
+
+    async def body(server: IngestServer, port: int) -> None:
+        client = await Client.connect(port)
+        await client.send(login)
+        await client.read_exactly(10)  # login ACK: 78 78 05 01 serial crc 0d 0a
+        sink.gate = asyncio.Event()
+        for frame, _ in frames:
+            await client.send(frame)
+        await asyncio.sleep(0.3)
+        (conn,) = server._connections
+        assert conn._paused  # the gated sink holds the worker: reading stopped
+        sink.gate.set()
+        acks = await client.read_exactly(10 * len(frames))
+        serials = [int.from_bytes(acks[i + 4 : i + 6], "big") for i in range(0, len(acks), 10)]
+        assert serials == [key for _, key in frames]  # every position ACKed, in order
+        assert not conn._paused
+        await client.close()
+
+    run(with_server(sink, "gt06", body, max_pending_frames=4))
+    assert [r.fix_time for r in sink.reports] == [f.time for f in fixes]
