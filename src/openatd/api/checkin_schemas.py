@@ -37,7 +37,7 @@ class CheckInScheduleCreate(BaseModel):
         ),
     )
     within_minutes: int | None = Field(
-        default=None, ge=1, le=1440, description="adhoc: the window opens now for this long"
+        default=None, ge=5, le=1440, description="adhoc: the window opens now for this long"
     )
     grace_s: int = Field(default=300, ge=0, le=21600, description="seconds accepted after a window")
     reason: str | None = Field(default=None, max_length=4000, description="required for adhoc")

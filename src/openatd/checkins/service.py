@@ -50,6 +50,7 @@ from openatd.checkins.face import (
 )
 from openatd.checkins.quality import decode_image
 from openatd.checkins.schedule import (
+    MIN_WINDOW_S,
     CheckInPlan,
     CheckInWindow,
     check_grace,
@@ -82,6 +83,9 @@ MAX_ENROLMENT_PHOTOS = 5
 MIN_REASON = 10
 """Shortest stated reason (characters) for consent, location reads, reviews."""
 MAX_ADHOC_MINUTES = 24 * 60
+MIN_ADHOC_MINUTES = MIN_WINDOW_S // 60
+"""Shortest ad-hoc window, minutes: as for weekly windows, nobody can be expected to check in
+within one minute of being asked."""
 REVIEW_SELFIE_LONG_SIDE_PX = 1280
 """A selfie kept for review is stored re-encoded at most this large (long side, pixels)."""
 
@@ -326,7 +330,7 @@ def create_schedule(
     ``kind="weekly"`` takes *windows* (``[{"days": ["mon"], "start": "09:00", "end":
     "12:00"}]``, local time in the participant's zone, within the limits of
     :func:`~openatd.checkins.schedule.check_weekly_windows`); ``kind="adhoc"`` opens one window now
-    for *within_minutes* minutes (1-1440) and needs a *reason*.
+    for *within_minutes* minutes (5-1440) and needs a *reason*.
 
     Raises:
         InvalidInput: unknown kind, malformed windows (too many, too short, duplicated or
@@ -354,9 +358,10 @@ def create_schedule(
         check_weekly_windows(plan.weekly_schedule)
         fields.update(windows=stored, reason=(reason or "").strip() or None)
     elif kind == "adhoc":
-        if within_minutes is None or not 1 <= within_minutes <= MAX_ADHOC_MINUTES:
+        if within_minutes is None or not MIN_ADHOC_MINUTES <= within_minutes <= MAX_ADHOC_MINUTES:
             raise InvalidInput(
-                f"an ad-hoc check-in needs within_minutes from 1 to {MAX_ADHOC_MINUTES}"
+                f"an ad-hoc check-in needs within_minutes from {MIN_ADHOC_MINUTES} to "
+                f"{MAX_ADHOC_MINUTES}"
             )
         fields.update(
             opens_at=now,

@@ -195,6 +195,19 @@ def test_weekly_schedules_are_bounded(
     assert count(stack, "checkin_schedules") == 0
 
 
+def test_adhoc_windows_last_at_least_five_minutes(stack: Stack) -> None:
+    api = stack.api
+    alice = api.login("alice")
+    pid = api.participant(alice, "P. Adhoc")
+    r = stack.client.post(
+        f"/api/participants/{pid}/checkin-schedules",
+        headers=alice,
+        json={"kind": "adhoc", "within_minutes": 4, "reason": "random check after a report"},
+    )
+    assert r.status_code == 422 and "within_minutes" in r.text
+    assert api.adhoc(alice, pid, minutes=5)["kind"] == "adhoc"
+
+
 def test_sensible_weekly_schedules_still_pass(stack: Stack) -> None:
     api = stack.api
     alice = api.login("alice")
