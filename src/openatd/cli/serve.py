@@ -93,7 +93,12 @@ async def run_server(settings: object, *, ready: asyncio.Event | None = None) ->
     if settings.enabled_protocols:
         from openatd.ingest.servers import IngestServer
 
-        trackers = IngestServer.from_settings(settings, container.pipeline, container.clock)
+        trackers = IngestServer.from_settings(
+            settings,
+            container.pipeline,
+            container.clock,
+            registry=container.pipeline.metrics.registry,
+        )
         await trackers.start()
     console.print(
         f"[bold]OpenATD[/] on {container.db.dialect}: API http://{settings.http_host}:"
