@@ -258,29 +258,77 @@ class Gt06Session(ProtocolSession):
     tz_offset_s: int = 0
 
     def next_frame(self, buffer: bytearray) -> bytes | None:
-        """Cut one frame: by its length field when that ends in 0x0D 0x0A, else at 0x0D 0x0A."""
-        start = _find_start(buffer)
-        if start < 0:
-            # keep a trailing 0x78/0x79 that may begin a frame
-            del buffer[: max(0, len(buffer) - 1)]
-            return None
-        del buffer[:start]
-        if len(buffer) < 5:
+        """Cut one frame off the head of *buffer* by its length field.
+
+        Framing (GT06N v1.8 §4, JM-VL03 §3): ``78 78 | len(1)`` or ``79 79 | len(2)``, then
+        ``len`` bytes (protocol number .. CRC), then ``0D 0A``; so a frame is
+        ``2 + 1 + len + 2`` (or ``2 + 2 + len + 2``) bytes. A frame is cut once that many bytes
+        are buffered and its stop bytes are where the length puts them. A ``0D 0A`` inside the
+        content (a fix time ``13 0D 0A``) never cuts a frame short while it is incomplete.
+
+        Exceptions, each about the frame at the head of the buffer:
+
+        - the Wi-Fi messages 0x69 / 0x17 (``78 78`` form) carry an access-point count in the
+          length byte, so they are cut at their first ``0D 0A`` (as Traccar's
+          ``Gt06FrameDecoder`` does);
+        - old devices omit the serial and CRC but still count them in the length: a frame at
+          most 4 bytes shorter than its length is cut at a ``0D 0A`` that ends the buffer or is
+          followed by the next start marker;
+        - when the whole length is buffered but the stop bytes are wrong, the length field is
+          wrong: the frame is cut at its first ``0D 0A`` if that comes before the next start
+          marker (the frame then decodes, or fails, on its own), else the bytes up to the next
+          start marker are discarded and reported. With neither in sight it waits, up to
+          :data:`MAX_OVERRUN` bytes past the length.
+
+        Garbage before a start marker is dropped silently. Only the head of the buffer is read,
+        except to find a start marker after garbage or after a frame with a wrong length.
+
+        Raises:
+            ProtocolDecodeError: bytes were discarded to resynchronise (carries them); the
+                buffer is already past them, so the caller just goes on.
+        """
+        if buffer[:2] not in _STARTS:
+            start = _find_start(buffer, 0)
+            if start < 0:
+                # keep a trailing 0x78/0x79 that may begin a frame
+                del buffer[: max(0, len(buffer) - 1)]
+                return None
+            del buffer[:start]
+        size = len(buffer)
+        if size < 5:
             return None
         if buffer[0] == 0x78:
             total = 2 + 1 + buffer[2] + 2
         else:
-            total = 2 + 2 + int.from_bytes(buffer[2:4], "big") + 2
-        if len(buffer) >= total and buffer[total - 2 : total] == b"\r\n":
-            frame = bytes(buffer[:total])
-            del buffer[:total]
-            return frame
-        end = buffer.find(b"\r\n", 2)
-        if end < 0:
+            total = 2 + 2 + ((buffer[2] << 8) | buffer[3]) + 2
+        if size >= total and buffer[total - 2] == 0x0D and buffer[total - 1] == 0x0A:
+            return _cut(buffer, total)
+        if buffer[0] == 0x78 and buffer[3] in _COUNT_LENGTH_KINDS:
+            end = buffer.find(b"\r\n", 4)
+            return None if end < 0 else _cut(buffer, end + 2)
+        if size < total:
+            # Incomplete, unless it is an old device's frame without serial and CRC.
+            end = buffer.find(b"\r\n", total - 6 if total > 10 else 4)
+            if end >= 0 and (end + 2 == size or buffer[end + 2 : end + 4] in _STARTS):
+                return _cut(buffer, end + 2)
             return None
-        frame = bytes(buffer[: end + 2])
-        del buffer[: end + 2]
-        return frame
+        # The stop bytes are not where the length says: the length field is wrong.
+        nxt = _find_start(buffer, 2)
+        end = buffer.find(b"\r\n", 2, nxt if nxt >= 0 else size)
+        if end >= 0:
+            return _cut(buffer, end + 2)
+        if nxt < 0:
+            if size <= total + MAX_OVERRUN:
+                return None  # the 0D 0A or the next frame may still come
+            nxt = size - 1  # keep a trailing byte that may begin a frame
+        junk = bytes(buffer[:nxt])
+        del buffer[:nxt]
+        raise ProtocolDecodeError(
+            PROTOCOL,
+            f"no 0D0A stop bytes at the end of a {total}-byte frame (by its length field) nor "
+            f"before the next start marker; discarded {len(junk)} bytes",
+            junk,
+        )
 
     def decode_frame(self, frame: bytes) -> Decoded:
         """Decode one frame; see the module docstring for layouts and replies."""
@@ -333,11 +381,28 @@ class Gt06Session(ProtocolSession):
         return Decoded(reply=ack, unique_id=imei)
 
 
-def _find_start(buffer: bytearray) -> int:
-    a = buffer.find(b"\x78\x78")
-    b = buffer.find(b"\x79\x79")
-    candidates = [i for i in (a, b) if i >= 0]
-    return min(candidates) if candidates else -1
+_STARTS = (b"\x78\x78", b"\x79\x79")
+_COUNT_LENGTH_KINDS = frozenset({WIFI, WIFI_2})
+"""Protocol numbers whose ``78 78`` length byte is an access-point count, not a length."""
+
+
+MAX_OVERRUN = 1024
+"""Bytes a frame whose stop bytes are not where its length says may run on, without a 0D 0A or
+a next start marker, before they are discarded (bounds the buffer of a garbage stream)."""
+
+
+def _cut(buffer: bytearray, n: int) -> bytes:
+    """The first *n* bytes of *buffer*, removed from it."""
+    frame = bytes(buffer[:n])
+    del buffer[:n]
+    return frame
+
+
+def _find_start(buffer: bytearray, begin: int) -> int:
+    """Index of the first ``78 78`` or ``79 79`` at or after *begin*, or -1."""
+    a = buffer.find(b"\x78\x78", begin)
+    b = buffer.find(b"\x79\x79", begin, a if a >= 0 else len(buffer))
+    return b if b >= 0 else a
 
 
 def _time(r: ByteReader, ctx: _Ctx) -> datetime | None:

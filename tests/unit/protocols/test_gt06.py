@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from crc import Calculator, Crc16
 
 from openatd.domain.messages import Alarm, ReportKind
 from openatd.protocols.gt06 import Gt06Session, reply
@@ -120,13 +121,104 @@ def test_strap_removal_in_status_bits() -> None:
 
 
 def test_malformed_frame_is_an_error_not_an_exception() -> None:
+    # 78 78 0a 12 00 01 0d 0a: the length byte (0x0a) promises a 15-byte frame, so on its own it
+    # is an incomplete frame (a 0D0A inside a frame never ends it); once the next frame arrives
+    # the stop bytes are not at byte 15, the length lied, and it is cut at its own 0D0A.
     session = Gt06Session()
-    [result] = session.receive_data(bytes.fromhex("78780a1200010d0a"))
+    assert session.receive_data(bytes.fromhex("78780a1200010d0a")) == []
+    result, ok = session.receive_data(bytes.fromhex("78780a13c40604000201298f5b0d0a"))
     assert result.error is not None
-    assert result.error.raw_hex.startswith("78780a12")
+    assert result.error.raw_hex == "78780a1200010d0a"
     # the session carries on with the next frame
-    [ok] = session.receive_data(bytes.fromhex("78780a13c40604000201298f5b0d0a"))
     assert ok.error is None
+    assert ok.decoded is not None and ok.decoded.messages[0].battery_pct == 100.0
+    assert session.buffered == 0
+
+
+# A 0x22 GPS+LBS position (GT06N §5.2.1 layout, as the VL03 send it) whose fix time
+# 2026-11-29 19:13:10 is 1a 0b 1d 13 0d 0a: the time itself holds the stop bytes 0D 0A.
+_BODY_0D0A = bytes.fromhex(
+    "22"  # protocol number: GPS + LBS
+    "1a0b1d130d0a"  # date/time YY MM DD hh mm ss
+    "cf"  # GPS length 12, 15 satellites
+    "04ce1e5c"  # latitude 80617052 / 1800000 = 44.787251 deg
+    "00d07ad2"  # longitude 13662930 / 1800000 = 7.590517 deg
+    "1e"  # speed 30 km/h
+    "1554"  # course/status: GPS fixed, north, east, course 340
+    "00cc00dfff0006b1"  # MCC 204, MNC 0, LAC 0xdfff, cell id 0x0006b1
+    "01"  # ACC on
+    "00"  # upload mode
+    "00"  # GPS re-upload: real time
+    "0104"  # serial 0x0104
+)
+POSITION_0D0A = (
+    b"\x78\x78"
+    + bytes([len(_BODY_0D0A) + 2])
+    + _BODY_0D0A
+    + Calculator(Crc16.X25.value)
+    .checksum(bytes([len(_BODY_0D0A) + 2]) + _BODY_0D0A)
+    .to_bytes(2, "big")
+    + b"\r\n"
+)
+
+
+def test_split_frame_with_0d0a_inside_its_fix_time_is_cut_by_its_length() -> None:
+    # Regression (bench, 2 bogus decode errors per 300,000 frames): a frame split across reads
+    # right after the 13 0D 0A of its fix time was cut there and decoded as garbage.
+    assert POSITION_0D0A.find(b"\r\n") == 8  # the stop bytes inside the time
+    login = bytes.fromhex("78780d0103534190360660610003c3df0d0a")
+    stream = login + POSITION_0D0A + POSITION_0D0A
+    for cut in range(1, len(stream)):
+        session = Gt06Session()
+        results = session.receive_data(stream[:cut]) + session.receive_data(stream[cut:])
+        assert [r.error for r in results] == [None, None, None], cut
+        assert [r.frame for r in results] == [login, POSITION_0D0A, POSITION_0D0A], cut
+        assert session.buffered == 0
+    decoded = results[1].decoded
+    assert decoded is not None
+    [report] = decoded.messages
+    assert report.fix_time == datetime(2026, 11, 29, 19, 13, 10, tzinfo=UTC)
+    assert report.latitude == pytest.approx(80617052 / 1_800_000)
+    assert report.longitude == pytest.approx(13662930 / 1_800_000)
+    assert report.speed_mps == pytest.approx(30 / 3.6)
+    assert report.course_deg == 340.0
+    assert report.extras["cell"] == {"mcc": 204, "mnc": 0, "lac": 0xDFFF, "cid": 0x0006B1}
+    assert report.extras["ignition"] is True
+    assert report.unique_id == "353419036066061"
+    assert decoded.reply == reply(0x22, 0x0104)
+
+
+def test_frame_cases_split_right_when_fed_byte_by_byte(frame_case: dict[str, Any]) -> None:
+    # Traccar's framing cases (including the Wi-Fi 0x69 / 0x17 frames whose length byte is an
+    # access-point count) cut the same frame when the bytes trickle in one at a time.
+    session = Gt06Session()
+    results = []
+    for byte in bytes.fromhex(frame_case["input"]["raw"]):
+        results += session.receive_data(bytes([byte]))
+    assert results, "no frame cut"
+    assert results[0].frame.hex() == frame_case["expected_frame"]["raw"].lower()
+
+
+def test_wrong_stop_bytes_without_0d0a_discard_up_to_the_next_start_marker() -> None:
+    # 78 78 05 12 ...: a 10-byte frame by its length, but no 0D0A at its end nor anywhere before
+    # the next start marker: the bytes are discarded (reported) and the next frame decodes.
+    junk = bytes.fromhex("787805120001020304050607")
+    good = bytes.fromhex("78780a13c40604000201298f5b0d0a")
+    session = Gt06Session()
+    bad, ok = session.receive_data(b"\x01\x02" + junk + good)
+    assert bad.error is not None and bad.error.raw_hex == junk.hex()
+    assert "stop bytes" in bad.error.reason
+    assert ok.error is None and ok.frame == good
+
+
+def test_next_frame_leaves_a_partial_frame_alone() -> None:
+    session = Gt06Session()
+    buffer = bytearray(POSITION_0D0A[:-1])
+    assert session.next_frame(buffer) is None
+    assert bytes(buffer) == POSITION_0D0A[:-1]
+    buffer += POSITION_0D0A[-1:] + POSITION_0D0A[:3]
+    assert session.next_frame(buffer) == POSITION_0D0A
+    assert bytes(buffer) == POSITION_0D0A[:3]
 
 
 def test_broken_copies_never_raise(sample: dict[str, Any], check: Any) -> None:
