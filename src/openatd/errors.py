@@ -52,5 +52,10 @@ class VerificationUnavailable(OpenATDError):
     """Face verification cannot run (model missing or failing): a *technical* fault (HTTP 503)."""
 
 
+class StorageUnavailable(OpenATDError):
+    """The database cannot be reached, is locked or out of connections: *our* fault, not the
+    request's (HTTP 503). Storage raises it in place of the driver's error."""
+
+
 class ConfigurationError(OpenATDError):
     """Settings that must not be used, e.g. a default secret outside development."""

@@ -24,6 +24,7 @@ from openatd.errors import (
     OpenATDError,
     PermissionDenied,
     ProtocolDecodeError,
+    StorageUnavailable,
     VerificationUnavailable,
 )
 
@@ -37,6 +38,7 @@ STATUS: dict[type[OpenATDError], int] = {
     InvalidInput: 422,
     ProtocolDecodeError: 400,
     VerificationUnavailable: 503,
+    StorageUnavailable: 503,
     ConfigurationError: 500,
 }
 

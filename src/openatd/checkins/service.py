@@ -67,6 +67,7 @@ from openatd.errors import (
     Conflict,
     InvalidInput,
     NotFound,
+    StorageUnavailable,
     VerificationUnavailable,
 )
 from openatd.safeguards import audit
@@ -579,6 +580,8 @@ def is_dependency_failure(exc: BaseException) -> bool:
     """Whether *exc* is a failure of the database itself (unreachable, locked, pool exhausted)
     rather than of the request: SQLAlchemy's ``OperationalError``, ``InterfaceError`` or pool
     ``TimeoutError``, recognised by class without importing SQLAlchemy (only storage may)."""
+    if isinstance(exc, StorageUnavailable):
+        return True
     return any(
         cls.__name__ in _DEPENDENCY_ERRORS and cls.__module__.startswith("sqlalchemy")
         for cls in type(exc).__mro__

@@ -6,6 +6,7 @@ so a request's changes and its audit entry commit together or not at all.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
@@ -15,11 +16,12 @@ from typing import Any
 from sqlalchemy import Select, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
 from openatd.domain.audit import GENESIS, AuditRecord, entry_hash
-from openatd.errors import Conflict, NotFound
+from openatd.errors import Conflict, NotFound, StorageUnavailable
 from openatd.storage import tables as t
 
 _AUDIT_LOCK = threading.Lock()
@@ -452,8 +454,15 @@ class UnitOfWork:
                 except IntegrityError as err:
                     self.session.rollback()
                     raise Conflict(f"conflicting change: {err.orig}") from err
+                except (OperationalError, InterfaceError, SATimeoutError) as err:
+                    self.session.rollback()
+                    cause = getattr(err, "orig", None) or err
+                    raise StorageUnavailable(f"the database failed: {cause}") from err
             else:
-                self.session.rollback()
+                with contextlib.suppress(OperationalError, InterfaceError, SATimeoutError):
+                    self.session.rollback()
+                if isinstance(exc, OperationalError | InterfaceError | SATimeoutError):
+                    raise StorageUnavailable(f"the database failed: {exc}") from exc
         finally:
             self.session.close()
 
