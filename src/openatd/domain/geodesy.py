@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -67,6 +67,21 @@ def _radii(lat_deg: float) -> tuple[float, float]:
     return n * math.cos(phi), m
 
 
+def plane_scales(lat_deg: float) -> tuple[float, float]:
+    """Metres per degree of longitude and of latitude in the local plane at *lat_deg* (the
+    plane of :meth:`BoundaryEdges.planar_estimates`: x = Δlon·kx, y = Δlat·ky)."""
+    kx, ky = _radii(lat_deg)
+    return math.radians(1) * kx, math.radians(1) * ky
+
+
+def estimate_error_bound(estimate_m: float, lat_deg: float) -> float:
+    """The bound (metres) on the error of a planar estimate *estimate_m* at latitude *lat_deg*
+    against the geodesic distance: ``d·(d/R)·(2|tan φ| + 0.1) + 1 mm`` (see
+    :meth:`BoundaryEdges.estimate_m`)."""
+    factor = 2.0 * abs(math.tan(math.radians(min(abs(lat_deg), 89.0)))) + 0.1
+    return estimate_m * (estimate_m / 6_371_000.0) * factor + 1e-3
+
+
 @dataclass(frozen=True, slots=True)
 class BoundaryEdges:
     """Edges of a zone boundary, straight in lon/lat, as parallel arrays of degrees.
@@ -79,6 +94,17 @@ class BoundaryEdges:
     lat1: _FloatArray
     lon2: _FloatArray
     lat2: _FloatArray
+    _dlon: _FloatArray = field(init=False, repr=False, compare=False)
+    _dlat: _FloatArray = field(init=False, repr=False, compare=False)
+    _degenerate: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # fix-independent parts of planar_estimates: each edge's extent in degrees
+        dlon = (self.lon2 - self.lon1 + 180.0) % 360.0 - 180.0
+        dlat = self.lat2 - self.lat1
+        object.__setattr__(self, "_dlon", dlon)
+        object.__setattr__(self, "_dlat", dlat)
+        object.__setattr__(self, "_degenerate", bool(np.any((dlon == 0.0) & (dlat == 0.0))))
 
     @classmethod
     def from_segments(
@@ -98,17 +124,18 @@ class BoundaryEdges:
 
     def planar_estimates(self, lat: float, lon: float) -> _FloatArray:
         """Estimated distance (metres) from (lat, lon) to every edge, in the local plane."""
-        kx, ky = _radii(lat)
-        kx = math.radians(1) * kx
-        ky = math.radians(1) * ky
+        kx, ky = plane_scales(lat)
         x1 = ((self.lon1 - lon + 180.0) % 360.0 - 180.0) * kx
         y1 = (self.lat1 - lat) * ky
-        dx = ((self.lon2 - self.lon1 + 180.0) % 360.0 - 180.0) * kx
-        dy = (self.lat2 - self.lat1) * ky
+        dx = self._dlon * kx
+        dy = self._dlat * ky
         seg2 = dx * dx + dy * dy
-        with np.errstate(invalid="ignore", divide="ignore"):
-            t = np.where(seg2 > 0, -(x1 * dx + y1 * dy) / seg2, 0.0)
-        t = np.clip(t, 0.0, 1.0)
+        if self._degenerate or not seg2.min() > 0.0:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                t = np.where(seg2 > 0, -(x1 * dx + y1 * dy) / seg2, 0.0)
+        else:
+            t = -(x1 * dx + y1 * dy) / seg2
+        t = np.minimum(np.maximum(t, 0.0), 1.0)  # np.clip, without its Python-level wrapper
         px = x1 + t * dx
         py = y1 + t * dy
         return np.asarray(np.hypot(px, py), dtype=np.float64)
@@ -158,8 +185,7 @@ class BoundaryEdges:
         if len(self) == 0:
             return math.inf, 0.0
         best = float(self.planar_estimates(lat, lon).min())
-        factor = 2.0 * abs(math.tan(math.radians(min(abs(lat), 89.0)))) + 0.1
-        return best, best * (best / 6_371_000.0) * factor + 1e-3
+        return best, estimate_error_bound(best, lat)
 
     def distance_m(self, lat: float, lon: float) -> float:
         """Distance in metres from (lat, lon) to the nearest point of any edge.

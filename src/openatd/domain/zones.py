@@ -43,7 +43,12 @@ from zoneinfo import ZoneInfo
 import shapely
 from shapely.geometry import LinearRing, MultiPolygon, Polygon
 
-from openatd.domain.geodesy import BoundaryEdges, distance_m
+from openatd.domain.geodesy import (
+    BoundaryEdges,
+    distance_m,
+    estimate_error_bound,
+    plane_scales,
+)
 from openatd.domain.schedules import WeeklySchedule, parse_schedule
 from openatd.errors import InvalidInput
 
@@ -114,6 +119,9 @@ class Zone:
     schedule: WeeklySchedule | None = None
     name: str | None = None
     _edges: BoundaryEdges | None = field(default=None, init=False, repr=False, compare=False)
+    _bbox: tuple[float, float, float, float] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if (self.geometry is None) == (self.circle is None):
@@ -121,7 +129,14 @@ class Zone:
         if self.geometry is not None:
             shapely.prepare(self.geometry)
             segments = _boundary_segments(self.geometry)
-            object.__setattr__(self, "_edges", BoundaryEdges.from_segments(segments))
+            edges = BoundaryEdges.from_segments(segments)
+            object.__setattr__(self, "_edges", edges)
+            if len(edges):
+                lons = (edges.lon1.min(), edges.lon1.max(), edges.lon2.min(), edges.lon2.max())
+                lats = (edges.lat1.min(), edges.lat1.max(), edges.lat2.min(), edges.lat2.max())
+                bbox = (float(min(lons)), float(min(lats)), float(max(lons)), float(max(lats)))
+                if bbox[2] - bbox[0] < _FAST_MAX_SPAN_DEG and max(-bbox[0], bbox[2]) < 179.0:
+                    object.__setattr__(self, "_bbox", bbox)
 
     @property
     def label(self) -> str:
@@ -167,11 +182,21 @@ class Zone:
         ``Placement.distance_m`` is exact when it was close to deciding, else the estimate
         (measured error under 0.1 m within 1 km of the boundary at 45° latitude, 1.4 m at 5 km).
         """
+        return self._classify(lat, lon, accuracy_m)[0]
+
+    def _classify(
+        self, lat: float, lon: float, accuracy_m: float | None
+    ) -> tuple[Placement, float]:
+        """:meth:`classify`, and for a polygon the planar estimate it used (NaN for a circle)."""
         acc = 0.0 if accuracy_m is None else max(0.0, float(accuracy_m))
-        inside = self.contains_point(lat, lon)
+        estimate = math.nan
         if self.circle is not None:
-            d = self.boundary_distance_m(lat, lon)
+            # one geodesic to the centre serves both contains_point and boundary_distance_m
+            to_centre = distance_m(lat, lon, self.circle.lat, self.circle.lon)
+            inside = to_centre <= self.circle.radius_m
+            d = abs(to_centre - self.circle.radius_m)
         else:
+            inside = self.contains_point(lat, lon)
             assert self._edges is not None
             estimate, bound = self._edges.estimate_m(lat, lon)
             if estimate <= ON_BOUNDARY_M:
@@ -184,7 +209,88 @@ class Zone:
             rel = Relation.INSIDE if inside else Relation.OUTSIDE
         else:
             rel = Relation.AMBIGUOUS
-        return Placement(relation=rel, distance_m=d, point_inside=inside)
+        return Placement(relation=rel, distance_m=d, point_inside=inside), estimate
+
+
+_FAST_MAX_SPAN_DEG = 90.0
+"""Polygons wider than this in longitude, or reaching 179° from Greenwich, get no fast path."""
+_FAST_MAX_LAT = 85.0
+"""No fast path beyond this latitude (see :class:`ZoneTracker`)."""
+_FAST_MARGIN_M = 1e-3
+"""Slack (1 mm) for rounding in the fast path's bounds, far above double-precision error."""
+
+
+class ZoneTracker:
+    """One device's view of one zone: :meth:`Zone.classify` for successive fixes, plus a cheap
+    :meth:`quick_relation` that settles the common case (far from every edge) without the
+    per-edge work.
+
+    :meth:`quick_relation` returns a relation only when a lower bound ``L`` on the planar
+    estimate ``e`` of :meth:`Zone.classify` proves that ``classify`` would return exactly it:
+
+    - ``L`` is the local-plane distance to the zone's longitude/latitude bounding box (every
+      edge, straight in lon/lat, lies in it, and the plane is linear in lon/lat), or
+    - ``L = m·e₀ - δ`` from the last fix ``p₀`` this tracker classified in full (the *anchor*,
+      estimate ``e₀``): ``δ`` is the distance from ``p₀`` to the fix in the fix's plane and
+      ``m`` the smaller ratio of the two planes' metres per degree (distance to an edge is
+      1-Lipschitz; the straight lon/lat path from ``p₀`` stays more than ``L`` from every edge,
+      so the fix is on ``p₀``'s side).
+
+    ``classify`` keeps ``e`` and decides by the side alone when ``e - acc > bound(e) + 0.01``
+    (``bound`` of :func:`~openatd.domain.geodesy.estimate_error_bound`); ``e - bound(e)`` grows
+    with ``e`` up to 50 km (the exact refinement's limit) below 88° latitude, so
+    ``L - bound(L) > acc + 0.01`` proves it. Polygons only (a circle's ``classify`` costs one
+    geodesic), not across the antimeridian (wraps), not beyond 85° latitude.
+    """
+
+    __slots__ = ("_anchor", "zone")
+
+    def __init__(self, zone: Zone) -> None:
+        self.zone = zone
+        self._anchor: tuple[float, float, float, float, float, bool] | None = None
+
+    def classify(self, lat: float, lon: float, accuracy_m: float | None) -> Placement:
+        """:meth:`Zone.classify` (same result); remembers the fix as the anchor of later bounds."""
+        placement, estimate = self.zone._classify(lat, lon, accuracy_m)
+        box = self.zone._bbox
+        if (
+            box is not None
+            and estimate > ON_BOUNDARY_M
+            and not math.isinf(estimate)
+            and abs(lat) <= _FAST_MAX_LAT
+            and abs(lon - (box[0] + box[2]) / 2.0) < _FAST_MAX_SPAN_DEG
+        ):
+            kx, ky = plane_scales(lat)
+            self._anchor = (lat, lon, kx, ky, estimate, placement.point_inside)
+        else:
+            self._anchor = None
+        return placement
+
+    def quick_relation(self, lat: float, lon: float, accuracy_m: float | None) -> Relation | None:
+        """``INSIDE`` / ``OUTSIDE`` when a bound proves :meth:`Zone.classify` gives it, else
+        ``None`` (then call :meth:`classify`). Never ``AMBIGUOUS``."""
+        box = self.zone._bbox
+        if box is None or not abs(lat) <= _FAST_MAX_LAT:
+            return None
+        if not abs(lon - (box[0] + box[2]) / 2.0) < _FAST_MAX_SPAN_DEG:
+            return None
+        acc = 0.0 if accuracy_m is None else max(0.0, float(accuracy_m))
+        kx, ky = plane_scales(lat)
+        ex = max(box[0] - lon, lon - box[2], 0.0) * kx
+        ey = max(box[1] - lat, lat - box[3], 0.0) * ky
+        need = acc + 0.01 + _FAST_MARGIN_M
+        lower = math.hypot(ex, ey) - _FAST_MARGIN_M
+        if lower > 0.0 and lower - estimate_error_bound(lower, lat) > need:
+            return Relation.OUTSIDE  # beyond the bounding box: outside, and far enough
+        anchor = self._anchor
+        if anchor is None:
+            return None
+        lat0, lon0, kx0, ky0, est0, inside = anchor
+        delta = math.hypot((lon - lon0) * kx, (lat - lat0) * ky)
+        lower = min(kx / kx0, ky / ky0) * est0 - delta - _FAST_MARGIN_M
+        if lower > 0.0 and lower - estimate_error_bound(lower, lat) > need:
+            return Relation.INSIDE if inside else Relation.OUTSIDE
+        return None
 
 
 def _lon_representations(lon: float) -> tuple[float, ...]:

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from openatd.domain.zones import Relation, Zone, ZoneKind
+from openatd.domain.zones import Relation, Zone, ZoneKind, ZoneTracker
 from openatd.rules.alerts import AlertType, RaisedAlert
 from openatd.rules.explain import local_span, metres
 from openatd.rules.filter import AcceptedFix
@@ -56,6 +56,8 @@ class ZoneRun:
 
     def clear(self) -> None:
         """End the run (keeps the window)."""
+        if self.first is None:
+            return  # no run: already clear (every field is set together with ``first``)
         self.first = self.last = None
         self.count = 0
         self.min_distance_m = self.max_distance_m = 0.0
@@ -71,6 +73,8 @@ class ZoneProcessor:
         self.policy = policy
         self.tz = tz
         self.run = ZoneRun()
+        self.tracker = ZoneTracker(zone)
+        self.offending = Relation.OUTSIDE if zone.kind is ZoneKind.INCLUSION else Relation.INSIDE
 
     @property
     def alert_type(self) -> AlertType:
@@ -95,10 +99,16 @@ class ZoneProcessor:
         if window != run.window:
             run.clear()
             run.window = window
-        placement = self.zone.classify(fix.latitude, fix.longitude, fix.accuracy_m)
+        offending = self.offending
+        # A fix far from every edge is settled without the per-edge work when it is a good fix
+        # (its distance is not needed); an offending or close one is classified in full.
+        quick = self.tracker.quick_relation(fix.latitude, fix.longitude, fix.accuracy_m)
+        if quick is not None and quick is not offending:
+            run.clear()
+            return None
+        placement = self.tracker.classify(fix.latitude, fix.longitude, fix.accuracy_m)
         if placement.relation is Relation.AMBIGUOUS:
             return None
-        offending = Relation.OUTSIDE if self.zone.kind is ZoneKind.INCLUSION else Relation.INSIDE
         if placement.relation is not offending:
             run.clear()
             return None
