@@ -274,6 +274,8 @@ class Gt06Session(ProtocolSession):
         - old devices omit the serial and CRC but still count them in the length: a frame at
           most 4 bytes shorter than its length is cut at a ``0D 0A`` that ends the buffer or is
           followed by the next start marker;
+        - a frame whose length field is corrupt (too long) is cut at a ``0D 0A`` followed by a
+          complete, well-formed frame, instead of holding the stream until the length is in;
         - when the whole length is buffered but the stop bytes are wrong, the length field is
           wrong: the frame is cut at its first ``0D 0A`` if that comes before the next start
           marker (the frame then decodes, or fails, on its own), else the bytes up to the next
@@ -307,10 +309,17 @@ class Gt06Session(ProtocolSession):
             end = buffer.find(b"\r\n", 4)
             return None if end < 0 else _cut(buffer, end + 2)
         if size < total:
-            # Incomplete, unless it is an old device's frame without serial and CRC.
-            end = buffer.find(b"\r\n", total - 6 if total > 10 else 4)
-            if end >= 0 and (end + 2 == size or buffer[end + 2 : end + 4] in _STARTS):
-                return _cut(buffer, end + 2)
+            # Incomplete, unless a 0D 0A ends it early and is followed by nothing or by a start
+            # marker, and either only serial and CRC are missing (old devices) or a whole
+            # well-formed frame follows (the length field was corrupt).
+            end = buffer.find(b"\r\n", 4)
+            while end >= 0:
+                cut = end + 2
+                if (cut == size or buffer[cut : cut + 2] in _STARTS) and (
+                    cut >= total - 4 or _complete_at(buffer, cut)
+                ):
+                    return _cut(buffer, cut)
+                end = buffer.find(b"\r\n", end + 1)
             return None
         # The stop bytes are not where the length says: the length field is wrong.
         nxt = _find_start(buffer, 2)
@@ -396,6 +405,18 @@ def _cut(buffer: bytearray, n: int) -> bytes:
     frame = bytes(buffer[:n])
     del buffer[:n]
     return frame
+
+
+def _complete_at(buffer: bytearray, i: int) -> bool:
+    """Whether a whole frame, stop bytes where its length puts them, starts at *i*."""
+    if len(buffer) - i < 5:
+        return False
+    if buffer[i] == 0x78:
+        total = 2 + 1 + buffer[i + 2] + 2
+    else:
+        total = 2 + 2 + ((buffer[i + 2] << 8) | buffer[i + 3]) + 2
+    end = i + total
+    return len(buffer) >= end and buffer[end - 2] == 0x0D and buffer[end - 1] == 0x0A
 
 
 def _find_start(buffer: bytearray, begin: int) -> int:

@@ -211,6 +211,19 @@ def test_wrong_stop_bytes_without_0d0a_discard_up_to_the_next_start_marker() -> 
     assert ok.error is None and ok.frame == good
 
 
+def test_corrupt_long_length_does_not_hold_the_stream() -> None:
+    # 79 79 ff ff: a 65,541-byte frame by its length, but it ends at 0D 0A and a whole frame
+    # follows: it is cut there (and fails to decode) instead of waiting for 64 KiB.
+    corrupt = bytes.fromhex("7979ffff1200010d0a")
+    good = bytes.fromhex("78780a13c40604000201298f5b0d0a")
+    session = Gt06Session()
+    assert session.receive_data(corrupt) == []  # could still be the start of a long frame
+    bad, ok = session.receive_data(good)
+    assert bad.error is not None and bad.frame == corrupt
+    assert ok.error is None and ok.frame == good
+    assert session.buffered == 0
+
+
 def test_next_frame_leaves_a_partial_frame_alone() -> None:
     session = Gt06Session()
     buffer = bytearray(POSITION_0D0A[:-1])
