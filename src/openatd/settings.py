@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from cryptography.fernet import Fernet
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -23,12 +24,13 @@ class Settings(BaseSettings):
 
     Environment variables are the field names upper-cased with the ``OPENATD_``
     prefix, e.g. ``OPENATD_DATABASE_URL``. Outside ``env="development"`` the
-    default secrets are refused (:class:`~openatd.errors.ConfigurationError`).
+    default secrets are refused (:class:`~openatd.errors.ConfigurationError`), and
+    the face-template keys must be Fernet keys.
     """
 
     model_config = SettingsConfigDict(env_prefix="OPENATD_", env_file=".env", extra="ignore")
 
-    env: Literal["development", "test", "production"] = "development"
+    env: Literal["development", "production"] = "development"
     database_url: str = Field(
         default="sqlite:///openatd.db",
         description="SQLAlchemy URL; default an embedded SQLite file (WAL) in the working "
@@ -67,7 +69,15 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:
-        if self.env == "production":
+        for key in self.template_key.split(","):
+            try:
+                Fernet(key.strip())
+            except ValueError as exc:
+                raise ValueError(
+                    "OPENATD_TEMPLATE_KEY must be Fernet keys (32 url-safe base64 bytes), "
+                    "comma-separated"
+                ) from exc
+        if self.env != "development":
             if self.secret_key == DEFAULT_SECRET_KEY:
                 raise ConfigurationError(
                     "OPENATD_SECRET_KEY is the development default; set a secret for production"

@@ -40,7 +40,7 @@ def start_live_server(database_url: str, **overrides: object) -> LiveServer:
         database_url=database_url,
         http_port=http_port,
         osmand_port=osmand_port,
-        env="test",
+        env="development",
         **overrides,
     )
     loop = asyncio.new_event_loop()

@@ -45,7 +45,7 @@ def test_positions_pass_2_pow_31(db_url: str) -> None:
             )
 
     clock = SimulatedClock(t0 + timedelta(seconds=30))
-    pipeline = PositionPipeline(db, get_settings(env="test"), clock)
+    pipeline = PositionPipeline(db, get_settings(env="development"), clock)
     reports = [
         DeviceReport(
             unique_id="861001000719969",

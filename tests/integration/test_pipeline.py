@@ -73,7 +73,7 @@ def test_pipeline_rules_and_tick(db_url: str) -> None:
     db.migrate()
     pid = _setup(db)
     clock = SimulatedClock(T0)
-    pipeline = PositionPipeline(db, get_settings(env="test"), clock)
+    pipeline = PositionPipeline(db, get_settings(env="development"), clock)
 
     batch = [
         _fix(0, battery_pct=40.0),
@@ -125,7 +125,7 @@ def test_zone_change_rebuilds_rules(db_url: str) -> None:
     db = Database(db_url)
     db.migrate()
     pid = _setup(db)
-    pipeline = PositionPipeline(db, get_settings(env="test"), SimulatedClock(T0))
+    pipeline = PositionPipeline(db, get_settings(env="development"), SimulatedClock(T0))
     pipeline.process([("imei-1", [_fix(0)])])
     with db.uow() as uow:  # an exclusion zone appears where the participant is
         user = uow.users.by_username("cm")
@@ -156,7 +156,7 @@ def test_storage_failure_opens_incident_and_suppresses_missing_data_alerts(db_ur
     db.migrate()
     _setup(db)
     clock = SimulatedClock(T0)
-    pipeline = PositionPipeline(db, get_settings(env="test"), clock)
+    pipeline = PositionPipeline(db, get_settings(env="development"), clock)
     assert pipeline.process([("imei-1", [_fix(0)])]).stored == 1
 
     with db.engine.begin() as c:  # the positions table goes away: every insert fails

@@ -22,7 +22,7 @@ def test_purge_keeps_recent_and_reviewed_positions(db_url: str) -> None:
     now = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
     with db.uow() as uow:
         uow.devices.add(unique_id="dev-r", protocol="osmand", participant_id=None, created_at=now)
-    pipeline = PositionPipeline(db, get_settings(env="test"), SimulatedClock(now))
+    pipeline = PositionPipeline(db, get_settings(env="development"), SimulatedClock(now))
     # Fixes received 100, 95, 89 and 1 days ago (the filter accepts them: they are not misdated).
     ages = [100, 95, 89, 1]
     for days in ages:

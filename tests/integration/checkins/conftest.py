@@ -33,7 +33,7 @@ def people(shared_data, verifier) -> list[Person]:  # type: ignore[no-untyped-de
 
 @pytest.fixture
 def stack(db_url: str, verifier: OpenCVFaceVerifier) -> Iterator[Stack]:
-    settings = get_settings(database_url=db_url, env="test", token_ttl_s=86400)
+    settings = get_settings(database_url=db_url, env="development", token_ttl_s=86400)
     db = Database(db_url)
     db.migrate()
     clock = SimulatedClock(T0)

@@ -1,0 +1,41 @@
+"""Settings refuse default secrets outside development and malformed template keys."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.fernet import Fernet
+from pydantic import ValidationError
+
+from openatd.errors import ConfigurationError
+from openatd.settings import DEFAULT_SECRET_KEY, get_settings
+
+
+def test_development_accepts_defaults() -> None:
+    s = get_settings(env="development")
+    assert s.secret_key == DEFAULT_SECRET_KEY
+    assert s.http_port == 8000 and s.osmand_port == 5055
+    assert s.database_url == "sqlite:///openatd.db"
+
+
+def test_production_refuses_default_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENATD_SECRET_KEY", raising=False)
+    with pytest.raises(ConfigurationError, match="OPENATD_SECRET_KEY"):
+        get_settings(env="production")
+    with pytest.raises(ConfigurationError, match="OPENATD_TEMPLATE_KEY"):
+        get_settings(env="production", secret_key="x" * 48)
+    key = Fernet.generate_key().decode()
+    s = get_settings(env="production", secret_key="x" * 48, template_key=f"{key}, {key}")
+    assert s.env == "production"
+
+
+def test_environment_variables_and_bad_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENATD_HTTP_PORT", "9001")
+    monkeypatch.setenv("OPENATD_PROTOCOLS", "gt06, teltonika:6027,")
+    s = get_settings()
+    assert s.http_port == 9001
+    assert s.enabled_protocols == ["gt06", "teltonika:6027"]
+    with pytest.raises(ValidationError, match="Fernet"):
+        get_settings(template_key="not-a-key")
+    monkeypatch.setenv("OPENATD_HTTP_PORT", "abc")
+    with pytest.raises(ValidationError):
+        get_settings()
