@@ -179,3 +179,28 @@ def _run(checker: _Checker, single: list[Path], probe: Path | None, pairs: Path 
                 _emit({"error": str(exc)})
     if failed:
         raise typer.Exit(1)
+
+
+@face_app.command("rotate-keys")
+def rotate_keys(
+    database_url: Annotated[str | None, typer.Option(help="[env OPENATD_DATABASE_URL]")] = None,
+) -> None:
+    """Re-seal every stored face template under the first key of OPENATD_TEMPLATE_KEY.
+
+    Put the new key first (``OPENATD_TEMPLATE_KEY=<new>,<old>``), run this, then drop the old
+    key. One transaction: if any template opens with none of the keys, nothing changes.
+    """
+    from openatd.checkins.service import rotate_template_keys
+    from openatd.checkins.templates import parse_keys
+    from openatd.settings import get_settings
+    from openatd.storage.db import Database
+
+    settings = get_settings(**({"database_url": database_url} if database_url else {}))
+    db = Database(settings.database_url)
+    db.migrate()
+    try:
+        with db.uow() as uow:
+            count = rotate_template_keys(uow, parse_keys(settings.template_key))
+    finally:
+        db.dispose()
+    typer.echo(f"{count} face template(s) re-sealed under the first key")
