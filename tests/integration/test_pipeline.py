@@ -191,3 +191,18 @@ def test_storage_failure_opens_incident_and_suppresses_missing_data_alerts(db_ur
         ).scalar_one()
     assert suppressed == 1
     db.dispose()
+
+
+def test_engines_are_built_at_start(db_url: str) -> None:
+    db = Database(db_url)
+    db.migrate()
+    _setup(db)
+    pipeline = PositionPipeline(db, get_settings(), SimulatedClock(T0))
+    assert pipeline.build_engines() == 1
+    assert pipeline.build_engines() == 0  # already built
+    # The engine built at start knows the home zone: an exit needs no further set-up.
+    result = pipeline.process(
+        [("imei-1", [_fix(0, lat=HOME[0] + 0.01), _fix(60, lat=HOME[0] + 0.01)])]
+    )
+    assert [(a.type.value, a.zone) for _, a in result.alerts] == [("inclusion_zone_exit", "home")]
+    db.dispose()

@@ -41,6 +41,7 @@ from openatd.rules.alerts import RaisedAlert
 from openatd.rules.engine import DeviceRulesEngine, processing_order
 from openatd.rules.policy import Policy
 from openatd.settings import Settings
+from openatd.storage import tables as t
 from openatd.storage.db import Database
 from openatd.storage.repositories import UnitOfWork
 
@@ -148,6 +149,8 @@ class PositionPipeline:
         if self._tasks:
             return
         self._queue = asyncio.Queue()
+        built = await asyncio.to_thread(self.build_engines)
+        log.info("rule engines ready for %d devices", built)
         self._tasks.append(asyncio.create_task(self._writer(), name="openatd-writer"))
         if ticks:
             self._tasks.append(asyncio.create_task(self._ticker(), name="openatd-ticker"))
@@ -305,22 +308,51 @@ class PositionPipeline:
     def _engine(self, uow: UnitOfWork, entry: _DeviceEntry) -> DeviceRulesEngine:
         if entry.engine is not None:
             return entry.engine
-        zones = []
+        if entry.participant_id is None:
+            return self._make_engine(entry, None, [])
+        p = uow.participants.get(entry.participant_id)
+        return self._make_engine(entry, p, uow.zones.for_participant(p.id))
+
+    def _make_engine(
+        self, entry: _DeviceEntry, participant: t.Participant | None, rows: Sequence[t.Zone]
+    ) -> DeviceRulesEngine:
         policy = self._default_policy()
         tz = "UTC"
-        if entry.participant_id is not None:
-            p = uow.participants.get(entry.participant_id)
-            tz = p.timezone
-            policy = replace(policy, **(p.policy or {}))
-            rows = uow.zones.for_participant(p.id)
+        zones = []
+        entry.zone_ids = {}
+        if participant is not None:
+            tz = participant.timezone
+            policy = replace(policy, **(participant.policy or {}))
             names = [z.name for z in rows]
-            entry.zone_ids = {}
             for z in rows:
                 label = z.name if names.count(z.name) == 1 else f"{z.name} #{z.id}"
                 entry.zone_ids[label] = z.id
                 zones.append(to_domain(z, tz, label=label))
         entry.engine = DeviceRulesEngine(zones, policy, tz)
         return entry.engine
+
+    def build_engines(self) -> int:
+        """Build every registered device's rule engine now, with one query per table.
+
+        Called at start so that the first fix of each device after a (re)start is not
+        delayed by building its engine (zones parsed, projections prepared). Returns the
+        number of engines built.
+        """
+        self._load_directory()
+        with self.db.uow() as uow:
+            people = {p.id: p for p in uow.participants.list()}
+            zones: dict[int, list[t.Zone]] = {}
+            for z in uow.zones.all_active():
+                zones.setdefault(z.participant_id, []).append(z)
+        built = 0
+        for entry in list(self._devices.values()):
+            if entry.engine is not None:
+                continue
+            pid = entry.participant_id
+            person = people.get(pid) if pid is not None else None
+            self._make_engine(entry, person, zones.get(pid, []) if pid is not None else [])
+            built += 1
+        return built
 
     def _default_policy(self) -> Policy:
         s = self.settings

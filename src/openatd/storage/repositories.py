@@ -180,6 +180,12 @@ class ZoneRepository:
             raise NotFound(f"zone {zone_id} not found")
         return z
 
+    def all_active(self) -> Sequence[t.Zone]:
+        """Every active zone of every participant (to build the rule engines at start)."""
+        return self.s.scalars(
+            select(t.Zone).where(t.Zone.active.is_(True)).order_by(t.Zone.id)
+        ).all()
+
     def for_participant(self, participant_id: int) -> Sequence[t.Zone]:
         return self.s.scalars(
             select(t.Zone)
