@@ -210,8 +210,8 @@ async def _run(
     console.print(f"replaying {len(points)} real fixes as device {DEVICE_ID} → {intake}")
     stats = await asyncio.to_thread(replay, points, DEVICE_ID, intake, speedup)
     console.print(
-        f"sent {stats.sent}, stored {stats.accepted}, refused {stats.refused_total} "
-        f"in {stats.elapsed_s:.1f} s"
+        f"sent {stats.sent}, accepted by the intake {stats.accepted}, "
+        f"refused {stats.refused_total} in {stats.elapsed_s:.1f} s"
     )
     await asyncio.sleep(1.0)
     alerts = await asyncio.to_thread(_fetch_alerts, api, password)

@@ -18,12 +18,14 @@ def local_stamp(t: datetime, tz: ZoneInfo) -> str:
 
 
 def local_span(first: datetime, last: datetime, tz: ZoneInfo) -> str:
-    """``"between 02:10 and 02:14 CST on Sun 2026-03-08"`` (``"at ..."`` when equal)."""
+    """``"between 02:10 and 02:14 CST on Sun 2026-03-08"`` (``"at ..."`` when equal; with
+    seconds, ``"between 02:10:05 and 02:10:52 ..."``, when both fall in the same minute)."""
     a, b = first.astimezone(tz), last.astimezone(tz)
     if a == b:
         return f"at {local_stamp(first, tz)}"
     if a.date() == b.date() and a.tzname() == b.tzname():
-        return f"between {a:%H:%M} and {b:%H:%M} {a.tzname()} on {a:%a %Y-%m-%d}"
+        fmt = "%H:%M:%S" if a.strftime("%H:%M") == b.strftime("%H:%M") else "%H:%M"
+        return f"between {a:{fmt}} and {b:{fmt}} {a.tzname()} on {a:%a %Y-%m-%d}"
     return f"between {local_stamp(first, tz)} and {local_stamp(last, tz)}"
 
 
