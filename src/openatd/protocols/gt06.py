@@ -312,14 +312,11 @@ class Gt06Session(ProtocolSession):
             # Incomplete, unless a 0D 0A ends it early and is followed by nothing or by a start
             # marker, and either only serial and CRC are missing (old devices) or a whole
             # well-formed frame follows (the length field was corrupt).
-            end = buffer.find(b"\r\n", 4)
-            while end >= 0:
-                cut = end + 2
-                if (cut == size or buffer[cut : cut + 2] in _STARTS) and (
-                    cut >= total - 4 or _complete_at(buffer, cut)
-                ):
+            for cut in _cuts_before_a_start(buffer):
+                if cut >= total - 4 or _complete_at(buffer, cut):
                     return _cut(buffer, cut)
-                end = buffer.find(b"\r\n", end + 1)
+            if size >= max(6, total - 4) and buffer[size - 2] == 0x0D and buffer[size - 1] == 0x0A:
+                return _cut(buffer, size)
             return None
         # The stop bytes are not where the length says: the length field is wrong.
         nxt = _find_start(buffer, 2)
@@ -405,6 +402,24 @@ def _cut(buffer: bytearray, n: int) -> bytes:
     frame = bytes(buffer[:n])
     del buffer[:n]
     return frame
+
+
+_MAX_EARLY_CUTS = 16
+"""How many ``0D 0A`` + start marker places one call examines in an incomplete frame (bounds the
+work a hostile stream can cause per read; beyond them the frame waits for its length)."""
+
+
+def _cuts_before_a_start(buffer: bytearray) -> list[int]:
+    """Offsets (from byte 6 on) right after a ``0D 0A`` that is followed by a start marker, in
+    order, at most :data:`_MAX_EARLY_CUTS`."""
+    cuts: list[int] = []
+    for pattern in (b"\r\n\x78\x78", b"\r\n\x79\x79"):
+        i = buffer.find(pattern, 4)
+        while i >= 0 and len(cuts) < 2 * _MAX_EARLY_CUTS:
+            cuts.append(i + 2)
+            i = buffer.find(pattern, i + 1)
+    cuts.sort()
+    return cuts[:_MAX_EARLY_CUTS]
 
 
 def _complete_at(buffer: bytearray, i: int) -> bool:

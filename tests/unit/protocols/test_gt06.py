@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -222,6 +223,19 @@ def test_corrupt_long_length_does_not_hold_the_stream() -> None:
     assert bad.error is not None and bad.frame == corrupt
     assert ok.error is None and ok.frame == good
     assert session.buffered == 0
+
+
+def test_hostile_incomplete_frame_costs_little_per_read() -> None:
+    # a 65,541-byte frame by its length, then 0D 0A 78 78 over and over (no complete frame):
+    # each read looks at a bounded number of places, and the frame keeps waiting
+    session = Gt06Session()
+    buffer = bytearray(bytes.fromhex("7979ffff12") + b"\r\n\x78\x78" * 16_000)
+    started = time.perf_counter()
+    for _ in range(20):
+        assert session.next_frame(buffer) is None
+    # examining all 16,000 places each time takes ~0.2 s; a bounded look, well under 1 ms
+    assert time.perf_counter() - started < 0.05
+    assert len(buffer) == 5 + 64_000
 
 
 def test_next_frame_leaves_a_partial_frame_alone() -> None:
