@@ -21,6 +21,7 @@ offline / no-fix rules never race the message rules.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import math
@@ -231,6 +232,8 @@ class PositionPipeline:
         position_rows: list[dict[str, Any]] = []
         event_rows: list[dict[str, Any]] = []
         last_seen: dict[int, datetime] = {}
+        kinds: collections.Counter[str] = collections.Counter()
+        drops: collections.Counter[str] = collections.Counter()
         with self.db.uow() as uow:
             for unique_id, reports in items:
                 entry = self._devices.get(unique_id)
@@ -239,7 +242,7 @@ class PositionPipeline:
                     continue
                 engine = self._engine(uow, entry)
                 for report in _ordered(reports, now):
-                    self.metrics.reports.labels(report.kind.value).inc()
+                    kinds[report.kind.value] += 1
                     received = report.received or now
                     last_seen[entry.device_id] = received
                     if report.alarms:
@@ -251,13 +254,17 @@ class PositionPipeline:
                         position_rows.append(_position_row(entry, report, received))
                     elif report.has_fix and outcome.drop_reason is not None:
                         result.dropped += 1
-                        self.metrics.dropped.labels(str(outcome.drop_reason)).inc()
+                        drops[str(outcome.drop_reason)] += 1
                     for alert in outcome.alerts:
                         result.alerts.append((entry.device_id, alert))
             result.stored = uow.positions.insert_many(position_rows)
             uow.events.insert_many(event_rows)
             uow.devices.touch_many(last_seen)
             self._store_alerts(uow, result.alerts, now)
+        for kind, n in kinds.items():  # counted once per batch, not once per report
+            self.metrics.reports.labels(kind).inc(n)
+        for reason, n in drops.items():
+            self.metrics.dropped.labels(reason).inc(n)
         return result
 
     def tick(self, now: datetime | None = None) -> BatchResult:
