@@ -44,10 +44,6 @@ class Resolution(StrEnum):
 MIN_REASON = 10
 
 
-def _actor(user: TokenClaims) -> str:
-    return f"user:{user.username}"
-
-
 def list_alerts(
     uow: UnitOfWork,
     user: TokenClaims,
@@ -69,7 +65,7 @@ def list_alerts(
     audit.record(
         uow,
         at=now,
-        actor=_actor(user),
+        actor=audit.staff_actor(user),
         action=AuditAction.ALERTS_READ,
         participant_id=participant_id,
         subject_type="alerts",
@@ -90,7 +86,7 @@ def acknowledge(uow: UnitOfWork, user: TokenClaims, now: datetime, alert_id: int
     audit.record(
         uow,
         at=now,
-        actor=_actor(user),
+        actor=audit.staff_actor(user),
         action=AuditAction.ALERT_ACKNOWLEDGE,
         participant_id=alert.participant_id,
         subject_type="alert",
@@ -146,7 +142,7 @@ def resolve(
     audit.record(
         uow,
         at=now,
-        actor=_actor(user),
+        actor=audit.staff_actor(user),
         action=AuditAction.ALERT_RESOLVE,
         participant_id=alert.participant_id,
         subject_type="alert",

@@ -128,10 +128,6 @@ class ReviewResolution(StrEnum):
     IDENTITY_NOT_CONFIRMED = "identity_not_confirmed"
 
 
-def _actor(user: TokenClaims) -> str:
-    return f"user:{user.username}"
-
-
 def participant_actor(participant_id: int) -> str:
     """The audit actor string for a participant acting through the app."""
     return f"participant:{participant_id}"
@@ -222,7 +218,7 @@ def enrol_face(
     audit.record(
         uow,
         at=now,
-        actor=_actor(user),
+        actor=audit.staff_actor(user),
         action=AuditAction.FACE_ENROL,
         participant_id=participant_id,
         subject_type="face_templates",
@@ -249,7 +245,7 @@ def delete_face(
     audit.record(
         uow,
         at=now,
-        actor=_actor(user),
+        actor=audit.staff_actor(user),
         action=AuditAction.FACE_DELETE,
         participant_id=participant_id,
         subject_type="face_templates",
@@ -375,7 +371,7 @@ def create_schedule(
     audit.record(
         uow,
         at=now,
-        actor=_actor(user),
+        actor=audit.staff_actor(user),
         action=AuditAction.CHECKIN_SCHEDULE,
         participant_id=participant_id,
         subject_type="checkin_schedule",
@@ -415,7 +411,7 @@ def cancel_schedule(
     audit.record(
         uow,
         at=now,
-        actor=_actor(user),
+        actor=audit.staff_actor(user),
         action=AuditAction.CHECKIN_SCHEDULE,
         participant_id=row.participant_id,
         subject_type="checkin_schedule",
@@ -835,7 +831,7 @@ def list_checkins(
     audit.record(
         uow,
         at=now,
-        actor=_actor(user),
+        actor=audit.staff_actor(user),
         action=AuditAction.CHECKIN_READ,
         participant_id=participant_id,
         subject_type="checkins",
@@ -861,7 +857,7 @@ def open_reviews(uow: UnitOfWork, user: TokenClaims, now: datetime) -> list[t.Ch
     audit.record(
         uow,
         at=now,
-        actor=_actor(user),
+        actor=audit.staff_actor(user),
         action=AuditAction.CHECKIN_READ,
         subject_type="checkin_reviews",
         details={"count": len(out)},
@@ -888,7 +884,7 @@ def read_selfie(
     audit.record(
         uow,
         at=now,
-        actor=_actor(user),
+        actor=audit.staff_actor(user),
         action=AuditAction.CHECKIN_READ,
         participant_id=row.participant_id,
         subject_type="checkin_selfie",
@@ -933,7 +929,7 @@ def close_review(
     audit.record(
         uow,
         at=now,
-        actor=_actor(user),
+        actor=audit.staff_actor(user),
         action=AuditAction.CHECKIN_REVIEW,
         participant_id=row.participant_id,
         subject_type="checkin",

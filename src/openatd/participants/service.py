@@ -32,11 +32,6 @@ SUPERVISION_LEVELS = ("gps", "app", "phone", "reminders")
 """From most to least intrusive (DESIGN principle 1: step-down GPS → app → reminders)."""
 
 
-def actor(user: TokenClaims) -> str:
-    """The audit actor string for a staff member."""
-    return f"user:{user.username}"
-
-
 EARLIEST = datetime(1970, 1, 2, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
@@ -132,7 +127,7 @@ def create_participant(
     audit.record(
         uow,
         at=now,
-        actor=actor(user),
+        actor=audit.staff_actor(user),
         action=AuditAction.PARTICIPANT_CREATE,
         participant_id=p.id,
         subject_type="participant",
@@ -149,7 +144,7 @@ def list_participants(uow: UnitOfWork, user: TokenClaims, now: datetime) -> Sequ
     audit.record(
         uow,
         at=now,
-        actor=actor(user),
+        actor=audit.staff_actor(user),
         action=AuditAction.PARTICIPANT_READ,
         subject_type="participant_list",
         details={"count": len(rows)},
@@ -165,7 +160,7 @@ def get_participant(
     audit.record(
         uow,
         at=now,
-        actor=actor(user),
+        actor=audit.staff_actor(user),
         action=AuditAction.PARTICIPANT_READ,
         participant_id=participant_id,
         subject_type="participant",
@@ -197,7 +192,7 @@ def update_participant(
     audit.record(
         uow,
         at=now,
-        actor=actor(user),
+        actor=audit.staff_actor(user),
         action=AuditAction.PARTICIPANT_UPDATE,
         participant_id=participant_id,
         subject_type="participant",
@@ -220,7 +215,7 @@ def assign_caseload(
     audit.record(
         uow,
         at=now,
-        actor=actor(user),
+        actor=audit.staff_actor(user),
         action=AuditAction.CASELOAD_ASSIGN,
         participant_id=participant_id,
         subject_type="user",
@@ -259,7 +254,7 @@ def create_device(
     audit.record(
         uow,
         at=now,
-        actor=actor(user),
+        actor=audit.staff_actor(user),
         action=AuditAction.DEVICE_CREATE,
         participant_id=participant_id,
         subject_type="device",
@@ -309,7 +304,7 @@ def read_positions(
     entry = audit.record(
         uow,
         at=now,
-        actor=actor(user),
+        actor=audit.staff_actor(user),
         action=AuditAction.POSITIONS_READ,
         participant_id=participant_id,
         subject_type="positions",

@@ -85,7 +85,7 @@ def create_zone(
     audit.record(
         uow,
         at=now,
-        actor=f"user:{user.username}",
+        actor=audit.staff_actor(user),
         action=AuditAction.ZONE_CREATE,
         participant_id=participant_id,
         subject_type="zone",
@@ -104,7 +104,7 @@ def list_zones(
     audit.record(
         uow,
         at=now,
-        actor=f"user:{user.username}",
+        actor=audit.staff_actor(user),
         action=AuditAction.PARTICIPANT_READ,
         participant_id=participant_id,
         subject_type="zones",
@@ -121,7 +121,7 @@ def delete_zone(uow: UnitOfWork, user: TokenClaims, now: datetime, zone_id: int)
     audit.record(
         uow,
         at=now,
-        actor=f"user:{user.username}",
+        actor=audit.staff_actor(user),
         action=AuditAction.ZONE_DELETE,
         participant_id=zone.participant_id,
         subject_type="zone",

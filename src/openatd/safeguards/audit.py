@@ -12,7 +12,13 @@ from datetime import datetime
 from typing import Any
 
 from openatd.domain.audit import AuditAction, AuditRecord, BrokenLink, first_broken_link
+from openatd.safeguards.auth import TokenClaims
 from openatd.storage.repositories import UnitOfWork
+
+
+def staff_actor(user: TokenClaims) -> str:
+    """The audit actor for a staff member: ``"user:<username>"``."""
+    return f"user:{user.username}"
 
 
 def record(

@@ -30,7 +30,7 @@ def entries(
     audit.record(
         uow,
         at=now,
-        actor=f"user:{user.username}",
+        actor=audit.staff_actor(user),
         action=AuditAction.AUDIT_READ,
         participant_id=participant_id,
         details={"count": len(rows)},
