@@ -15,7 +15,6 @@ from typing import Any
 
 from sqlalchemy import Select, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.orm import Session, sessionmaker
@@ -206,22 +205,45 @@ class PositionRepository:
     def insert_many(self, rows: Sequence[dict[str, Any]]) -> int:
         """Bulk insert position rows; a row whose (device, fix time) exists is skipped.
 
-        Returns the number of rows inserted (counted from ``RETURNING``, since
-        drivers report no row count for batched inserts). Uses multi-row
-        statements with ON CONFLICT DO NOTHING on both SQLite and PostgreSQL.
+        *rows* all have the same keys (column names). Returns the number of rows
+        inserted. PostgreSQL: multi-row ``INSERT … ON CONFLICT DO NOTHING RETURNING id``
+        (psycopg reports no row count for batched inserts). SQLite: the driver's own
+        ``executemany`` of ``INSERT … ON CONFLICT DO NOTHING`` with each value bound by
+        its column type's own bind processor (so rows are stored exactly as through the
+        ORM), which is several times faster than going through the statement compiler
+        for every row, and whose row count is exact.
         """
         if not rows:
             return 0
         table = t.Position.__table__
         assert isinstance(table, Table)
-        stmt: Any
-        if self.s.get_bind().dialect.name == "postgresql":
-            stmt = pg_insert(table)
-        else:
-            stmt = sqlite_insert(table)
-        stmt = stmt.on_conflict_do_nothing(index_elements=["device_id", "fix_time"])
-        stmt = stmt.returning(table.c.id)
-        return len(self.s.execute(stmt, list(rows)).all())
+        dialect = self.s.get_bind().dialect
+        if dialect.name == "sqlite":
+            return self._insert_many_sqlite(table, rows, dialect)
+        stmt = pg_insert(table).on_conflict_do_nothing(index_elements=["device_id", "fix_time"])
+        return len(self.s.execute(stmt.returning(table.c.id), list(rows)).all())
+
+    def _insert_many_sqlite(
+        self, table: Table, rows: Sequence[dict[str, Any]], dialect: Any
+    ) -> int:
+        cols = list(rows[0])
+        procs = [table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in cols]
+        params = [
+            tuple(p(row[c]) if p is not None else row[c] for c, p in zip(cols, procs, strict=True))
+            for row in rows
+        ]
+        sql = (
+            f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+            "ON CONFLICT (device_id, fix_time) DO NOTHING"
+        )
+        raw = self.s.connection().connection.driver_connection
+        assert raw is not None
+        cursor = raw.cursor()
+        try:
+            cursor.executemany(sql, params)
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()
 
     def existing_fix_times(self, device_id: int, fix_times: Sequence[datetime]) -> set[datetime]:
         """Which of *fix_times* are already stored for *device_id*."""
