@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from openatd.checkins.schedule import CheckInWindow
 from openatd.checkins.service import (
@@ -32,7 +33,9 @@ from openatd.checkins.service import (
     window_status,
 )
 from openatd.domain.audit import AuditAction
+from openatd.domain.schedules import parse_schedule
 from openatd.errors import AuthenticationFailed, InvalidInput, NotFound
+from openatd.notify.calendar import Obligation, calendar_bytes, local_dates
 from openatd.safeguards import audit
 from openatd.safeguards.access import require_participant_access, require_role
 from openatd.safeguards.auth import (
@@ -229,6 +232,57 @@ def obligations(uow: UnitOfWork, claims: ParticipantClaims, now: datetime) -> Ob
     described = [(row, plan_of(row, p.timezone).describe()) for row in rows]
     windows = [window_view(uow, w) for w in upcoming_windows(uow, p, now, OBLIGATION_HORIZON)]
     return Obligations(p, described, windows)
+
+
+def calendar(uow: UnitOfWork, claims: ParticipantClaims, now: datetime) -> bytes:
+    """The participant's next 14 days of check-in and curfew windows as an iCalendar file,
+    each with a reminder 30 minutes before, in the participant's own time zone."""
+    p = current_participant(uow, claims)
+    tz = ZoneInfo(p.timezone)
+    horizon = now + OBLIGATION_HORIZON
+    items: list[Obligation] = []
+    for w in upcoming_windows(uow, p, now, OBLIGATION_HORIZON):
+        local = f"{w.start.astimezone(tz):%H:%M}-{w.end.astimezone(tz):%H:%M}"
+        items.append(
+            Obligation(
+                uid=f"checkin-{w.schedule_id}-{w.start:%Y%m%dT%H%M%SZ}@openatd",
+                start=w.start,
+                end=w.end,
+                summary="Check in with the OpenATD app",
+                description=(
+                    f"Take your check-in photo in the app between {local} "
+                    f"({w.grace_s // 60} minutes of grace after the end)."
+                ),
+            )
+        )
+    for z in uow.zones.for_participant(p.id):
+        if z.kind != "inclusion" or not z.schedule:
+            continue
+        schedule = parse_schedule(z.schedule, tz)
+        for day in local_dates(now, tz, OBLIGATION_HORIZON.days):
+            for window in schedule.windows:
+                occ = window.occurrence(day, tz)
+                if occ is None or occ[1] <= now or occ[0] >= horizon:
+                    continue
+                items.append(
+                    Obligation(
+                        uid=f"curfew-{z.id}-{occ[0]:%Y%m%dT%H%M%SZ}@openatd",
+                        start=occ[0],
+                        end=occ[1],
+                        summary=f"Curfew: be at {z.name}",
+                        description=f"Curfew: be inside the '{z.name}' zone during this time.",
+                    )
+                )
+    audit.record(
+        uow,
+        at=now,
+        actor=participant_actor(p.id),
+        action=AuditAction.PARTICIPANT_READ,
+        participant_id=p.id,
+        subject_type="calendar",
+        details={"events": len(items), "by": "participant"},
+    )
+    return calendar_bytes(p.name, tz, items, now)
 
 
 # -- alerts ---------------------------------------------------------------------------------------

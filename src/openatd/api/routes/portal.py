@@ -12,7 +12,7 @@ import logging
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Path, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, Response, UploadFile
 
 from openatd.api.checkin_schemas import (
     MAX_ID,
@@ -132,6 +132,17 @@ def obligations(claims: CurrentParticipant, uow: UowDep, now: NowDep) -> Obligat
             for s, d in got.schedules
         ],
         windows=[_window(v) for v in got.windows],
+    )
+
+
+@router.get("/calendar.ics", response_class=Response)
+def calendar(claims: CurrentParticipant, uow: UowDep, now: NowDep) -> Response:
+    """Your next 14 days of check-in and curfew windows as an iCalendar file, each with a
+    reminder 30 minutes before, in your time zone (import it into the phone's calendar)."""
+    return Response(
+        portal.calendar(uow, claims, now),
+        media_type="text/calendar; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="obligations.ics"'},
     )
 
 
