@@ -62,6 +62,7 @@ class ErrorPublic(BaseModel):
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorPublic, "description": text}
     for status, text in (
+        (400, "the body is not well-formed (JSON that does not parse, a malformed frame)"),
         (401, "not authenticated, or the token expired"),
         (403, "not allowed for your role or caseload"),
         (404, "no such record"),

@@ -22,7 +22,9 @@ are half-open, ``[start, end)``.
 
 from __future__ import annotations
 
+import functools
 import re
+import zoneinfo
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -47,10 +49,18 @@ def load_tz(name: str | ZoneInfo) -> ZoneInfo:
         return name
     if not isinstance(name, str) or not name:
         raise InvalidInput(f"time zone must be an IANA zone name, got {name!r}")
+    if name not in _iana_names():
+        raise InvalidInput(f"unknown time zone {name!r}")
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise InvalidInput(f"unknown time zone {name!r}") from None
+
+
+@functools.cache
+def _iana_names() -> frozenset[str]:
+    """The IANA zone names zoneinfo knows ("localtime", "posixrules", "Factory" are not)."""
+    return frozenset(zoneinfo.available_timezones()) - {"localtime", "posixrules", "Factory"}
 
 
 def parse_hhmm(value: Any, what: str = "time") -> time:
@@ -75,11 +85,15 @@ def parse_days(value: Any) -> frozenset[int]:
     """
     if not isinstance(value, list | tuple) or not value:
         raise InvalidInput(f"days must be a non-empty list of {', '.join(DAY_NAMES)}")
+    if len(value) > len(DAY_NAMES):
+        raise InvalidInput(f"days lists at most {len(DAY_NAMES)} days, each once")
     out: set[int] = set()
     for d in value:
         if not isinstance(d, str) or d.lower() not in DAY_NAMES:
             raise InvalidInput(f"unknown day {d!r}; use {', '.join(DAY_NAMES)}")
         out.add(DAY_NAMES.index(d.lower()))
+    if len(out) != len(value):
+        raise InvalidInput("days lists a day twice")
     return frozenset(out)
 
 

@@ -386,9 +386,13 @@ def _battery_pct(value: float | None) -> float | None:
     return round(value, 2)
 
 
+MAX_ACCURACY_M = 100_000.0
+"""An accuracy radius beyond 100 km says nothing about where the device is: unknown."""
+
+
 def _non_negative(value: float | None) -> float | None:
-    """Accuracy / HDOP: negative means unknown."""
-    return None if value is None or value < 0 else value
+    """Accuracy / HDOP: negative, or beyond :data:`MAX_ACCURACY_M`, means unknown."""
+    return None if value is None or value < 0 or value > MAX_ACCURACY_M else value
 
 
 def _speed(value: float | None) -> float | None:

@@ -38,7 +38,11 @@ class Policy:
             value = getattr(self, f.name)
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise InvalidInput(f"policy {f.name} must be a number, got {value!r}")
-            if not math.isfinite(value) or value < 0:
+            try:
+                finite = math.isfinite(value)
+            except OverflowError:  # an integer too large for a float
+                finite = False
+            if not finite or value < 0:
                 raise InvalidInput(f"policy {f.name} must be a finite number >= 0, got {value!r}")
         if self.offline_after_s <= 0:
             raise InvalidInput("policy offline_after_s must be positive")

@@ -55,8 +55,16 @@ def test_hostile_input_is_refused_with_reasons(live_server: Any) -> None:
     assert status("PATCH", f"/api/participants/{p}", json={"name": "   "}) == 422
     assert status("PATCH", f"/api/participants/{p}", json={"name": "x\u202ey"}) == 422
     for policy in ({"zone_dwell_s": "120"}, {"zone_dwell_s": True}, {"low_battery_pct": 500},
-                   {"offline_after_s": 1e308}):  # fmt: skip
-        assert status("PATCH", f"/api/participants/{p}", json={"policy": policy}) == 422, policy
+                   {"offline_after_s": 1e308}, {"low_battery_pct": 10**400}):  # fmt: skip
+        body = __import__("json").dumps({"policy": policy})
+        assert status("PATCH", f"/api/participants/{p}", content=body,
+                      headers={**h, "Content-Type": "application/json"}) == 422, policy  # fmt: skip
+    for tz in ("localtime", "posixrules", "Factory", "../../etc/passwd"):
+        assert status("PATCH", f"/api/participants/{p}", json={"timezone": tz}) == 422, tz
+    curfew = {"name": "c", "kind": "inclusion", "circle": {"lat": 41.8, "lon": -87.6,
+              "radius_m": 50}, "schedule": [{"days": ["mon"] * 8, "start": "22:00",
+                                             "end": "06:00"}]}  # fmt: skip
+    assert status("POST", f"/api/participants/{p}/zones", json=curfew) == 422
 
     # Zones: oversized, overflowing numbers, junk keys are not stored.
     ring = [[-87.6 + 1e-5 * i, 41.8 + (i % 2) * 1e-5] for i in range(20_000)]

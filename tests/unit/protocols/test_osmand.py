@@ -276,3 +276,12 @@ def test_absurd_json_values_become_unknown() -> None:
 def test_out_of_range_coordinates_are_left_to_the_position_filter() -> None:
     [report] = decode_osmand("GET", "id=1&lat=91&lon=-181", b"", None)
     assert (report.latitude, report.longitude) == (91.0, -181.0)
+
+
+def test_absurd_accuracy_is_unknown() -> None:
+    (r,) = decode_osmand("GET", "id=d1&lat=41.88&lon=-87.63&timestamp=1700000000&accuracy=1e308",
+                         b"", None)  # fmt: skip
+    assert r.accuracy_m is None
+    (r,) = decode_osmand("GET", "id=d1&lat=41.88&lon=-87.63&timestamp=1700000000&accuracy=12.5",
+                         b"", None)  # fmt: skip
+    assert r.accuracy_m == 12.5
