@@ -58,7 +58,6 @@ class Settings(BaseSettings):
 
     # Retention (principle 4).
     position_retention_days: int = 90
-    selfie_retention_days: int = 0
 
     # Tracker protocol listeners, e.g. "gt06,teltonika"; empty = none.
     protocols: str = ""
