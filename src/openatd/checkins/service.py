@@ -71,7 +71,7 @@ from openatd.errors import (
     VerificationUnavailable,
 )
 from openatd.safeguards import audit
-from openatd.safeguards.access import require_participant_access, require_role
+from openatd.safeguards.access import require_participant_access, require_reason, require_role
 from openatd.safeguards.auth import Role, TokenClaims
 from openatd.storage import tables as t
 from openatd.storage.repositories import UnitOfWork
@@ -134,13 +134,8 @@ def participant_actor(participant_id: int) -> str:
 
 
 def _reason(reason: str | None, what: str) -> str:
-    text = (reason or "").strip()
-    if len(text) < MIN_REASON:
-        raise InvalidInput(
-            f"{what}: a reason of at least {MIN_REASON} characters is required "
-            "(it is recorded in the audit log)"
-        )
-    return text
+    """The stated reason for *what*, by the same rule as every other reasoned action."""
+    return require_reason(reason, purpose=f"for {what}", minimum=MIN_REASON)
 
 
 # -- enrolment -------------------------------------------------------------------------------
