@@ -350,7 +350,8 @@ def export(uow: UnitOfWork, claims: ParticipantClaims, now: datetime) -> dict[st
     Sections: ``profile``, ``face_enrolment`` (count, model, consent; never the templates),
     ``checkin_schedules``, ``checkins`` (with the location each reported; selfies are listed as
     held or not, not included), ``alerts`` (with explanations, resolutions and responses),
-    ``zones``, ``devices``, ``positions`` (every stored fix), ``audit_entries`` (every recorded
+    ``zones``, ``devices``, ``positions`` (every stored fix), ``events`` (device alarms,
+    alerts not raised because monitoring was down), ``audit_entries`` (every recorded
     access to or change of their data).
     """
     p = current_participant(uow, claims)
@@ -472,6 +473,10 @@ def export(uow: UnitOfWork, claims: ParticipantClaims, now: datetime) -> dict[st
                 "battery_pct": pos.battery_pct,
             }
             for pos in uow.exports.positions(p.id)
+        ],
+        "events": [
+            {"id": ev.id, "type": ev.type, "time": _iso(ev.time), "attributes": ev.attributes}
+            for ev in uow.exports.events(p.id)
         ],
         "audit_entries": [
             {

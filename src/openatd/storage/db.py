@@ -7,8 +7,6 @@ first start; PostgreSQL (psycopg 3) is used when the URL says so
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -79,13 +77,6 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     """A session factory; objects stay readable after commit."""
     return sessionmaker(engine, expire_on_commit=False)
-
-
-@contextmanager
-def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """A session in one transaction: committed on success, rolled back on error."""
-    with factory() as session, session.begin():
-        yield session
 
 
 class Database:

@@ -57,9 +57,6 @@ class UserRepository:
             raise NotFound(f"user {user_id} not found")
         return user
 
-    def set_password(self, user: t.User, password_hash: str) -> None:
-        user.password_hash = password_hash
-
 
 class ParticipantRepository:
     """Participants and caseload assignments."""
@@ -245,17 +242,6 @@ class PositionRepository:
         finally:
             cursor.close()
 
-    def existing_fix_times(self, device_id: int, fix_times: Sequence[datetime]) -> set[datetime]:
-        """Which of *fix_times* are already stored for *device_id*."""
-        if not fix_times:
-            return set()
-        got = self.s.scalars(
-            select(t.Position.fix_time).where(
-                t.Position.device_id == device_id, t.Position.fix_time.in_(list(fix_times))
-            )
-        )
-        return set(got)
-
     def for_participant(
         self, participant_id: int, start: datetime, end: datetime, limit: int = 10000
     ) -> Sequence[t.Position]:
@@ -276,9 +262,6 @@ class PositionRepository:
         if p is None:
             raise NotFound(f"position {position_id} not found")
         return p
-
-    def max_id(self) -> int:
-        return int(self.s.scalar(select(func.max(t.Position.id))) or 0)
 
     def purge_before(self, cutoff: datetime) -> int:
         """Delete fixes received before *cutoff* unless held for an open review."""
@@ -304,14 +287,6 @@ class EventRepository:
         """Delete events dated before *cutoff*; returns how many."""
         res = self.s.execute(delete(t.Event).where(t.Event.time < cutoff))
         return int(getattr(res, "rowcount", 0) or 0)
-
-    def for_participant(self, participant_id: int, limit: int = 1000) -> Sequence[t.Event]:
-        return self.s.scalars(
-            select(t.Event)
-            .where(t.Event.participant_id == participant_id)
-            .order_by(t.Event.time.desc())
-            .limit(limit)
-        ).all()
 
 
 class AlertRepository:
@@ -652,6 +627,12 @@ class ParticipantExportRepository:
                 return
             yield from rows
             last = rows[-1].id
+
+    def events(self, participant_id: int) -> Sequence[t.Event]:
+        """Every event recorded about the participant (device alarms, suppressed alerts)."""
+        return self.s.scalars(
+            select(t.Event).where(t.Event.participant_id == participant_id).order_by(t.Event.id)
+        ).all()
 
     def audit_entries(self, participant_id: int) -> Sequence[t.AuditEntry]:
         """Audit entries about the participant, oldest first."""

@@ -87,6 +87,16 @@ def test_alerts_response_and_export(stack: Stack, people: list[Person]) -> None:
     staff_view = client.get("/api/alerts", headers=api.login("alice")).json()
     assert [a["participant_response"] for a in staff_view] == [text]
 
+    # A device alarm recorded for each participant: only their own is exported.
+    with stack.container.uow() as uow:
+        uow.events.insert_many(
+            [
+                {"device_id": None, "participant_id": who, "type": "device_alarm",
+                 "time": T0 + timedelta(minutes=5), "attributes": {"alarms": [alarm]}}
+                for who, alarm in ((pid, "strap_tamper"), (other, "sos"))
+            ]
+        )  # fmt: skip
+
     # The export: everything held about them, and nothing about anyone else.
     r = client.get("/api/portal/export", headers=phone)
     assert r.status_code == 200, r.text
@@ -96,6 +106,9 @@ def test_alerts_response_and_export(stack: Stack, people: list[Person]) -> None:
     assert [z["name"] for z in data["zones"]] == ["home"]
     assert [d["unique_id"] for d in data["devices"]] == ["356938035643809"]
     assert [p["latitude"] for p in data["positions"]] == [f["latitude"] for f in fixes]
+    assert [(e["type"], e["attributes"]) for e in data["events"]] == [
+        ("device_alarm", {"alarms": ["strap_tamper"]})
+    ]
     assert [c["outcome"] for c in data["checkins"]] == ["verified"]
     assert data["checkins"][0]["accuracy_m"] == 9.5
     assert data["checkins"][0]["selfie_held"] is False
