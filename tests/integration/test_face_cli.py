@@ -35,7 +35,12 @@ def test_same_person_with_several_enrolled_photos(lfw: Path) -> None:
     )
     assert code == 0
     (out,) = lines
-    assert set(out) == {"decision", "score", "threshold", "quality"}
+    assert set(out) == {"enrolled", "probe", "decision", "score", "threshold", "quality"}
+    assert out["enrolled"] == [
+        str(person / "Adam_Sandler_0001.jpg"),
+        str(person / "Adam_Sandler_0002.jpg"),
+    ]
+    assert out["probe"] == str(person / "Adam_Sandler_0003.jpg")
     assert out["decision"] == "verified"
     assert isinstance(out["score"], float) and out["score"] >= out["threshold"]  # type: ignore[operator]
     assert out["quality"] == {"code": "ok", "message": "The photo is good enough to check."}
@@ -54,7 +59,10 @@ def test_repeated_enrolled_option_and_different_person(lfw: Path) -> None:
     assert lines[0]["decision"] == "needs_review"
 
 
-def test_pairs_file_in_order_with_a_retake_and_a_bad_row(lfw: Path, tmp_path: Path) -> None:
+def test_pairs_file_in_order_with_a_retake_and_a_bad_row(
+    lfw: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # relative paths in the CSV are relative to here
     photo = cv2.imread(str(lfw / "Adam_Sandler" / "Adam_Sandler_0003.jpg"))
     assert photo is not None
     dark = np.asarray(np.clip(photo * (14.0 / photo.mean()), 0, 255), dtype=np.uint8)
@@ -69,7 +77,8 @@ def test_pairs_file_in_order_with_a_retake_and_a_bad_row(lfw: Path, tmp_path: Pa
         f"{a1},dark.jpg",
         f"{a1},notes.txt",
     ]
-    csv_file = tmp_path / "pairs.csv"
+    (tmp_path / "lists").mkdir()
+    csv_file = tmp_path / "lists" / "pairs.csv"  # not beside the photos: cwd decides
     csv_file.write_text("\n".join(rows) + "\n")
     code, lines = run("--pairs", str(csv_file))
     assert code == 1  # one row could not be judged
@@ -79,6 +88,11 @@ def test_pairs_file_in_order_with_a_retake_and_a_bad_row(lfw: Path, tmp_path: Pa
         "retake_requested",
         None,
     ]
+    assert [line["line"] for line in lines] == [2, 3, 4, 5]
+    assert lines[1]["enrolled"] == [str(a1)]
+    assert lines[1]["probe"] == str(lfw / "Al_Sharpton" / "Al_Sharpton_0001.jpg")
+    assert lines[2]["probe"] == "dark.jpg"
+    assert lines[3]["probe"] == "notes.txt"
     assert lines[2]["score"] is None
     assert lines[2]["quality"]["code"] == "too_dark"  # type: ignore[index]
     assert "not a JPEG or PNG" in str(lines[3]["error"])

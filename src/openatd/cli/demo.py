@@ -34,6 +34,7 @@ from openatd.errors import InvalidInput
 from openatd.ingest.replay import replay
 from openatd.ingest.traces import TracePoint, read_trace
 from openatd.participants import service as participants
+from openatd.participants.portal import issue_app_code
 from openatd.participants.zones import create_zone
 from openatd.safeguards.auth import Role, TokenClaims
 from openatd.settings import Settings, get_settings
@@ -102,8 +103,8 @@ def demo(
     password = secrets.token_urlsafe(12)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        setup_program(settings, points, password, speedup)
-        asyncio.run(_run(settings, points, password, speedup, exit_after))
+        pid, app_code = setup_program(settings, points, password, speedup)
+        asyncio.run(_run(settings, points, password, (pid, app_code), speedup, exit_after))
     except KeyboardInterrupt:
         console.print("\nstopped.")
     finally:
@@ -116,8 +117,10 @@ def demo(
 
 def setup_program(
     settings: Settings, points: list[TracePoint], password: str, speedup: float
-) -> int:
-    """Create the demo staff user, participant, zones and device; returns the participant id.
+) -> tuple[int, str]:
+    """Create the demo staff users, participant, zones and device.
+
+    Returns ``(participant id, the participant's one-time app sign-in code)``.
 
     Zones are placed on the trace: a 120 m home circle around its first fix
     (a curfew, active for the hours the replay covers, in the participant's
@@ -179,8 +182,9 @@ def setup_program(
             uow, claims, now, unique_id=DEVICE_ID, protocol="osmand", participant_id=p.id
         )
         pid = p.id
+        code, _ = issue_app_code(uow, claims, now, pid)
     db.dispose()
-    return pid
+    return pid, code
 
 
 def _exclusion_centre(points: list[TracePoint]) -> TracePoint:
@@ -193,7 +197,12 @@ def _exclusion_centre(points: list[TracePoint]) -> TracePoint:
 
 
 async def _run(
-    settings: Settings, points: list[TracePoint], password: str, speedup: float, exit_after: bool
+    settings: Settings,
+    points: list[TracePoint],
+    password: str,
+    participant: tuple[int, str],
+    speedup: float,
+    exit_after: bool,
 ) -> None:
     from openatd.cli.serve import run_server
 
@@ -216,17 +225,7 @@ async def _run(
     await asyncio.sleep(1.0)
     alerts = await asyncio.to_thread(_fetch_alerts, api, password)
     _print_alerts(alerts)
-    console.print(
-        f"\n[bold]Look around:[/] the alert inbox at {api}/ui/ , or the API at {api}/docs "
-        "(press 'Authorize'); log in as "
-        f"[bold]{DEMO_USER}[/] / [bold]{password}[/]"
-        " (an auditor: [bold]auditor[/] / same password).\n"
-        f"  GET {api}/api/alerts · resolve one with POST /api/alerts/{{id}}/resolve\n"
-        f"  GET {api}/api/participants/1/positions?start=...&end=...&reason=...\n"
-        "      (a reason is required; the read is audited)\n"
-        "  The device now falls silent: a technical device_offline alert follows in"
-        " about 2 minutes."
-    )
+    _print_links(api, password, *participant)
     if exit_after:
         server.cancel()
         await asyncio.gather(server, return_exceptions=True)
@@ -246,6 +245,35 @@ async def _run(
             seen.update(a["id"] for a in new)
             _print_alerts(new, title="new")
     await server
+
+
+def _print_links(api: str, password: str, participant_id: int, app_code: str) -> None:
+    """Everything a newcomer can open now, each with the login it takes."""
+    console.print("\n[bold]Open these[/] (the demo's logins work until it stops):")
+    rows = [
+        (
+            "staff pages",
+            f"{api}/ui/",
+            f"log in as [bold]{DEMO_USER}[/] / [bold]{password}[/]"
+            " (case manager: alerts, participants, tracks)",
+        ),
+        ("audit log", f"{api}/ui/", f"log in as [bold]auditor[/] / [bold]{password}[/]"),
+        ("API docs", f"{api}/docs", "press 'Authorize' and use either login above"),
+        (
+            "participant app",
+            f"{api}/me/",
+            f"participant {participant_id} signs in with code "
+            f"[bold]{app_code}[/] (one use; best on a phone-sized window)",
+        ),
+    ]
+    for label, url, how in rows:
+        console.print(f"  {label:<16} {url:<34} {how}")
+    console.print(
+        f"  API by hand: GET {api}/api/alerts · POST /api/alerts/{{id}}/resolve\n"
+        f"               GET {api}/api/participants/{participant_id}/positions"
+        "?start=...&end=...&reason=... (a reason is required; the read is audited)\n"
+        "The device now falls silent: a technical device_offline alert follows in about 2 minutes."
+    )
 
 
 def _fetch_alerts(api: str, password: str) -> list[dict[str, object]]:

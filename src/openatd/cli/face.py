@@ -5,16 +5,20 @@ One pair::
     openatd face verify --enrolled A.jpg [B.jpg ...] --probe C.jpg
 
 (``--enrolled`` may also be repeated: ``--enrolled A.jpg --enrolled B.jpg``.) Prints one
-JSON object ``{"decision", "score", "threshold", "quality": {"code", "message"}}``.
+JSON object ``{"enrolled": [paths], "probe": path, "decision", "score", "threshold",
+"quality": {"code", "message"}}``: the pair it judged comes first, so every line says
+what it is about.
 
 Many pairs, models loaded once::
 
     openatd face verify --pairs pairs.csv
 
 ``pairs.csv`` has the header row ``enrolled,probe``; several enrolled photos in one cell
-are separated by ``;``; relative paths are relative to the CSV file's folder. One JSON
-line per data row, in order; a row that cannot be judged (missing file, not an image,
-an enrolment photo refused by the quality gate) prints ``{"error": "..."}`` and the
+are separated by ``;``; relative paths are relative to the current working directory,
+as for every other command (not to the CSV file's folder). One JSON line per data row,
+in order, each starting with ``"line"`` (the row's line number in the CSV) and the pair;
+a row that cannot be judged (missing file, not an image, an enrolment photo refused by
+the quality gate) prints ``{"line", "enrolled", "probe", "error": "..."}`` and the
 command exits 1 after the last row.
 
 Exit codes: 0 all judged; 1 some input could not be judged; 2 usage; 3 the face models
@@ -88,12 +92,17 @@ class _Checker:
             raise InvalidInput(f"probe {probe}: {exc}") from exc
 
 
+def _pair(enrolled: Sequence[Path], probe: Path | str) -> dict[str, object]:
+    """The pair a printed line is about, paths as the user gave them."""
+    return {"enrolled": [str(path) for path in enrolled], "probe": str(probe)}
+
+
 def _emit(payload: dict[str, object]) -> None:
     typer.echo(json.dumps(payload, ensure_ascii=False))
 
 
-def _split_paths(cell: str, base: Path) -> list[Path]:
-    return [base / part.strip() for part in cell.split(";") if part.strip()]
+def _split_paths(cell: str) -> list[Path]:
+    return [Path(part.strip()) for part in cell.split(";") if part.strip()]
 
 
 @face_app.command("verify")
@@ -147,9 +156,9 @@ def _run(checker: _Checker, single: list[Path], probe: Path | None, pairs: Path 
     if pairs is None:
         assert probe is not None
         try:
-            _emit(checker.check(single, probe))
+            _emit(_pair(single, probe) | checker.check(single, probe))
         except InvalidInput as exc:
-            _emit({"error": str(exc)})
+            _emit(_pair(single, probe) | {"error": str(exc)})
             raise typer.Exit(1) from exc
         return
 
@@ -163,20 +172,21 @@ def _run(checker: _Checker, single: list[Path], probe: Path | None, pairs: Path 
         header = [cell.strip() for cell in next(reader, [])]
         if header != ["enrolled", "probe"]:
             raise typer.BadParameter(f"{pairs}: the header row must be 'enrolled,probe'")
-        base = pairs.parent
         for number, row in enumerate(reader, start=2):
             if not any(cell.strip() for cell in row):
                 continue
+            enrolled_paths = _split_paths(row[0]) if row else []
+            probe_cell = row[1].strip() if len(row) > 1 else ""
+            echo: dict[str, object] = {"line": number} | _pair(enrolled_paths, probe_cell)
             try:
                 if len(row) != 2:
                     raise InvalidInput(f"{pairs} line {number}: expected 2 columns, got {len(row)}")
-                enrolled_paths = _split_paths(row[0], base)
-                if not enrolled_paths or not row[1].strip():
+                if not enrolled_paths or not probe_cell:
                     raise InvalidInput(f"{pairs} line {number}: empty enrolled or probe cell")
-                _emit(checker.check(enrolled_paths, base / row[1].strip()))
+                _emit(echo | checker.check(enrolled_paths, Path(probe_cell)))
             except InvalidInput as exc:
                 failed += 1
-                _emit({"error": str(exc)})
+                _emit(echo | {"error": str(exc)})
     if failed:
         raise typer.Exit(1)
 

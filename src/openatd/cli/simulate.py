@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
+import httpx
 import typer
 
 from openatd.errors import InvalidInput
@@ -36,12 +37,32 @@ def simulate_command(
     source_ips: Annotated[
         int, typer.Option(help="Spread connections over 127.0.0.1..127.0.0.N (many devices).")
     ] = 1,
+    register_for: Annotated[
+        int | None,
+        typer.Option(
+            "--register-for",
+            help="First register the simulated ids as devices of this participant, through "
+            "the API (--api, --user, --password); ids already registered are kept.",
+        ),
+    ] = None,
+    api: Annotated[
+        str, typer.Option(help="API address for --register-for.")
+    ] = "http://127.0.0.1:8000",
+    user: Annotated[
+        str | None, typer.Option(envvar="OPENATD_API_USER", help="Staff login for --register-for.")
+    ] = None,
+    password: Annotated[
+        str | None,
+        typer.Option(envvar="OPENATD_API_PASSWORD", help="Its password (or the env variable)."),
+    ] = None,
 ) -> None:
     """Connect N simulated devices over real sockets and replay real traces at R positions/s.
 
     The devices' ids are ``86`` followed by 13 digits (``--first-id`` onwards);
-    register them first, or the server (rightly) neither stores nor acknowledges
-    their data. Prints the achieved rate and the ACK latency percentiles.
+    register them first (``--register-for PARTICIPANT_ID`` does it through the API), or
+    the server (rightly) neither stores nor acknowledges their data. Prints the achieved
+    rate and the ACK latency percentiles, then why anything fell short; exits 1 when the
+    server acknowledged nothing.
     """
     from openatd.protocols.registry import session_class
 
@@ -56,6 +77,18 @@ def simulate_command(
             port = session_class(protocol).default_port
         except (InvalidInput, ModuleNotFoundError) as exc:
             raise typer.BadParameter(f"give --port: {exc}", param_hint="--port") from exc
+    ids = device_ids(devices, first_id)
+    if register_for is not None:
+        if not user or not password:
+            raise typer.BadParameter(
+                "give --user and --password (or OPENATD_API_USER / OPENATD_API_PASSWORD)",
+                param_hint="--register-for",
+            )
+        added = register_devices(api, user, password, register_for, protocol, ids)
+        typer.echo(
+            f"registered {added} new device(s) for participant {register_for} "
+            f"({len(ids) - added} already registered)"
+        )
     report = run(
         simulate(
             host,
@@ -65,13 +98,63 @@ def simulate_command(
             rate,
             duration,
             traces,
-            ids=device_ids(devices, first_id),
+            ids=ids,
             source_ips=source_ips,
         )
     )
     typer.echo(report.summary())
-    if report.connected == 0:
+    for problem in report.problems():
+        typer.secho(problem, err=True, fg=typer.colors.RED)
+    if not report.acknowledged:
         raise typer.Exit(1)
+
+
+def register_devices(
+    api: str, user: str, password: str, participant_id: int, protocol: str, ids: list[str]
+) -> int:
+    """Register *ids* as *protocol* devices of *participant_id* through the staff API.
+
+    Returns how many were new (an id already registered answers 409 and is kept).
+
+    Raises:
+        typer.Exit: (code 2) the API cannot be reached, refuses the login, or refuses a
+            device for another reason; the message says which and why.
+    """
+    base = api.rstrip("/")
+    try:
+        with httpx.Client(base_url=base, timeout=10.0) as client:
+            answer = client.post("/api/auth/token", data={"username": user, "password": password})
+            if answer.status_code != 200:
+                _fail(f"the API at {base} refused the login of {user!r}: {_detail(answer)}")
+            headers = {"Authorization": f"Bearer {answer.json()['access_token']}"}
+            added = 0
+            for unique_id in ids:
+                body = {
+                    "unique_id": unique_id,
+                    "protocol": protocol,
+                    "participant_id": participant_id,
+                }
+                answer = client.post("/api/devices", json=body, headers=headers)
+                if answer.status_code == 201:
+                    added += 1
+                elif answer.status_code != 409:
+                    _fail(f"the API refused device {unique_id}: {_detail(answer)}")
+            return added
+    except httpx.HTTPError as exc:
+        _fail(f"cannot reach the API at {base}: {exc}")
+
+
+def _detail(answer: httpx.Response) -> str:
+    try:
+        detail = answer.json().get("detail")
+    except ValueError:
+        detail = None
+    return f"HTTP {answer.status_code}" + (f": {detail}" if detail else "")
+
+
+def _fail(message: str) -> NoReturn:
+    typer.secho(message, err=True, fg=typer.colors.RED)
+    raise typer.Exit(2)
 
 
 def register(app: typer.Typer) -> None:

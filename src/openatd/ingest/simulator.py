@@ -441,6 +441,10 @@ class SimulationReport:
 
     protocol: str
     devices: int
+    host: str = "127.0.0.1"
+    port: int = 0
+    ids: list[str] = field(default_factory=list, repr=False)
+    connect_errors: dict[str, int] = field(default_factory=dict)
     connected: int = 0
     logged_in: int = 0
     frames_sent: int = 0
@@ -461,6 +465,69 @@ class SimulationReport:
         data = sorted(self.ack_latencies_s)
         k = min(len(data) - 1, max(0, math.ceil(q / 100 * len(data)) - 1))
         return data[k]
+
+    @property
+    def acknowledged(self) -> bool:
+        """Whether the server showed it took anything: an ACK where the protocol sends
+        them (login or position), a connection where it sends none."""
+        enc = ENCODERS[self.protocol]
+        if enc.acks_positions and self.frames_sent:
+            return self.position_acks > 0
+        if enc.acks_login:
+            return self.logged_in > 0
+        return self.connected > 0
+
+    def problems(self) -> list[str]:
+        """Why the run fell short, one plain sentence each (empty when all went through).
+
+        Names the cause a user can act on: the refused port, unregistered device ids,
+        positions that were sent but never acknowledged.
+        """
+        out: list[str] = []
+        enc = ENCODERS[self.protocol]
+        where = f"{self.host}:{self.port}"
+        errors = "; ".join(f"{reason} ({n}x)" for reason, n in self.connect_errors.items())
+        if self.connected == 0:
+            out.append(
+                f"no device could connect to {where}: {errors or 'no answer'}. Is the server "
+                f"running with the {self.protocol} listener (openatd serve --protocols "
+                f"{self.protocol}), on that host and port?"
+            )
+            return out
+        if self.connected < self.devices:
+            out.append(
+                f"{self.devices - self.connected} of {self.devices} devices could not "
+                f"connect to {where}: {errors or 'no answer'}"
+            )
+        span = self._id_span()
+        if enc.acks_login and self.logged_in < self.connected:
+            who = (
+                "no device"
+                if self.logged_in == 0
+                else (f"{self.connected - self.logged_in} of {self.connected} devices")
+            )
+            out.append(
+                f"the server did not acknowledge the login of {who}: is device {span} "
+                f"registered? Register the simulated ids first (openatd simulate "
+                f"--register-for PARTICIPANT_ID, or POST /api/devices); the server neither "
+                f"stores nor acknowledges data of unknown devices."
+            )
+        if enc.acks_positions and self.frames_sent and self.position_acks < self.frames_sent:
+            out.append(
+                f"{self.frames_sent - self.position_acks} of {self.frames_sent} position frames "
+                f"were not acknowledged within the drain time"
+                + (
+                    ""
+                    if self.position_acks
+                    else f": are the devices {span} registered, and assigned to a participant?"
+                )
+            )
+        return out
+
+    def _id_span(self) -> str:
+        if not self.ids:
+            return "ids"
+        return self.ids[0] if len(self.ids) == 1 else f"{self.ids[0]}..{self.ids[-1]}"
 
     def summary(self) -> str:
         """Human-readable lines for the CLI."""
@@ -547,9 +614,13 @@ async def _connect(
             _, proto = await loop.create_connection(lambda: factory(encoder, report), sock=sock)
         else:
             _, proto = await loop.create_connection(lambda: factory(encoder, report), host, port)
-    except OSError:
+    except OSError as exc:
         if sock is not None:
             sock.close()
+        reason = exc.strerror or type(exc).__name__
+        if isinstance(exc, ConnectionRefusedError):
+            reason = f"connection refused on port {port}"
+        report.connect_errors[reason] = report.connect_errors.get(reason, 0) + 1
         return None
     return proto
 
@@ -587,8 +658,8 @@ async def simulate(
     if devices <= 0 or rate <= 0:
         raise InvalidInput("devices and rate must be positive")
     enc_cls = ENCODERS[protocol]
-    report = SimulationReport(protocol, devices)
     ids = list(ids) if ids is not None else device_ids(devices)
+    report = SimulationReport(protocol, devices, host=host, port=port, ids=ids[:devices])
     total = max(1, round(rate * duration_s))
     per_device = math.ceil(total / devices)
 
