@@ -26,6 +26,7 @@ from openatd.errors import AuthenticationFailed, OpenATDError
 from openatd.participants import service as participants
 from openatd.participants import zones as zone_service
 from openatd.safeguards.auth import TokenClaims, read_token
+from openatd.web.security import install_templates, safe_path
 
 COOKIE = "openatd_session"
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -40,6 +41,7 @@ def _local(t: datetime | None, tz: str) -> str:
 
 
 templates.env.filters["local"] = _local
+install_templates(templates.env)
 
 
 class NeedLogin(Exception):
@@ -100,7 +102,7 @@ def login(
         )
     except AuthenticationFailed as exc:
         return _render(request, "login.html", 401, next=next, error=str(exc))
-    target = next if next.startswith("/ui/") else "/ui/"
+    target = safe_path(next) if next.startswith("/ui/") else "/ui/"
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         COOKIE, token, max_age=s.token_ttl_s, httponly=True, samesite="strict", path="/ui"
@@ -130,12 +132,18 @@ def inbox(request: Request, container: ContainerDep) -> Response:
 
 
 @router.post("/alerts/{alert_id}/acknowledge")
-def acknowledge(alert_id: PathId, request: Request, container: ContainerDep) -> Response:
+def acknowledge(
+    alert_id: PathId,
+    request: Request,
+    container: ContainerDep,
+    back: Annotated[str, Form()] = "/ui/",
+) -> Response:
     return _act(
         request,
         container,
         lambda u, uow, now: alerts.acknowledge(uow, u, now, alert_id),
         "Alert acknowledged.",
+        back,
     )
 
 
@@ -146,6 +154,7 @@ def resolve(
     container: ContainerDep,
     resolution: Annotated[str, Form()],
     reason: Annotated[str, Form()] = "",
+    back: Annotated[str, Form()] = "/ui/",
 ) -> Response:
     return _act(
         request,
@@ -154,10 +163,15 @@ def resolve(
             uow, u, now, alert_id, resolution=resolution, reason=reason
         ),
         "Alert resolved; the decision and its reason are in the audit log.",
+        back,
     )
 
 
-def _act(request: Request, container: Container, action: Any, notice: str) -> Response:
+def _act(
+    request: Request, container: Container, action: Any, notice: str, back: str = "/ui/"
+) -> Response:
+    """Run *action(user, uow, now)*; then back to *back* (a path on this site, never the
+    Referer) with *notice*, or an error page."""
     try:
         user = _user(request, container)
     except NeedLogin:
@@ -167,8 +181,7 @@ def _act(request: Request, container: Container, action: Any, notice: str) -> Re
             action(user, uow, container.clock.now())
     except OpenATDError as exc:
         return _render(request, "error.html", status_for(exc), user=user, message=str(exc))
-    back = request.headers.get("referer", "/ui/")
-    back = back.split("?")[0]
+    back = safe_path(back).split("?")[0]
     return RedirectResponse(f"{back}?notice={quote(notice)}", status_code=303)
 
 
