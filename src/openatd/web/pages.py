@@ -7,7 +7,7 @@ SameSite=Strict cookie; every change is a POST form.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -34,10 +34,17 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-def _local(t: datetime | None, tz: str) -> str:
+def _local(t: datetime | None, tz: str, seconds: bool = False) -> str:
+    """*t* in the zone *tz*, e.g. ``Sat 2026-12-05 08:15 CET`` (with ``:SS`` if *seconds*)."""
     if t is None:
         return ""
-    return t.astimezone(ZoneInfo(tz)).strftime("%a %Y-%m-%d %H:%M %Z")
+    fmt = "%a %Y-%m-%d %H:%M:%S %Z" if seconds else "%a %Y-%m-%d %H:%M %Z"
+    return t.astimezone(ZoneInfo(tz)).strftime(fmt)
+
+
+def _field(t: datetime, tz: str) -> str:
+    """*t* as a ``datetime-local`` field value in the zone *tz*, to the second."""
+    return t.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 templates.env.filters["local"] = _local
@@ -201,8 +208,7 @@ def participant_page(participant_id: PathId, request: Request, container: Contai
             "p": p,
             "zones": zone_service.list_zones(uow, user, now, participant_id),
             "alerts": alerts.list_alerts(uow, user, now, participant_id=participant_id),
-            "default_start": (now - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"),
-            "default_end": now.strftime("%Y-%m-%dT%H:%M"),
+            "default_start": _field(now - timedelta(days=1), p.timezone),
         }
 
     return _page(request, container, "participant.html", build)
@@ -217,21 +223,36 @@ def positions_page(
     end: str = "",
     reason: str = "",
 ) -> Response:
-    """Positions for a stated reason; times are entered in UTC."""
+    """Positions for a stated reason.
+
+    *start* and *end* are the participant's local time (their IANA zone, as the form
+    says), to the second; a typed UTC offset is honoured; an empty *end* is now, so the
+    newest fix is always included.
+    """
 
     def build(user: TokenClaims, uow: Any, now: datetime) -> dict[str, Any]:
         from openatd.errors import InvalidInput
 
+        p = participants.get_participant(uow, user, now, participant_id)
+        zone = ZoneInfo(p.timezone)
         try:
-            t0, t1 = (datetime.fromisoformat(x) for x in (start, end))
+            t0 = datetime.fromisoformat(start)
+            t1 = datetime.fromisoformat(end) if end.strip() else now
         except ValueError as exc:
-            raise InvalidInput("give start and end as date and time (UTC)") from exc
-        # The form's fields carry no offset and are UTC; a typed offset is honoured.
-        t0, t1 = (x if x.tzinfo else x.replace(tzinfo=UTC) for x in (t0, t1))
+            raise InvalidInput(
+                f"give start and end as date and time ({p.timezone} local time)"
+            ) from exc
+        t0, t1 = (x if x.tzinfo else x.replace(tzinfo=zone) for x in (t0, t1))
         got = participants.read_positions(
             uow, user, now, participant_id, start=t0, end=t1, reason=reason
         )
-        p = uow.participants.get(participant_id)
-        return {"p": p, "positions": got.positions, "reason": reason, "entry": got.audit_entry_id}
+        return {
+            "p": p,
+            "positions": got.positions,
+            "reason": reason,
+            "entry": got.audit_entry_id,
+            "start": t0,
+            "end": t1,
+        }
 
     return _page(request, container, "positions.html", build)

@@ -110,6 +110,14 @@ def test_cross_site_posts_change_nothing(live_server: object) -> None:
         assert r.headers["location"].startswith("/ui/?notice=")
         assert _status(url, alert_id) == "acknowledged"
 
+        # A decision is never defaulted: an empty choice is refused with a page (issue 10.5).
+        r = browser.post(
+            f"/ui/alerts/{alert_id}/resolve",
+            data={"csrf_token": token, "resolution": "", "reason": "checked with Dana by phone"},
+        )
+        assert r.status_code in (400, 422) and "resolution" in r.text
+        assert _status(url, alert_id) == "acknowledged"
+
         # The header form (htmx, fetch) is accepted as well.
         r = browser.post(
             f"/ui/alerts/{alert_id}/resolve",
