@@ -47,6 +47,19 @@ class Settings(BaseSettings):
         "(rotation).",
     )
 
+    cookie_secure: bool | None = Field(
+        default=None,
+        description="Mark every cookie Secure (sent over HTTPS only); unset: on in production, "
+        "off in development",
+    )
+    map_tiles_url: str = Field(
+        default="",
+        description="Map tile URL template for the staff map, e.g. "
+        "https://tile.example.org/{z}/{x}/{y}.png; empty: zones and tracks on a plain "
+        "background, nothing loaded from another host",
+    )
+    map_tiles_attribution: str = ""
+
     # Policy defaults (scenario README): per-participant policy overrides these.
     zone_dwell_s: int = 120
     offline_after_s: int = 1800
@@ -87,6 +100,22 @@ class Settings(BaseSettings):
                     "set a Fernet key for production"
                 )
         return self
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Whether cookies get ``Secure``: ``cookie_secure``, or by default in production."""
+        return self.env == "production" if self.cookie_secure is None else self.cookie_secure
+
+    @property
+    def map_tile_origin(self) -> str | None:
+        """``scheme://host`` of ``map_tiles_url`` (for the CSP's img-src), or None."""
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.map_tiles_url.replace("{s}", "a"))
+        if not self.map_tiles_url or not parts.scheme or not parts.netloc:
+            return None
+        host = self.map_tiles_url.split("//", 1)[1].split("/", 1)[0]
+        return f"{parts.scheme}://{host.replace('{s}', '*')}"
 
     @property
     def enabled_protocols(self) -> list[str]:
