@@ -74,8 +74,41 @@ class Settings(BaseSettings):
 
     # Tracker protocol listeners, e.g. "gt06,teltonika"; empty = none.
     protocols: str = ""
-    protocol_host: str = "0.0.0.0"
+    protocol_host: str | None = Field(
+        default=None,
+        description="bind address of the tracker listeners; unset means the HTTP host "
+        "(http_host), so --host 127.0.0.1 keeps the trackers local too",
+    )
     idle_timeout_s: int = 1800
+    # Ingest hardening (issue 14): what one tracker connection may cost.
+    protocol_max_buffer: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        description="bytes one tracker connection may hold unframed; past it it is closed",
+    )
+    protocol_frame_budget_s: float = Field(
+        default=0.05, gt=0, description="CPU seconds one frame may take to decode"
+    )
+    protocol_unidentified_bytes: int = Field(
+        default=8192,
+        ge=64,
+        description="bytes a connection may send before a registered device identifies on it",
+    )
+    protocol_unidentified_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="seconds a connection may stay open before a registered device identifies",
+    )
+    protocol_max_pending_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        description="bytes of decoded frames waiting on one connection before reading pauses",
+    )
+    loop_stall_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="an event-loop callback running longer than this is logged as a stall",
+    )
 
     shared_data: Path | None = None
 
@@ -116,6 +149,11 @@ class Settings(BaseSettings):
             return None
         host = self.map_tiles_url.split("//", 1)[1].split("/", 1)[0]
         return f"{parts.scheme}://{host.replace('{s}', '*')}"
+
+    @property
+    def tracker_host(self) -> str:
+        """Where the tracker listeners bind: ``protocol_host`` if set, else ``http_host``."""
+        return self.protocol_host if self.protocol_host else self.http_host
 
     @property
     def enabled_protocols(self) -> list[str]:
