@@ -112,6 +112,39 @@ class Settings(BaseSettings):
 
     shared_data: Path | None = None
 
+    # Outbox (notify/outbox.py): SMTP e-mail and a Twilio-compatible SMS API.
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_from: str = "openatd@localhost"
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    smtp_timeout_s: float = 10.0
+    sms_api_url: str = Field(
+        default="",
+        description="base URL of a Twilio-compatible API, e.g. https://api.twilio.com; empty = "
+        "no SMS",
+    )
+    sms_account_sid: str = ""
+    sms_auth_token: str = ""
+    sms_from: str = ""
+    outbox_interval_s: float = 10.0
+    outbox_max_attempts: int = 6
+    outbox_retry_base_s: float = 30.0
+
+    # Reminders (per program): offsets before hearings/appointments, check-in morning time.
+    reminder_offsets: str = "7d,3d,1d,2h"
+    reminder_morning: str = "08:00"
+
+    # Telephone check-in: the provider's auth token signs its webhooks (X-Twilio-Signature);
+    # the public URL is what the provider calls (behind a proxy the request URL differs).
+    telephony_auth_token: str = ""
+    telephony_public_url: str = ""
+
+    # Staff notifications: escalate an alert nobody acknowledged to the supervisors.
+    escalate_after_s: int = 4 * 3600
+    digest_hour_utc: int = 12
+
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:
         for key in self.template_key.split(","):
