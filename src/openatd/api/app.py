@@ -14,8 +14,20 @@ from openatd import __version__
 from openatd.api import errors
 from openatd.api.container import Container, build_container
 from openatd.api.limits import BodyLimitMiddleware
-from openatd.api.routes import alerts, audit, auth, checkins, devices, participants, portal, zones
+from openatd.api.routes import (
+    alerts,
+    audit,
+    auth,
+    checkins,
+    devices,
+    obligations,
+    participants,
+    portal,
+    zones,
+)
 from openatd.checkins.sweeper import CheckInSweeper
+from openatd.notify.channels import channels_from_settings
+from openatd.notify.worker import NotificationWorker
 from openatd.settings import Settings
 from openatd.web import docs, pages
 from openatd.web.security import SecurityMiddleware
@@ -54,9 +66,14 @@ def create_app(
             await owned.pipeline.start()
         sweeper = CheckInSweeper(owned.uow, owned.clock, owned.settings.tick_interval_s)
         sweeper.start()  # missed check-in windows -> alerts (checkins/service.py)
+        notifier = NotificationWorker(
+            owned.uow, owned.clock, owned.settings, channels_from_settings(owned.settings)
+        )
+        notifier.start()  # reminders, staff notifications, the outbox (notify/worker.py)
         try:
             yield
         finally:
+            await notifier.stop()
             await sweeper.stop()
             if run and owned.pipeline is not None:
                 await owned.pipeline.stop()
@@ -84,7 +101,17 @@ def create_app(
     )
     app.add_middleware(BodyLimitMiddleware)  # outermost: bodies are bounded before buffering
     errors.install(app)
-    for module in (auth, participants, devices, zones, alerts, audit, checkins, portal):
+    for module in (
+        auth,
+        participants,
+        devices,
+        zones,
+        alerts,
+        audit,
+        checkins,
+        portal,
+        obligations,
+    ):
         app.include_router(module.router, responses=errors.ERROR_RESPONSES)
     app.include_router(pages.router)
     app.include_router(docs.router)

@@ -55,6 +55,22 @@ class AuditAction(StrEnum):
     PARTICIPANT_APP_LOGIN = "participant:app_login"
     PARTICIPANT_APP_LOGIN_FAILED = "participant:app_login_failed"
     ALERT_RESPOND = "alert:respond"
+    OBLIGATION_CREATE = "obligation:create"
+    OBLIGATION_UPDATE = "obligation:update"
+    OBLIGATION_CANCEL = "obligation:cancel"
+    OBLIGATION_READ = "obligation:read"
+    OBLIGATION_IMPORT = "obligation:import"
+    CALENDAR_FEED_ISSUE = "calendar_feed:issue"
+    CALENDAR_FEED_REVOKE = "calendar_feed:revoke"
+    CALENDAR_FEED_READ = "calendar_feed:read"
+    MESSAGES_READ = "messages:read"
+    SMS_RECEIVED = "sms:received"
+    PHONE_PIN_SET = "phone_pin:set"
+    PHONE_CHECKIN = "checkin:phone"
+    PHONE_CHECKIN_REFUSED = "checkin:phone_refused"
+    VISIT_SCHEDULE = "visit:schedule"
+    VISIT_RECORD = "visit:record"
+    VISIT_READ = "visit:read"
 
 
 @dataclass(frozen=True, slots=True)
