@@ -1,8 +1,8 @@
 """The caseload list: each participant on the caller's caseload with their current status.
 
-Status is counts and times (open alerts, last check-in, battery, last contact), never a
-location, so the list needs no reason; it is audited once, naming every participant it
-showed.
+Status is counts and times (open alerts, next obligation, last check-in, battery, last
+contact), never a location, so the list needs no reason; it is audited once, naming every
+participant it showed.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def caseload(uow: UnitOfWork, user: TokenClaims, now: datetime) -> list[Caseload
     require_role(user, Role.CASE_MANAGER, Role.SUPERVISOR)
     ids = visible_participant_ids(uow, user)
     people = uow.participants.list(user_id=None if ids is None else user.user_id)
-    status = caseload_status(uow.session, [p.id for p in people])
+    status = caseload_status(uow.session, [p.id for p in people], now)
     audit.record(
         uow,
         at=now,

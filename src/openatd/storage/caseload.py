@@ -25,6 +25,7 @@ class CaseloadStatus:
     newest fix that reported one (percent, 0-100), with ``battery_at`` its fix time (UTC).
     ``last_contact_at``: the newest time any of their devices was heard from (UTC).
     ``last_checkin_at``/``last_checkin_outcome``: their newest check-in attempt.
+    ``next_obligation_*``: their next scheduled obligation (court date, appointment).
     """
 
     open_alerts: int = 0
@@ -33,13 +34,45 @@ class CaseloadStatus:
     battery_pct: float | None = None
     battery_at: datetime | None = None
     last_contact_at: datetime | None = None
+    next_obligation_at: datetime | None = None
+    next_obligation_title: str | None = None
+    next_obligation_kind: str | None = None
 
 
-def caseload_status(session: Session, participant_ids: Sequence[int]) -> dict[int, CaseloadStatus]:
-    """:class:`CaseloadStatus` for each id in *participant_ids* (absent ids: all defaults)."""
+def caseload_status(
+    session: Session, participant_ids: Sequence[int], now: datetime
+) -> dict[int, CaseloadStatus]:
+    """:class:`CaseloadStatus` for each id in *participant_ids* (absent ids: all defaults);
+    the next obligation is the earliest scheduled one starting at or after *now*."""
     ids = list(participant_ids)
     if not ids:
         return {}
+    first_ob = (
+        select(t.Obligation.participant_id, func.min(t.Obligation.start).label("at"))
+        .where(
+            t.Obligation.participant_id.in_(ids),
+            t.Obligation.status == "scheduled",
+            t.Obligation.start >= now,
+        )
+        .group_by(t.Obligation.participant_id)
+        .subquery()
+    )
+    obligations = {
+        pid: (at, title, kind)
+        for pid, at, title, kind in session.execute(
+            select(
+                t.Obligation.participant_id, t.Obligation.start, t.Obligation.title,
+                t.Obligation.kind,
+            ).join(
+                first_ob,
+                and_(
+                    t.Obligation.participant_id == first_ob.c.participant_id,
+                    t.Obligation.start == first_ob.c.at,
+                    t.Obligation.status == "scheduled",
+                ),
+            )
+        ).all()
+    }  # fmt: skip
     alerts: dict[int, int] = {
         pid: int(n)
         for pid, n in session.execute(
@@ -93,6 +126,7 @@ def caseload_status(session: Session, participant_ids: Sequence[int]) -> dict[in
     for pid in ids:
         ci = checkins.get(pid)
         bat = battery.get(pid)
+        ob = obligations.get(pid)
         out[pid] = CaseloadStatus(
             open_alerts=int(alerts.get(pid, 0)),
             last_checkin_at=ci[0] if ci else None,
@@ -100,5 +134,8 @@ def caseload_status(session: Session, participant_ids: Sequence[int]) -> dict[in
             battery_pct=bat[0] if bat else None,
             battery_at=bat[1] if bat else None,
             last_contact_at=contact.get(pid),
+            next_obligation_at=ob[0] if ob else None,
+            next_obligation_title=ob[1] if ob else None,
+            next_obligation_kind=ob[2] if ob else None,
         )
     return out

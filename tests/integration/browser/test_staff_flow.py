@@ -18,6 +18,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -145,6 +146,17 @@ def test_case_manager_runs_the_caseload_in_the_browser(
     page.click("text=Assign device")
     assert "Device assigned" in page.inner_text("[role=status]")
     assert "ana-phone" in page.inner_text("#devices + .scroll")
+    # A court date in the participant's local time; the caseload shows it as next.
+    hearing = (datetime.now(ZoneInfo("Europe/Zagreb")) + timedelta(days=3)).replace(
+        hour=9, minute=30, second=0, microsecond=0
+    )
+    page.select_option("#ob-kind", "court_hearing")
+    page.fill("#ob-title", "Hearing at the county court")
+    page.fill("#ob-start", hearing.strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_role("button", name="Add obligation").click()
+    assert "Obligation saved" in page.inner_text("[role=status]")
+    row = page.locator("tr[data-obligation-id]").first.inner_text()
+    assert hearing.strftime("%Y-%m-%d 09:30") in row and "court hearing" in row
     _axe(page)
     _shot(page, "participant", tmp_path)
 
@@ -188,6 +200,7 @@ def test_case_manager_runs_the_caseload_in_the_browser(
     page.goto(f"{api}/ui/participants?q=ana")
     cells = page.locator("tbody tr").first.inner_text()
     assert "Ana Example" in cells and "gps" in cells and "6 %" in cells and "s ago" in cells
+    assert "Hearing at the county court" in cells
     _axe(page)
     _shot(page, "caseload", tmp_path)
 

@@ -20,7 +20,10 @@ from openatd.alerts import service as alerts
 from openatd.api.deps import PathId
 from openatd.checkins import service as checkins
 from openatd.checkins.templates import parse_keys
+from openatd.domain.obligations import KINDS as OBLIGATION_KINDS
+from openatd.domain.obligations import ReminderPolicy
 from openatd.errors import InvalidInput, OpenATDError
+from openatd.obligations import service as obligations
 from openatd.participants import caseload as caseload_service
 from openatd.participants import portal
 from openatd.participants import service as participants
@@ -40,7 +43,7 @@ from openatd.web.staff.common import (
 
 router = APIRouter()
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-SORTS = ("name", "alerts", "contact", "checkin", "battery")
+SORTS = ("name", "alerts", "obligation", "contact", "checkin", "battery")
 MAX_GEOJSON_CHARS = 400_000
 MAX_PHOTO_BYTES = 8 * 1024 * 1024
 
@@ -54,7 +57,8 @@ def caseload(
     sort: str = "name",
     alerts_only: str = "",
 ) -> Response:
-    """The caseload: level, open alerts, last check-in, battery, last contact; search by
+    """The caseload: level, open alerts, next obligation, last check-in, battery, last
+    contact; search by
     name (*q*), filter by *level* or open alerts, sort by one of :data:`SORTS`."""
 
     def build(user: TokenClaims, uow: UnitOfWork, now: datetime) -> dict[str, Any]:
@@ -66,8 +70,10 @@ def caseload(
         if alerts_only:
             rows = [r for r in rows if r.status.open_alerts]
         old = datetime.min.replace(tzinfo=now.tzinfo)
+        late = datetime.max.replace(tzinfo=now.tzinfo)
         keys = {
             "alerts": lambda r: -r.status.open_alerts,
+            "obligation": lambda r: r.status.next_obligation_at or late,
             "contact": lambda r: r.status.last_contact_at or old,
             "checkin": lambda r: r.status.last_checkin_at or old,
             "battery": lambda r: r.status.battery_pct if r.status.battery_pct is not None else 1e9,
@@ -129,6 +135,8 @@ def participant_page(participant_id: PathId, request: Request, container: Contai
             "devices": uow.devices.list(participant_ids=[participant_id]),
             "schedules": checkins.list_schedules(uow, user, participant_id),
             "enrolment": checkins.read_enrolment(uow, user, now, participant_id),
+            "obligations": obligations.list_obligations(uow, user, now, participant_id),
+            "obligation_kinds": OBLIGATION_KINDS,
             "default_start": field_value(now - timedelta(days=1), p.timezone),
             "levels": SUPERVISION_LEVELS,
             "days": DAYS,
@@ -226,6 +234,46 @@ def delete_zone(zone_id: PathId, request: Request, container: ContainerDep) -> R
         container,
         lambda u, uow, now: zone_service.delete_zone(uow, u, now, zone_id),
         "Zone deleted.",
+        "/ui/participants/{result}",
+    )
+
+
+@router.post("/participants/{participant_id}/obligations")
+def add_obligation(
+    participant_id: PathId,
+    request: Request,
+    container: ContainerDep,
+    kind: Annotated[str, Form()],
+    title: Annotated[str, Form()],
+    start: Annotated[str, Form()],
+    end: Annotated[str, Form()] = "",
+    location: Annotated[str, Form()] = "",
+) -> Response:
+    """A court date or appointment in the participant's local wall time; reminders are
+    planned by the program's policy (``OPENATD_REMINDER_OFFSETS``)."""
+    s = container.settings
+    policy = ReminderPolicy.parse(s.reminder_offsets, s.reminder_morning)
+    return act(
+        request,
+        container,
+        lambda u, uow, now: obligations.create_obligation(
+            uow, u, now, participant_id, policy, kind=kind, title=title, start=start,
+            end=end or None, location=location.strip() or None,
+        ),
+        "Obligation saved; the participant's reminders are planned.",
+        f"/ui/participants/{participant_id}",
+    )  # fmt: skip
+
+
+@router.post("/obligations/{obligation_id}/cancel")
+def cancel_obligation(obligation_id: PathId, request: Request, container: ContainerDep) -> Response:
+    return act(
+        request,
+        container,
+        lambda u, uow, now: (
+            obligations.cancel_obligation(uow, u, now, obligation_id).participant_id
+        ),
+        "Obligation cancelled; the participant is told.",
         "/ui/participants/{result}",
     )
 
