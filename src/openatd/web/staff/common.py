@@ -122,10 +122,15 @@ def act(
     action: Action,
     notice: str | Callable[[Any], str],
     back: str = "/ui/",
+    changed: Callable[[Any], int | None] | None = None,
 ) -> Response:
     """Run *action(user, uow, now)* in one transaction, then go to *back* (a path on this
     site; ``{result}`` in it is replaced by the action's result) with *notice*, or show an
-    error page saying why nothing was changed."""
+    error page saying why nothing was changed.
+
+    *changed(result)* names the participant whose zones, devices or policy the action
+    changed: after the commit the position rules rebuild theirs (as the API routes do).
+    """
     try:
         user = current_user(request, container)
     except NeedLogin:
@@ -135,6 +140,8 @@ def act(
             result = action(user, uow, container.clock.now())
     except OpenATDError as exc:
         return render(request, "error.html", status_for(exc), user=user, message=str(exc))
+    if changed is not None:
+        container.pipeline_changed(changed(result))
     text = notice(result) if callable(notice) else notice
     target = safe_path(back.replace("{result}", str(result)), "/ui/")
     target = target.split("?")[0].split("#")[0]

@@ -161,6 +161,7 @@ def change_level(
         ),
         f"Supervision level is now {supervision_level}.",
         f"/ui/participants/{participant_id}",
+        changed=lambda _: participant_id,
     )
 
 
@@ -198,7 +199,14 @@ def create_zone(
         )
         return z.id
 
-    return act(request, container, action, "Zone saved.", f"/ui/participants/{participant_id}")
+    return act(
+        request,
+        container,
+        action,
+        "Zone saved.",
+        f"/ui/participants/{participant_id}",
+        changed=lambda _: participant_id,
+    )
 
 
 @router.post("/zones/{zone_id}/replace")
@@ -224,7 +232,14 @@ def replace_zone(
         )  # fmt: skip
         return pid
 
-    return act(request, container, action, "Zone shape changed.", "/ui/participants/{result}")
+    return act(
+        request,
+        container,
+        action,
+        "Zone shape changed.",
+        "/ui/participants/{result}",
+        changed=lambda pid: int(pid),
+    )
 
 
 @router.post("/zones/{zone_id}/delete")
@@ -235,6 +250,7 @@ def delete_zone(zone_id: PathId, request: Request, container: ContainerDep) -> R
         lambda u, uow, now: zone_service.delete_zone(uow, u, now, zone_id),
         "Zone deleted.",
         "/ui/participants/{result}",
+        changed=lambda pid: int(pid),
     )
 
 
@@ -302,6 +318,7 @@ def add_device(
         ),
         "Device assigned.",
         f"/ui/participants/{participant_id}",
+        changed=lambda _: participant_id,
     )
 
 
