@@ -293,6 +293,8 @@ class _Link:
                 continue
             groups: list[tuple[str | None, list[DeviceReport]]] = []
             for msg in decoded.messages:
+                if "invalid_fields" in msg.extras:
+                    server.metrics.partial_frames.labels(self.protocol).inc()
                 uid = msg.unique_id or frame_id
                 stamped = replace(msg, received=now, unique_id=uid)
                 if groups and groups[-1][0] == uid:
