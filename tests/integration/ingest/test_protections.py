@@ -188,3 +188,41 @@ def test_gt06_alarm_with_an_impossible_date_is_stored_as_status_and_acked(
         assert server.metrics.value("openatd_ingest_decode_errors_total", "gt06") == 0
 
     asyncio.run(main())
+
+
+def test_a_registered_device_without_login_may_burst_past_the_allowance(
+    shared_data: Any,
+) -> None:
+    """H02 has no login: every frame names the device. A registered device's first burst,
+    larger than the allowance, is held (reading paused) until the registry answers, then
+    stored and answered; the same burst from an unregistered id is closed."""
+    script = session_script("h02", load_samples(shared_data.path("protocols", "h02.json")))
+    frames = [f for f in script if f.device and f.reports]
+    device = frames[0].device or ""
+    mine = [f for f in frames if f.device == device]
+    burst = b"".join(f.wire for f in mine) * (2048 // sum(len(f.wire) for f in mine) + 1)
+    assert len(burst) > 1024
+
+    async def main(known: list[str]) -> tuple[IngestServer, MemorySink, bool]:
+        sink = MemorySink(known)
+        server, port = await _server(sink, "h02", unidentified_bytes=1024)
+        try:
+            client = await Client.connect(port)
+            await client.send(burst)
+            for _ in range(100):
+                if sink.reports or server.connection_count == 0:
+                    break
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.2)
+            still_open = server.connection_count == 1
+            await client.close()
+        finally:
+            await server.stop()
+        return server, sink, still_open
+
+    server, sink, still_open = asyncio.run(main([device]))
+    assert still_open and sink.reports
+    assert _closed(server, "h02", "unidentified_bytes") == 0
+    server, sink, still_open = asyncio.run(main([]))
+    assert not still_open and not sink.reports
+    assert _closed(server, "h02", "unidentified_bytes") == 1
