@@ -502,9 +502,9 @@ class _TcpConnection(asyncio.Protocol):
             self._first_timer = None
         if self._held:  # the allowance ran out while the registry was being asked
             self._held = False
-            if not self._paused and self._transport is not None:
-                if not self._transport.is_closing():
-                    self._transport.resume_reading()
+            transport = self._transport
+            if not self._paused and transport is not None and not transport.is_closing():
+                transport.resume_reading()
 
     def _unknown(self) -> None:
         self._rejected = True
