@@ -16,6 +16,7 @@ from openatd.api.routes import alerts, audit, auth, checkins, devices, participa
 from openatd.checkins.sweeper import CheckInSweeper
 from openatd.settings import Settings
 from openatd.web import pages
+from openatd.web import participant as participant_app
 
 
 def create_app(
@@ -72,6 +73,7 @@ def create_app(
     for module in (auth, participants, devices, zones, alerts, audit, checkins, portal):
         app.include_router(module.router, responses=errors.ERROR_RESPONSES)
     app.include_router(pages.router)
+    participant_app.install(app)  # the participant web app at /me/
 
     @app.get("/", include_in_schema=False)
     def home() -> RedirectResponse:

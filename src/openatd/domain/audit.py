@@ -55,6 +55,7 @@ class AuditAction(StrEnum):
     PARTICIPANT_APP_LOGIN = "participant:app_login"
     PARTICIPANT_APP_LOGIN_FAILED = "participant:app_login_failed"
     ALERT_RESPOND = "alert:respond"
+    PARTICIPANT_REPORT = "participant:problem_report"
 
 
 @dataclass(frozen=True, slots=True)
