@@ -21,6 +21,9 @@
     p.textContent = text;
     if (kind) { p.className = "result-" + kind; }
     result.appendChild(p);
+    if (kind === "verified" || kind === "review") {  // done for this window: no more photos
+      Array.prototype.forEach.call(document.querySelectorAll(".capture"), function (el) { el.hidden = true; });
+    }
   }
   function clock(iso) {
     var d = new Date(iso);
