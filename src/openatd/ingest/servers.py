@@ -56,7 +56,7 @@ import logging
 import math
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from prometheus_client import CollectorRegistry
@@ -235,11 +235,12 @@ class _Link:
             groups: list[tuple[str | None, list[DeviceReport]]] = []
             for msg in decoded.messages:
                 uid = msg.unique_id or frame_id
-                stamped = replace(msg, received=now, unique_id=uid)
+                msg.received = now  # a fresh report of this frame: stamped in place
+                msg.unique_id = uid
                 if groups and groups[-1][0] == uid:
-                    groups[-1][1].append(stamped)
+                    groups[-1][1].append(msg)
                 else:
-                    groups.append((uid, [stamped]))
+                    groups.append((uid, [msg]))
             last = len(groups) - 1
             for i, (uid, reports) in enumerate(groups):
                 self._pending.append(
