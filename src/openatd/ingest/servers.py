@@ -69,7 +69,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from prometheus_client import CollectorRegistry
@@ -307,11 +307,12 @@ class _Link:
                 if "invalid_fields" in msg.extras:
                     server.metrics.partial_frames.labels(self.protocol).inc()
                 uid = msg.unique_id or frame_id
-                stamped = replace(msg, received=now, unique_id=uid)
+                msg.received = now  # a fresh report of this frame: stamped in place
+                msg.unique_id = uid
                 if groups and groups[-1][0] == uid:
-                    groups[-1][1].append(stamped)
+                    groups[-1][1].append(msg)
                 else:
-                    groups.append((uid, [stamped]))
+                    groups.append((uid, [msg]))
             last = len(groups) - 1
             for i, (uid, reports) in enumerate(groups):
                 self._pending.append(
