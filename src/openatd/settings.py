@@ -41,6 +41,18 @@ class Settings(BaseSettings):
     osmand_port: int = 5055
     secret_key: str = DEFAULT_SECRET_KEY
     token_ttl_s: int = 3600
+    participant_session_ttl_s: int = Field(
+        default=30 * 24 * 3600,
+        ge=300,
+        description="How long the participant web app (/me/) stays signed in on a phone, "
+        "seconds; renewed while in use, revoked at once by a new sign-in code.",
+    )
+    program_phone: str = Field(
+        default="",
+        max_length=40,
+        description="The phone number participants call to check in when the app cannot "
+        "(shown in the participant web app); empty: 'call your case manager'.",
+    )
     template_key: str = Field(
         default=DEFAULT_TEMPLATE_KEY,
         description="Fernet key(s) for face templates at rest; comma-separated, newest first "

@@ -30,6 +30,7 @@ from openatd.notify.channels import channels_from_settings
 from openatd.notify.worker import NotificationWorker
 from openatd.settings import Settings
 from openatd.web import docs, pages
+from openatd.web import participant as participant_app
 from openatd.web.security import SecurityMiddleware
 
 STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
@@ -116,6 +117,7 @@ def create_app(
     app.include_router(pages.router)
     app.include_router(docs.router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    participant_app.install(app)  # the participant web app at /me/
 
     @app.get("/", include_in_schema=False)
     def home() -> RedirectResponse:

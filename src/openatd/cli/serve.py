@@ -77,6 +77,10 @@ async def run_server(settings: object, *, ready: asyncio.Event | None = None) ->
             down.id,
         )
     await container.pipeline.start()
+    from openatd.ingest.watchdog import LoopWatchdog
+
+    watchdog = LoopWatchdog(container.pipeline.metrics.registry, settings.loop_stall_s)
+    watchdog.start()
     api = create_app(container=container, manage_pipeline=False)
     intake = create_intake_app(container)
     servers = [
@@ -132,6 +136,7 @@ async def run_server(settings: object, *, ready: asyncio.Event | None = None) ->
         if trackers is not None:
             await trackers.stop()
         await container.pipeline.stop()
+        watchdog.stop()
         container.db.dispose()
 
 
