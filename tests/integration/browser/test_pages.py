@@ -6,17 +6,13 @@ without a reason (refused), read them with one, resolve the alert.
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-import pytest
 
 from openatd.accounts import create_user
 from openatd.participants import service
@@ -24,34 +20,8 @@ from openatd.participants.zones import create_zone
 from openatd.safeguards.auth import Role, TokenClaims
 from openatd.storage.db import Database
 
-CHROMIUM = os.environ.get("OPENATD_CHROMIUM", "/usr/bin/chromium")
 PASSWORD = "correct horse battery"
 HOME = (45.4526, 14.0182)
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        pytest.fail(f"Chromium not found at {CHROMIUM}: .ci/run installs Debian's chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def _program(url: str) -> int:
