@@ -249,6 +249,8 @@ def test_case_manager_runs_the_caseload_in_the_browser(
     auditor = browser.new_page()
     _login(auditor, api, "audrey")
     assert auditor.url == f"{api}/ui/audit"
+    auditor.goto(f"{api}/ui/")  # the demo's link for the auditor
+    assert auditor.url == f"{api}/ui/audit"
     auditor.fill("#f-action", "positions*")
     auditor.fill("#f-staff", "casey")
     auditor.click("text=Filter")

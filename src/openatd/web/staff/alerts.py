@@ -6,14 +6,14 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from openatd.alerts import service as alerts
 from openatd.api.deps import PathId
 from openatd.participants import service as participants
 from openatd.safeguards.auth import Role, TokenClaims
 from openatd.storage.repositories import UnitOfWork
-from openatd.web.staff.common import ContainerDep, act, page
+from openatd.web.staff.common import ContainerDep, NeedLogin, act, current_user, page
 
 router = APIRouter()
 
@@ -24,11 +24,13 @@ def queue(request: Request, container: ContainerDep, show: str = "open") -> Resp
     condition first, in two lists: compliance (a person must judge) and technical (a fault
     of the technology, never a violation by itself)."""
 
-    def build(user: TokenClaims, uow: UnitOfWork, now: datetime) -> dict[str, Any]:
-        if user.role is Role.AUDITOR:
-            from openatd.errors import PermissionDenied
+    try:
+        if current_user(request, container).role is Role.AUDITOR:
+            return RedirectResponse("/ui/audit", status_code=303)  # the auditor's start page
+    except NeedLogin:
+        pass  # page() sends them to the log-in form
 
-            raise PermissionDenied("auditors read the audit log: /ui/audit")
+    def build(user: TokenClaims, uow: UnitOfWork, now: datetime) -> dict[str, Any]:
         rows = list(alerts.list_alerts(uow, user, now))
         if show != "all":
             rows = [a for a in rows if a.status in ("open", "acknowledged")]
