@@ -105,10 +105,14 @@ def test_hearing_entered_is_reminded_by_email_and_sms_then_changed_then_cancelle
     assert "50 W Washington St, Chicago" in body and "orden de arresto" in body
     assert f"{start:%-H:%M}" in texts[0]["Body"] and "¿Necesita transporte" in texts[0]["Body"]
 
-    r = HTTP.get(f"{api}/api/participants/{p['id']}/messages", headers=alice)
-    assert r.status_code == 200
-    sent = [m for m in r.json() if m["kind"] == "reminder"]
-    assert sorted((m["channel"], m["status"]) for m in sent) == [("email", "sent"), ("sms", "sent")]
+    def reminder_statuses() -> list[tuple[str, str]]:
+        r = HTTP.get(f"{api}/api/participants/{p['id']}/messages", headers=alice)
+        assert r.status_code == 200
+        got = sorted((m["channel"], m["status"]) for m in r.json() if m["kind"] == "reminder")
+        return got if got == [("email", "sent"), ("sms", "sent")] else []
+
+    # The provider has it; the outbox row says so once the sender commits.
+    wait_for(reminder_statuses, timeout=30)
 
     # Moving the hearing a day later sends an immediate notice with both dates.
     r = HTTP.patch(
