@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     protocols: str = ""
     protocol_host: str = "0.0.0.0"
     idle_timeout_s: int = 1800
+    # Ingest processes sharing the tracker ports (issue 11): 0 = one per CPU; 1 = none,
+    # the listeners run in the server process. Needs fixed ports (not 0).
+    ingest_workers: int = Field(default=0, ge=0, le=256)
 
     shared_data: Path | None = None
 
