@@ -86,8 +86,10 @@ ContainerDep = Annotated[Container, Depends(get_container)]
 
 
 def csrf_token(request: Request) -> str:
-    """The CSRF token of *request*'s session for forms and ``fetch`` (empty until CSRF lands)."""
-    return ""
+    """The CSRF token of *request* for forms and ``fetch`` (web/security.py's middleware)."""
+    from openatd.web import security
+
+    return security.csrf_token(request)
 
 
 def csrf_input(request: Request) -> Markup:
