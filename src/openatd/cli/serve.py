@@ -114,10 +114,9 @@ async def run_server(settings: object, *, ready: asyncio.Event | None = None) ->
         if workers > 1 and shared:
             trackers = IngestWorkers(container.pipeline, worker_config(settings), workers)
             await trackers.start()
-            ports = ", ".join(
-                f"{s.protocol} tcp {session_class(s.protocol).default_port if s.port is None else s.port}"
-                for s in listeners_from_settings(settings)
-            )
+            specs = listeners_from_settings(settings)
+            port_of = {s.protocol: s.port or session_class(s.protocol).default_port for s in specs}
+            ports = ", ".join(f"{name} tcp {port}" for name, port in port_of.items())
             how = f"{workers} ingest processes"
         else:
             trackers = IngestServer.from_settings(

@@ -274,8 +274,8 @@ def ingest_worker_main(config: dict[str, Any], bus_path: str, index: int, ready:
     """Entry point of one ingest process (``multiprocessing`` spawn target).
 
     *config* holds the tracker settings of :func:`worker_config` (listeners, bind host and
-    the per-connection limits; no secrets). Listens with ``SO_REUSEPORT``, submits over the bus at *bus_path*, sets the
-    *ready* event once every listener is bound, and runs until SIGTERM / SIGINT.
+    the per-connection limits; no secrets). Listens with ``SO_REUSEPORT``, submits over the
+    bus at *bus_path*, sets the *ready* event once every listener is bound, and runs until SIGTERM / SIGINT.
     """
     import signal
 
