@@ -275,7 +275,8 @@ def ingest_worker_main(config: dict[str, Any], bus_path: str, index: int, ready:
 
     *config* holds the tracker settings of :func:`worker_config` (listeners, bind host and
     the per-connection limits; no secrets). Listens with ``SO_REUSEPORT``, submits over the
-    bus at *bus_path*, sets the *ready* event once every listener is bound, and runs until SIGTERM / SIGINT.
+    bus at *bus_path*, sets the *ready* event once every listener is bound, and runs until
+    SIGTERM / SIGINT.
     """
     import signal
 
