@@ -41,11 +41,36 @@ class Settings(BaseSettings):
     osmand_port: int = 5055
     secret_key: str = DEFAULT_SECRET_KEY
     token_ttl_s: int = 3600
+    participant_session_ttl_s: int = Field(
+        default=30 * 24 * 3600,
+        ge=300,
+        description="How long the participant web app (/me/) stays signed in on a phone, "
+        "seconds; renewed while in use, revoked at once by a new sign-in code.",
+    )
+    program_phone: str = Field(
+        default="",
+        max_length=40,
+        description="The phone number participants call to check in when the app cannot "
+        "(shown in the participant web app); empty: 'call your case manager'.",
+    )
     template_key: str = Field(
         default=DEFAULT_TEMPLATE_KEY,
         description="Fernet key(s) for face templates at rest; comma-separated, newest first "
         "(rotation).",
     )
+
+    cookie_secure: bool | None = Field(
+        default=None,
+        description="Mark every cookie Secure (sent over HTTPS only); unset: on in production, "
+        "off in development",
+    )
+    map_tiles_url: str = Field(
+        default="",
+        description="Map tile URL template for the staff map, e.g. "
+        "https://tile.example.org/{z}/{x}/{y}.png; empty: zones and tracks on a plain "
+        "background, nothing loaded from another host",
+    )
+    map_tiles_attribution: str = ""
 
     # Policy defaults (scenario README): per-participant policy overrides these.
     zone_dwell_s: int = 120
@@ -61,8 +86,41 @@ class Settings(BaseSettings):
 
     # Tracker protocol listeners, e.g. "gt06,teltonika"; empty = none.
     protocols: str = ""
-    protocol_host: str = "0.0.0.0"
+    protocol_host: str | None = Field(
+        default=None,
+        description="bind address of the tracker listeners; unset means the HTTP host "
+        "(http_host), so --host 127.0.0.1 keeps the trackers local too",
+    )
     idle_timeout_s: int = 1800
+    # Ingest hardening (issue 14): what one tracker connection may cost.
+    protocol_max_buffer: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        description="bytes one tracker connection may hold unframed; past it it is closed",
+    )
+    protocol_frame_budget_s: float = Field(
+        default=0.05, gt=0, description="CPU seconds one frame may take to decode"
+    )
+    protocol_unidentified_bytes: int = Field(
+        default=8192,
+        ge=64,
+        description="bytes a connection may send before a registered device identifies on it",
+    )
+    protocol_unidentified_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="seconds a connection may stay open before a registered device identifies",
+    )
+    protocol_max_pending_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        description="bytes of decoded frames waiting on one connection before reading pauses",
+    )
+    loop_stall_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="an event-loop callback running longer than this is logged as a stall",
+    )
 
     shared_data: Path | None = None
 
@@ -120,6 +178,27 @@ class Settings(BaseSettings):
                     "set a Fernet key for production"
                 )
         return self
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Whether cookies get ``Secure``: ``cookie_secure``, or by default in production."""
+        return self.env == "production" if self.cookie_secure is None else self.cookie_secure
+
+    @property
+    def map_tile_origin(self) -> str | None:
+        """``scheme://host`` of ``map_tiles_url`` (for the CSP's img-src), or None."""
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.map_tiles_url.replace("{s}", "a"))
+        if not self.map_tiles_url or not parts.scheme or not parts.netloc:
+            return None
+        host = self.map_tiles_url.split("//", 1)[1].split("/", 1)[0]
+        return f"{parts.scheme}://{host.replace('{s}', '*')}"
+
+    @property
+    def tracker_host(self) -> str:
+        """Where the tracker listeners bind: ``protocol_host`` if set, else ``http_host``."""
+        return self.protocol_host if self.protocol_host else self.http_host
 
     @property
     def enabled_protocols(self) -> list[str]:

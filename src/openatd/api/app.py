@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 
 from openatd import __version__
 from openatd.api import errors
@@ -28,7 +30,12 @@ from openatd.checkins.sweeper import CheckInSweeper
 from openatd.notify.channels import channels_from_settings
 from openatd.notify.worker import NotificationWorker
 from openatd.settings import Settings
-from openatd.web import pages
+from openatd.web import docs, pages
+from openatd.web import participant as participant_app
+from openatd.web.security import SecurityMiddleware
+
+STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
+"""Static files (own CSS/JS and vendored libraries with their licences), served at /static."""
 
 
 def create_app(
@@ -83,9 +90,18 @@ def create_app(
             "in the hash-chained audit log."
         ),
         lifespan=lifespan,
+        docs_url=None,  # web/docs.py serves Swagger UI from the package
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.container = container
-    app.add_middleware(BodyLimitMiddleware)
+    tiles = container.settings.map_tile_origin
+    app.add_middleware(
+        SecurityMiddleware,  # CSRF + Origin checks, headers, Secure cookies (web/security.py)
+        cookie_secure=container.settings.secure_cookies,
+        img_sources=[tiles] if tiles else [],
+    )
+    app.add_middleware(BodyLimitMiddleware)  # outermost: bodies are bounded before buffering
     errors.install(app)
     for module in (
         auth,
@@ -101,6 +117,9 @@ def create_app(
     ):
         app.include_router(module.router, responses=errors.ERROR_RESPONSES)
     app.include_router(pages.router)
+    app.include_router(docs.router)
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    participant_app.install(app)  # the participant web app at /me/
 
     @app.get("/", include_in_schema=False)
     def home() -> RedirectResponse:

@@ -197,3 +197,25 @@ class PortalAlertPublic(BaseModel):
 
 class AlertResponseCreate(BaseModel):
     text: str = Field(min_length=1, max_length=4000)
+
+
+class ProblemReportCreate(BaseModel):
+    """A participant's technical report: what is not working, in their words."""
+
+    kind: Literal["app", "device", "other"] = "app"
+    text: str = Field(min_length=1, max_length=4000)
+    occurred_at: datetime | None = Field(
+        default=None, description="when it started, by the phone's clock (recorded only)"
+    )
+
+
+class AccessEntryPublic(BaseModel):
+    """One access to or change of the participant's data by staff or the system."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    at: datetime
+    actor: str
+    action: str
+    subject: str | None
+    reason: str | None

@@ -102,6 +102,12 @@ _DEPENDENCY_ERRORS = frozenset({"OperationalError", "InterfaceError", "TimeoutEr
 
 ALERT_MISSED = "missed_check_in"
 
+LATE_UPLOAD_MAX = timedelta(hours=72)
+"""How long after its window an attempt the phone kept (a failed upload, retried) is still
+accepted as a late upload, reviewed as technical (measured from the attempt to its arrival)."""
+ATTEMPT_CLOCK_SKEW = timedelta(minutes=5)
+"""How far in the future of the server's clock an attempt time may lie (phone clock skew)."""
+
 
 class Outcome(StrEnum):
     """Stored outcome of one check-in attempt."""
@@ -508,6 +514,66 @@ def _find_window(
     return windows[0]
 
 
+def _late_window(
+    uow: UnitOfWork,
+    participant: t.Participant,
+    now: datetime,
+    schedule_id: int | None,
+    attempted_at: datetime | None,
+) -> CheckInWindow | None:
+    """The window an attempt made at *attempted_at* belonged to, when that window no longer
+    accepts check-ins at *now* (a late upload); ``None`` when the attempt is not late."""
+    if attempted_at is None or now - attempted_at > LATE_UPLOAD_MAX:
+        return None
+    rows = uow.checkin_schedules.for_participant(participant.id, active_only=False)
+    for row in rows:
+        if schedule_id is not None and row.id != schedule_id:
+            continue
+        window = plan_of(row, participant.timezone).open_window(attempted_at)
+        if window is not None and not window.accepts(now):
+            return window
+    return None
+
+
+def late_message(window: CheckInWindow, attempted_at: datetime, now: datetime) -> str:
+    """What the participant is told about a late upload (English; the web app translates)."""
+    return (
+        f"Your check-in was received at {_fmt_local(now, window)}, after the window closed, but "
+        f"your phone recorded the attempt at {_fmt_local(attempted_at, window)}, inside the "
+        "window. A person will review it as a technical delay; it is not counted as a missed "
+        "check-in."
+    )
+
+
+def _reclassify_missed(
+    uow: UnitOfWork,
+    window: CheckInWindow,
+    checkin: t.CheckIn,
+    attempted_at: datetime,
+    now: datetime,
+) -> int | None:
+    """Make the ``missed_check_in`` alert of *window* (if raised and not resolved) technical,
+    saying why; returns its id."""
+    for alert in uow.alerts.list(participant_ids=[checkin.participant_id], limit=100_000):
+        details = alert.details or {}
+        if (
+            alert.type == ALERT_MISSED
+            and alert.status != "resolved"
+            and details.get("schedule_id") == window.schedule_id
+            and details.get("window_start") == window.start.isoformat()
+        ):
+            alert.category = "technical"
+            alert.explanation = (
+                f"{alert.explanation} Later, check-in {checkin.id} arrived at "
+                f"{_fmt_local(now, window)}: the phone recorded the attempt at "
+                f"{_fmt_local(attempted_at, window)}, inside the window, and could not upload it "
+                "in time; this is reclassified as a technical fault, for a person to review."
+            )
+            alert.details = {**details, "late_upload_checkin_id": checkin.id}
+            return alert.id
+    return None
+
+
 def _review_selfie(data: bytes) -> bytes:
     """The selfie re-encoded as a plain JPEG: upright, at most 1280 px, with no metadata at all
     (EXIF, GPS, maker notes, ICC are all dropped because only the pixels are encoded)."""
@@ -546,6 +612,7 @@ def _quality_report(result: VerificationResult) -> dict[str, Any]:
             "score": face.score,
         },
         "model": result.model_id,
+        "template_scores": list(result.template_scores),
         "timings_s": {
             "decode": result.timings.decode_s,
             "detect": result.timings.detect_s,
@@ -653,6 +720,27 @@ def check_device_time(device_time: datetime | None) -> datetime | None:
     return utc
 
 
+def check_attempt_time(attempted_at: datetime | None, now: datetime) -> datetime | None:
+    """The phone's attempt time as UTC, if plausible (see :func:`check_device_time`).
+
+    Raises:
+        InvalidInput: no offset, outside 2000..2099, or more than :data:`ATTEMPT_CLOCK_SKEW`
+            after the server's *now*.
+    """
+    if attempted_at is None:
+        return None
+    try:
+        utc = check_device_time(attempted_at)
+    except InvalidInput as exc:
+        raise InvalidInput(str(exc).replace("device_time", "attempted_at")) from exc
+    if utc is not None and utc > now + ATTEMPT_CLOCK_SKEW:
+        raise InvalidInput(
+            f"attempted_at {attempted_at.isoformat()} is after the server's time "
+            f"({now:%Y-%m-%d %H:%M:%S} UTC)"
+        )
+    return utc
+
+
 def submit_check_in(
     new_uow: Callable[[], UnitOfWork],
     verifier: FaceVerifier,
@@ -664,8 +752,17 @@ def submit_check_in(
     location: Location,
     device_time: datetime | None,
     schedule_id: int | None = None,
+    attempted_at: datetime | None = None,
 ) -> CheckInReceipt:
     """Record one check-in attempt of a participant, judged at server time *now*.
+
+    *attempted_at* (UTC) is when the phone says the attempt was made, for an attempt it kept
+    after a failed upload and sends again. When no window is open at *now* but a window of the
+    participant was open at *attempted_at* (at most :data:`LATE_UPLOAD_MAX` ago), the attempt is
+    a *late upload*: it is stored as ``needs_review`` of kind ``technical`` (never counted as
+    missed, never verified by the phone's word alone; a person compares both times), the selfie
+    is kept for that review, and a ``missed_check_in`` alert already raised for that window is
+    reclassified as technical with the reason added to its explanation.
 
     Steps: find the open window (of *schedule_id*, or the participant's window closing first);
     refuse if it is already checked in, under review, or out of attempts; verify the selfie 1:1
@@ -683,14 +780,17 @@ def submit_check_in(
     Raises:
         NotFound: unknown schedule, or a schedule of another participant (the same answer, so
             that ids of others' schedules cannot be probed).
-        InvalidInput: a ``device_time`` without offset or outside 2000..2099 UTC.
-        Conflict: no open window, already done, out of attempts, no face enrolled.
+        InvalidInput: a ``device_time`` or ``attempted_at`` without offset or outside
+            2000..2099 UTC, or an ``attempted_at`` more than 5 minutes after *now*.
+        Conflict: no open window (now, or at a plausible *attempted_at*), already done, out of
+            attempts, no face enrolled.
         InvalidInput: a selfie that is not an acceptable JPEG/PNG (nothing stored).
         VerificationUnavailable: verification cannot run (models failing, templates that no
             configured key opens, templates of another model); an incident is recorded (its
             own transaction) and nothing else is stored.
     """
     device_time = check_device_time(device_time)
+    attempted_at = check_attempt_time(attempted_at, now)
     try:
         return _submit(
             new_uow,
@@ -702,6 +802,7 @@ def submit_check_in(
             location=location,
             device_time=device_time,
             schedule_id=schedule_id,
+            attempted_at=attempted_at,
         )
     except VerificationUnavailable as exc:
         record_incident(new_uow, INCIDENT_VERIFIER, now, str(exc))
@@ -719,10 +820,14 @@ def _submit(
     location: Location,
     device_time: datetime | None,
     schedule_id: int | None,
+    attempted_at: datetime | None = None,
 ) -> CheckInReceipt:
     with new_uow() as uow:
         participant = uow.participants.get(participant_id)
-        window = _find_window(uow, participant, now, schedule_id)
+        window = _late_window(uow, participant, now, schedule_id, attempted_at)
+        late = window is not None
+        if window is None:
+            window = _find_window(uow, participant, now, schedule_id)
         _, refusal = window_status(uow, window)
         if refusal is not None:
             raise Conflict(refusal)
@@ -746,7 +851,18 @@ def _submit(
             raise Conflict(refusal)
         attempt = len(attempts) + 1
         review_kind: ReviewKind | None = None
-        if result.decision is Decision.VERIFIED:
+        report = _quality_report(result)
+        if late and attempted_at is not None:
+            # The phone kept this attempt and it arrived after the window: a person looks at it
+            # as a technical delay; the phone's clock alone never makes it verified or missed.
+            outcome, review_kind = Outcome.NEEDS_REVIEW, ReviewKind.TECHNICAL
+            message = late_message(window, attempted_at, now)
+            report["late_upload"] = {
+                "attempted_at": attempted_at.isoformat(),
+                "received_at": now.isoformat(),
+                "decision": result.decision.value,
+            }
+        elif result.decision is Decision.VERIFIED:
             outcome, message = Outcome.VERIFIED, MESSAGE_VERIFIED
         elif result.decision is Decision.NEEDS_REVIEW:
             outcome, message, review_kind = (
@@ -785,7 +901,12 @@ def _submit(
             review_status="open" if review_kind is not None else None,
             review_kind=review_kind.value if review_kind is not None else None,
             attempt=attempt,
-            quality_report=_quality_report(result),
+            quality_report=report,
+        )
+        reclassified = (
+            _reclassify_missed(uow, window, row, attempted_at, now)
+            if late and attempted_at is not None
+            else None
         )
         _close_incidents(uow, now, participant_id)
         audit.record(
@@ -802,6 +923,15 @@ def _submit(
                 "quality": result.quality.code.value,
                 "schedule_id": window.schedule_id,
                 "window_start": window.start.isoformat(),
+                **(
+                    {
+                        "late_upload": True,
+                        "attempted_at": attempted_at.isoformat(),
+                        "reclassified_alert_id": reclassified,
+                    }
+                    if late and attempted_at is not None
+                    else {}
+                ),
             },
         )
         left = 0 if outcome is not Outcome.RETAKE_REQUESTED else MAX_ATTEMPTS - attempt

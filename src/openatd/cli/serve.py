@@ -77,6 +77,10 @@ async def run_server(settings: object, *, ready: asyncio.Event | None = None) ->
             down.id,
         )
     await container.pipeline.start()
+    from openatd.ingest.watchdog import LoopWatchdog
+
+    watchdog = LoopWatchdog(container.pipeline.metrics.registry, settings.loop_stall_s)
+    watchdog.start()
     api = create_app(container=container, manage_pipeline=False)
     intake = create_intake_app(container)
     servers = [
@@ -99,7 +103,12 @@ async def run_server(settings: object, *, ready: asyncio.Event | None = None) ->
             container.clock,
             registry=container.pipeline.metrics.registry,
         )
-        await trackers.start()
+        bound = await trackers.start()
+        console.print(
+            f"trackers on {settings.tracker_host} "
+            f"({'OPENATD_PROTOCOL_HOST' if settings.protocol_host else 'the HTTP host'}): "
+            + ", ".join(f"{b.protocol} tcp {b.tcp_port}" for b in bound.values())
+        )
     console.print(
         f"[bold]OpenATD[/] on {container.db.dialect}: API http://{settings.http_host}:"
         f"{settings.http_port}/docs · OsmAnd intake http://{settings.http_host}:"
@@ -127,6 +136,7 @@ async def run_server(settings: object, *, ready: asyncio.Event | None = None) ->
         if trackers is not None:
             await trackers.stop()
         await container.pipeline.stop()
+        watchdog.stop()
         container.db.dispose()
 
 

@@ -71,6 +71,7 @@ class AuditAction(StrEnum):
     VISIT_SCHEDULE = "visit:schedule"
     VISIT_RECORD = "visit:record"
     VISIT_READ = "visit:read"
+    PARTICIPANT_REPORT = "participant:problem_report"
 
 
 @dataclass(frozen=True, slots=True)

@@ -245,11 +245,13 @@ class PositionPipeline:
                     kinds[report.kind.value] += 1
                     received = report.received or now
                     last_seen[entry.device_id] = received
-                    if report.alarms:
-                        event_rows.append(_alarm_event(entry, report, received))
                     if report.kind is ReportKind.LOGIN:
+                        if report.alarms:
+                            event_rows.append(_alarm_event(entry, report, received))
                         continue
                     outcome = engine.on_report(report)
+                    if report.alarms and not outcome.repeat:  # a re-send is recorded once
+                        event_rows.append(_alarm_event(entry, report, received))
                     if outcome.position_accepted:
                         position_rows.append(_position_row(entry, report, received))
                     elif report.has_fix and outcome.drop_reason is not None:

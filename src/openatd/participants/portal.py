@@ -358,6 +358,103 @@ def respond_to_alert(
     return alert
 
 
+# -- problem reports and the access log ------------------------------------------------------------
+
+ALERT_PROBLEM_REPORT = "participant_report"
+PROBLEM_KINDS = ("app", "device", "other")
+"""What a participant can report as not working: the check-in app, their tracker, other."""
+
+
+def report_problem(
+    uow: UnitOfWork,
+    claims: ParticipantClaims,
+    now: datetime,
+    kind: str,
+    text: str,
+    *,
+    occurred_at: datetime | None = None,
+) -> t.Alert:
+    """Record a participant's technical report ("the app would not upload") as a *technical*
+    alert of type ``participant_report`` for their case manager, timestamped by the server
+    (*now*, UTC) and kept in the audit log, so that it is evidence in the participant's favour
+    later. *occurred_at* is when the problem started by the phone's clock, if given (recorded,
+    not trusted).
+
+    Raises:
+        InvalidInput: unknown *kind*, a text empty or over 4000 characters.
+    """
+    p = current_participant(uow, claims)
+    if kind not in PROBLEM_KINDS:
+        raise InvalidInput(f"kind must be one of {', '.join(PROBLEM_KINDS)}")
+    body = (text or "").strip()
+    if not body or len(body) > MAX_RESPONSE_CHARS:
+        raise InvalidInput(f"a report must have 1 to {MAX_RESPONSE_CHARS} characters")
+    what = {"app": "the check-in app", "device": "their tracking device", "other": "something"}
+    alert = uow.alerts.add(
+        participant_id=p.id,
+        device_id=None,
+        type=ALERT_PROBLEM_REPORT,
+        category="technical",
+        at=now,
+        raised_at=now,
+        explanation=(
+            f"The participant reported that {what[kind]} was not working, at "
+            f"{now.astimezone(ZoneInfo(p.timezone)):%Y-%m-%d %H:%M %Z}: “{body}”. A technical "
+            "report, not a violation; check-ins or positions missing around this time may be "
+            "explained by it."
+        ),
+        details={
+            "kind": kind,
+            "text": body,
+            "reported_at": now.isoformat(),
+            "occurred_at": _iso(occurred_at),
+        },
+        status="open",
+    )
+    audit.record(
+        uow,
+        at=now,
+        actor=participant_actor(p.id),
+        action=AuditAction.PARTICIPANT_REPORT,
+        participant_id=p.id,
+        subject_type="alert",
+        subject_id=alert.id,
+        reason=body,
+        details={"kind": kind},
+    )
+    return alert
+
+
+@dataclass(frozen=True, slots=True)
+class AccessEntry:
+    """One access to or change of the participant's data by someone else."""
+
+    at: datetime
+    actor: str
+    action: str
+    subject: str | None
+    reason: str | None
+
+
+def access_log(uow: UnitOfWork, claims: ParticipantClaims, now: datetime) -> list[AccessEntry]:
+    """Who read or changed the participant's data and why: every audit entry about them made by
+    staff or by the system (their own actions left out), newest first. Audited (reading it
+    is itself a read of their data, by them)."""
+    p = current_participant(uow, claims)
+    mine = participant_actor(p.id)
+    rows = [e for e in uow.exports.audit_entries(p.id) if e.actor != mine]
+    audit.record(
+        uow,
+        at=now,
+        actor=mine,
+        action=AuditAction.PARTICIPANT_READ,
+        participant_id=p.id,
+        subject_type="access_log",
+        details={"entries": len(rows), "by": "participant"},
+    )
+    return [AccessEntry(e.at, e.actor, e.action, e.subject_type, e.reason) for e in reversed(rows)]
+
+
 # -- export ---------------------------------------------------------------------------------------
 
 

@@ -173,6 +173,10 @@ class TeltonikaSession(ProtocolSession):
     default_port: ClassVar[int] = 5027
     transports: ClassVar[frozenset[str]] = frozenset({"tcp", "udp"})
 
+    max_frame: ClassVar[int] = 8192
+    """Teltonika "Codec" documentation: an AVL data packet is at most 1,280 bytes on FM
+    devices (larger on some trackers; the largest captured frame is 2,079 bytes). 8 KiB."""
+
     model: str | None = None
     extended_io: bool = False
 
@@ -187,11 +191,14 @@ class TeltonikaSession(ProtocolSession):
             return None
         imei_length = int.from_bytes(buffer[:2], "big")
         if imei_length > 0:
-            total = 2 + imei_length
+            # no start marker to resynchronise on: a bad length drops the whole buffer
+            total = self.check_length(buffer, 2 + imei_length, minimum=3, drop_all=True)
         else:
             if len(buffer) < 8:
                 return None
-            total = 8 + int.from_bytes(buffer[4:8], "big") + 4
+            total = self.check_length(
+                buffer, 8 + int.from_bytes(buffer[4:8], "big") + 4, minimum=13, drop_all=True
+            )
         if len(buffer) < total:
             return None
         frame = bytes(buffer[:total])
@@ -258,17 +265,22 @@ class TeltonikaSession(ProtocolSession):
         wide = codec == CODEC_8_EXT
         wide_id = codec in (CODEC_8_EXT, CODEC_16)
         millis = r.uint(8)
-        if millis > _MAX_MILLIS:
-            raise ValueError(f"AVL timestamp {millis} ms is beyond year 9999")
-        d.fix_time = _EPOCH + timedelta(milliseconds=millis)
         d.extras["priority"] = r.u8()
-        d.longitude = r.sint(4) / 1e7
-        d.latitude = r.sint(4) / 1e7
-        d.altitude_m = float(r.sint(2))
-        d.course_deg = float(r.u16())
-        d.satellites = r.u8()
-        d.valid = d.satellites != 0
-        d.speed_mps = r.u16() * KMH_MPS
+        longitude, latitude = r.sint(4) / 1e7, r.sint(4) / 1e7
+        altitude, course, satellites, speed = r.sint(2), r.u16(), r.u8(), r.u16()
+        if millis > _MAX_MILLIS:
+            # an impossible time: the record's IO (battery, alarms) is still sound and is
+            # delivered as a status report without a position (issue 14, item 7)
+            d.extras["invalid_fields"] = "fix_time"
+        else:
+            d.fix_time = _EPOCH + timedelta(milliseconds=millis)
+            d.longitude = longitude
+            d.latitude = latitude
+            d.altitude_m = float(altitude)
+            d.course_deg = float(course)
+            d.satellites = satellites
+            d.valid = satellites != 0
+            d.speed_mps = speed * KMH_MPS
         d.extras["event"] = r.u16() if wide_id else r.u8()
         if codec == CODEC_16:
             r.skip(1)  # generation type

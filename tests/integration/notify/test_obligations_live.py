@@ -133,7 +133,9 @@ def test_hearing_entered_is_reminded_by_email_and_sms_then_changed_then_cancelle
     assert r.status_code == 200 and r.json()["status"] == "cancelled"
     wait_for(lambda: any("Cancelado" in m["Subject"] for m in smtp.sink.messages))
     pending = _count(
-        server.database_url, "outbox_messages", f"obligation_id = {ob['id']} AND status = 'pending'"
+        server.database_url,
+        "outbox_messages",
+        f"obligation_id = {ob['id']} AND status = 'pending' AND kind = 'reminder'",
     )
     assert pending == 0
 

@@ -213,29 +213,29 @@ def test_wrong_stop_bytes_without_0d0a_discard_up_to_the_next_start_marker() -> 
 
 
 def test_corrupt_long_length_does_not_hold_the_stream() -> None:
-    # 79 79 ff ff: a 65,541-byte frame by its length, but it ends at 0D 0A and a whole frame
-    # follows: it is cut there (and fails to decode) instead of waiting for 64 KiB.
+    # 79 79 ff ff: a 65,541-byte frame by its length, past the 4 KiB maximum: refused at
+    # once (issue 14: lengths are checked before anything is buffered), and the whole
+    # frame that follows decodes.
     corrupt = bytes.fromhex("7979ffff1200010d0a")
     good = bytes.fromhex("78780a13c40604000201298f5b0d0a")
     session = Gt06Session()
-    assert session.receive_data(corrupt) == []  # could still be the start of a long frame
-    bad, ok = session.receive_data(good)
-    assert bad.error is not None and bad.frame == corrupt
+    (bad,) = session.receive_data(corrupt)
+    assert bad.error is not None and "frame length 65541" in bad.error.reason
+    (ok,) = session.receive_data(good)
     assert ok.error is None and ok.frame == good
     assert session.buffered == 0
 
 
 def test_hostile_incomplete_frame_costs_little_per_read() -> None:
-    # a 65,541-byte frame by its length, then 0D 0A 78 78 over and over (no complete frame):
+    # a 4,086-byte frame by its length, then 0D 0A 78 78 over and over (no complete frame):
     # each read looks at a bounded number of places, and the frame keeps waiting
     session = Gt06Session()
-    buffer = bytearray(bytes.fromhex("7979ffff12") + b"\r\n\x78\x78" * 16_000)
+    buffer = bytearray(bytes.fromhex("79790ff012") + b"\r\n\x78\x78" * 1_000)
     started = time.perf_counter()
     for _ in range(20):
         assert session.next_frame(buffer) is None
-    # examining all 16,000 places each time takes ~0.2 s; a bounded look, well under 1 ms
     assert time.perf_counter() - started < 0.05
-    assert len(buffer) == 5 + 64_000
+    assert len(buffer) == 5 + 4_000
 
 
 def test_next_frame_leaves_a_partial_frame_alone() -> None:
@@ -265,3 +265,29 @@ def test_where_command_answer_is_a_position() -> None:
     assert report.longitude == pytest.approx(25.273270)
     assert report.speed_mps == pytest.approx(10.0)
     assert report.fix_time == datetime(2017, 5, 26, 10, 27, 47, tzinfo=UTC)
+
+
+STRAP_ALARM = bytes.fromhex(
+    "7878251613020c12141ac5027951430c2a16f60014000900000000001a00007c550300020002f1e70d0a"
+)
+"""A captured 0x16 alarm frame: strap removed, battery 85 %, fix of 2019-02-12 18:20:26."""
+
+
+@pytest.mark.parametrize(
+    ("at", "value"), [(5, 0x0D), (6, 0x00), (7, 0x19)], ids=["month-13", "day-0", "hour-25"]
+)
+def test_impossible_date_keeps_alarm_and_battery_and_is_acked(at: int, value: int) -> None:
+    """Issue 14 item 7: the date is refused, the rest is delivered as a status report."""
+    good = Gt06Session(unique_id="353419036066061").receive_data(STRAP_ALARM)[0]
+    assert good.decoded is not None and good.decoded.messages[0].has_fix
+    broken = STRAP_ALARM[:at] + bytes([value]) + STRAP_ALARM[at + 1 :]
+    (result,) = Gt06Session(unique_id="353419036066061").receive_data(broken)
+    assert result.error is None, result.error
+    assert result.decoded is not None
+    (report,) = result.decoded.messages
+    assert report.kind is ReportKind.HEARTBEAT and not report.has_fix
+    assert report.latitude is None and report.fix_time is None
+    assert Alarm.STRAP_TAMPER in report.alarms
+    assert report.battery_pct == 85.0
+    assert report.extras["invalid_fields"] == "fix_time"
+    assert result.decoded.reply == good.decoded.reply  # ACKed as the protocol requires

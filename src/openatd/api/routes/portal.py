@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, File, Form, Path, Response, UploadFile
 
 from openatd.api.checkin_schemas import (
     MAX_ID,
+    AccessEntryPublic,
     AlertResponseCreate,
     CheckInReceiptPublic,
     CheckInWindowPublic,
@@ -24,8 +25,10 @@ from openatd.api.checkin_schemas import (
     ParticipantSignIn,
     ParticipantTokenPublic,
     PortalAlertPublic,
+    ProblemReportCreate,
     ScheduleDescriptionPublic,
 )
+from openatd.api.container import Container
 from openatd.api.deps import ContainerDep, NowDep, UowDep, oauth2
 from openatd.api.routes.checkins import (
     MAX_PHOTO_BYTES,
@@ -146,6 +149,58 @@ def calendar(claims: CurrentParticipant, uow: UowDep, now: NowDep) -> Response:
     )
 
 
+def submit(
+    container: Container,
+    participant_id: int,
+    selfie: bytes,
+    location: Location,
+    *,
+    device_time: datetime | None,
+    schedule_id: int | None,
+    attempted_at: datetime | None,
+) -> service.CheckInReceipt:
+    """One check-in attempt through :func:`service.submit_check_in`, judged at the server's
+    clock, opening an outage incident only for a failure on our side (the verifier or the
+    database unavailable: global; any other unexpected error: this participant only). Shared
+    by the API and the participant web app.
+
+    Raises:
+        OpenATDError: as :func:`service.submit_check_in` (the participant's bad input, no open
+            window...), untouched; any other exception after recording the incident.
+    """
+    now = container.clock.now()
+    try:
+        verifier = face_verifier(container)
+    except VerificationUnavailable as exc:
+        service.record_incident(container.uow, service.INCIDENT_VERIFIER, now, str(exc))
+        raise
+    try:
+        return service.submit_check_in(
+            container.uow,
+            verifier,
+            template_keys(container),
+            participant_id,
+            now,
+            selfie=selfie,
+            location=location,
+            device_time=device_time,
+            schedule_id=schedule_id,
+            attempted_at=attempted_at,
+        )
+    except OpenATDError:
+        raise
+    except Exception as exc:
+        log.exception("check-in failed on the server")
+        scope = None if service.is_dependency_failure(exc) else participant_id
+        try:
+            service.record_incident(
+                container.uow, service.INCIDENT_SERVER, now, repr(exc), participant_id=scope
+            )
+        except Exception:  # the database may be the very thing that failed
+            log.exception("could not record the check-in incident")
+        raise
+
+
 @router.post("/checkins", response_model=CheckInReceiptPublic, status_code=201)
 @body_limit(MAX_PHOTO_BYTES + MULTIPART_OVERHEAD)
 def check_in(
@@ -165,6 +220,14 @@ def check_in(
         int | None,
         Form(ge=1, le=MAX_ID, description="the window's schedule (default: the open window)"),
     ] = None,
+    attempted_at: Annotated[
+        datetime | None,
+        Form(
+            description="when the attempt was made, ISO 8601 with offset, for an attempt the "
+            "phone kept after a failed upload: inside a window that has closed since, it is "
+            "reviewed as technical, never counted as missed"
+        ),
+    ] = None,
 ) -> CheckInReceiptPublic:
     """Check in: a selfie and where the phone is now. Timeliness is judged by the server's
     clock at receipt. ``retake_requested`` says why in ``message``; three attempts per window.
@@ -175,38 +238,15 @@ def check_in(
     side does: the verifier or the database unavailable (global: every participant's missed
     windows become technical), or an unexpected server error in this check-in (scoped to this
     participant only)."""
-    now = container.clock.now()
-    data = read_upload(selfie, "the selfie")
-    location = Location(latitude, longitude, accuracy_m)
-    try:
-        verifier = face_verifier(container)
-    except VerificationUnavailable as exc:
-        service.record_incident(container.uow, service.INCIDENT_VERIFIER, now, str(exc))
-        raise
-    try:
-        receipt = service.submit_check_in(
-            container.uow,
-            verifier,
-            template_keys(container),
-            claims.participant_id,
-            now,
-            selfie=data,
-            location=location,
-            device_time=device_time,
-            schedule_id=schedule_id,
-        )
-    except OpenATDError:
-        raise
-    except Exception as exc:
-        log.exception("check-in failed on the server")
-        scope = None if service.is_dependency_failure(exc) else claims.participant_id
-        try:
-            service.record_incident(
-                container.uow, service.INCIDENT_SERVER, now, repr(exc), participant_id=scope
-            )
-        except Exception:  # the database may be the very thing that failed
-            log.exception("could not record the check-in incident")
-        raise
+    receipt = submit(
+        container,
+        claims.participant_id,
+        read_upload(selfie, "the selfie"),
+        Location(latitude, longitude, accuracy_m),
+        device_time=device_time,
+        schedule_id=schedule_id,
+        attempted_at=attempted_at,
+    )
     row = receipt.checkin
     with container.uow() as uow:
         view = portal.window_view(uow, receipt.window)
@@ -241,6 +281,23 @@ def respond(
     return PortalAlertPublic.model_validate(
         portal.respond_to_alert(uow, claims, now, alert_id, body.text)
     )
+
+
+@router.post("/problems", response_model=PortalAlertPublic, status_code=201)
+def report_problem(
+    body: ProblemReportCreate, claims: CurrentParticipant, uow: UowDep, now: NowDep
+) -> PortalAlertPublic:
+    """Report that the app or your device is not working: a timestamped technical report for
+    your case manager, kept as evidence in your favour."""
+    return PortalAlertPublic.model_validate(
+        portal.report_problem(uow, claims, now, body.kind, body.text, occurred_at=body.occurred_at)
+    )
+
+
+@router.get("/access-log", response_model=list[AccessEntryPublic])
+def access_log(claims: CurrentParticipant, uow: UowDep, now: NowDep) -> list[AccessEntryPublic]:
+    """Who read or changed your data, when and why (staff and the system), newest first."""
+    return [AccessEntryPublic.model_validate(e) for e in portal.access_log(uow, claims, now)]
 
 
 @router.get("/export")
