@@ -24,6 +24,7 @@ from openatd.api.routes import (
     participants,
     portal,
     telephony,
+    visits,
     zones,
 )
 from openatd.checkins.sweeper import CheckInSweeper
@@ -114,6 +115,7 @@ def create_app(
         portal,
         obligations,
         telephony,
+        visits,
     ):
         app.include_router(module.router, responses=errors.ERROR_RESPONSES)
     app.include_router(pages.router)

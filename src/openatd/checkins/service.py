@@ -1113,6 +1113,24 @@ def _missed_explanation(
     return text
 
 
+def window_reminders(uow: UnitOfWork, schedule_id: int, start: datetime) -> list[dict[str, Any]]:
+    """The reminders planned for one check-in window (``notify.worker``) with their delivery
+    status: ``{"channel", "due_at", "status", "attempts", "last_error"}`` each. A window whose
+    reminders all failed makes its missed-check-in alert technical: never the participant's
+    fault."""
+    prefix = f"checkin:{schedule_id}:{start.astimezone(UTC):%Y%m%dT%H%M%SZ}:"
+    return [
+        {
+            "channel": m.channel,
+            "due_at": m.due_at.isoformat(),
+            "status": m.status,
+            "attempts": m.attempts,
+            "last_error": m.last_error,
+        }
+        for m in uow.outbox.by_key_prefix(prefix)
+    ]
+
+
 def sweep_missed_check_ins(uow: UnitOfWork, now: datetime) -> list[t.Alert]:
     """Raise ``missed_check_in`` alerts for windows that closed by *now* unfulfilled.
 
@@ -1148,7 +1166,9 @@ def sweep_missed_check_ins(uow: UnitOfWork, now: datetime) -> list[t.Alert]:
                 if _scope(i) in (None, participant.id)
             ]
             enrolled = bool(uow.face_templates.for_participant(participant.id))
-            technical = bool(incidents) or not enrolled
+            reminders = window_reminders(uow, row.id, window.start)
+            undelivered = bool(reminders) and all(r["status"] != "sent" for r in reminders)
+            technical = bool(incidents) or not enrolled or undelivered
             alert = uow.alerts.add(
                 participant_id=participant.id,
                 device_id=None,
@@ -1166,6 +1186,8 @@ def sweep_missed_check_ins(uow: UnitOfWork, now: datetime) -> list[t.Alert]:
                     "last_outcome": attempts[-1].outcome if attempts else None,
                     "incident_ids": [i.id for i in incidents],
                     "face_enrolled": enrolled,
+                    "reminders": reminders,
+                    "reminders_undelivered": undelivered,
                 },
                 status="open",
             )

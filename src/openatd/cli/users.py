@@ -10,6 +10,7 @@ from rich.console import Console
 from openatd.accounts import create_user
 from openatd.domain.clock import SystemClock
 from openatd.errors import OpenATDError
+from openatd.notify.outbox import set_notifications
 from openatd.settings import get_settings
 from openatd.storage.db import Database
 
@@ -34,14 +35,19 @@ def create(
         str, typer.Option(help="case_manager | supervisor | auditor | admin")
     ] = "case_manager",
     database_url: Annotated[str | None, typer.Option(help="[env OPENATD_DATABASE_URL]")] = None,
+    email: Annotated[str | None, typer.Option(help="where alert notifications go")] = None,
+    phone: Annotated[str | None, typer.Option(help="E.164, for SMS notifications")] = None,
+    notify: Annotated[str, typer.Option(help="email | sms | none")] = "email",
+    digest: Annotated[bool, typer.Option(help="one daily digest instead of each alert")] = False,
 ) -> None:
-    """Create a staff user (argon2-hashed password)."""
+    """Create a staff user (argon2-hashed password) and where their notifications go."""
     settings = get_settings(**({"database_url": database_url} if database_url else {}))
     db = Database(settings.database_url)
     db.migrate()
     try:
         with db.uow() as uow:
             user = create_user(uow, SystemClock().now(), username, password, role)
+            set_notifications(user, email=email, phone=phone, channel=notify, digest=digest)
             console.print(f"created {user.role} [bold]{user.username}[/] (id {user.id})")
     except OpenATDError as exc:
         console.print(f"[red]error:[/] {exc}")
