@@ -271,3 +271,39 @@ def test_every_page_is_translated(stack: Stack) -> None:
             text = re.sub(r"<script.*?</script>|<[^>]+>", " ", html, flags=re.S)
             for english in ("Check in", "Sign out", "Report a problem", "My data", "the ", "your "):
                 assert english not in text, (path, english)
+
+
+def test_portal_api_problem_report_and_access_log(stack: Stack) -> None:
+    """The same services over the participant API: one audit entry per request."""
+    api, client = stack.api, stack.client
+    alice = api.login("alice")
+    pid = api.participant(alice, "Api Reader")
+    phone = api.phone(alice, pid)
+    r = client.post("/api/portal/problems", headers=phone, json={"kind": "nope", "text": "x"})
+    assert r.status_code == 422
+    r = client.post(
+        "/api/portal/problems",
+        headers=phone,
+        json={"kind": "device", "text": "the tracker will not charge"},
+    )
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert (body["type"], body["category"], body["status"]) == (
+        "participant_report",
+        "technical",
+        "open",
+    )
+    with stack.container.uow() as uow:
+        before = len(uow.exports.audit_entries(pid))
+    r = client.get("/api/portal/access-log", headers=phone)
+    assert r.status_code == 200, r.text
+    log = r.json()
+    # Staff and system entries only, newest first: the app code, then the participant's creation.
+    assert [e["action"] for e in log] == ["participant:app_code", "participant:create"]
+    assert all(e["actor"] == "user:alice" for e in log)
+    with stack.container.uow() as uow:
+        entries = uow.exports.audit_entries(pid)
+    assert len(entries) == before + 1
+    assert (entries[-1].action, entries[-1].subject_type) == ("participant:read", "access_log")
+    # Staff tokens are refused there.
+    assert client.get("/api/portal/access-log", headers=alice).status_code == 401
