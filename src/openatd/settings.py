@@ -59,6 +59,19 @@ class Settings(BaseSettings):
         "(rotation).",
     )
 
+    cookie_secure: bool | None = Field(
+        default=None,
+        description="Mark every cookie Secure (sent over HTTPS only); unset: on in production, "
+        "off in development",
+    )
+    map_tiles_url: str = Field(
+        default="",
+        description="Map tile URL template for the staff map, e.g. "
+        "https://tile.example.org/{z}/{x}/{y}.png; empty: zones and tracks on a plain "
+        "background, nothing loaded from another host",
+    )
+    map_tiles_attribution: str = ""
+
     # Policy defaults (scenario README): per-participant policy overrides these.
     zone_dwell_s: int = 120
     offline_after_s: int = 1800
@@ -73,10 +86,76 @@ class Settings(BaseSettings):
 
     # Tracker protocol listeners, e.g. "gt06,teltonika"; empty = none.
     protocols: str = ""
-    protocol_host: str = "0.0.0.0"
+    protocol_host: str | None = Field(
+        default=None,
+        description="bind address of the tracker listeners; unset means the HTTP host "
+        "(http_host), so --host 127.0.0.1 keeps the trackers local too",
+    )
     idle_timeout_s: int = 1800
+    # Ingest hardening (issue 14): what one tracker connection may cost.
+    protocol_max_buffer: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        description="bytes one tracker connection may hold unframed; past it it is closed",
+    )
+    protocol_frame_budget_s: float = Field(
+        default=0.05, gt=0, description="CPU seconds one frame may take to decode"
+    )
+    protocol_unidentified_bytes: int = Field(
+        default=8192,
+        ge=64,
+        description="bytes a connection may send before a registered device identifies on it",
+    )
+    protocol_unidentified_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="seconds a connection may stay open before a registered device identifies",
+    )
+    protocol_max_pending_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        description="bytes of decoded frames waiting on one connection before reading pauses",
+    )
+    loop_stall_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="an event-loop callback running longer than this is logged as a stall",
+    )
 
     shared_data: Path | None = None
+
+    # Outbox (notify/outbox.py): SMTP e-mail and a Twilio-compatible SMS API.
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_from: str = "openatd@localhost"
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    smtp_timeout_s: float = 10.0
+    sms_api_url: str = Field(
+        default="",
+        description="base URL of a Twilio-compatible API, e.g. https://api.twilio.com; empty = "
+        "no SMS",
+    )
+    sms_account_sid: str = ""
+    sms_auth_token: str = ""
+    sms_from: str = ""
+    outbox_interval_s: float = 10.0
+    outbox_max_attempts: int = 6
+    outbox_retry_base_s: float = 30.0
+
+    # Reminders (per program): offsets before hearings/appointments, check-in morning time.
+    reminder_offsets: str = "7d,3d,1d,2h"
+    reminder_morning: str = "08:00"
+
+    # Telephone check-in: the provider's auth token signs its webhooks (X-Twilio-Signature);
+    # the public URL is what the provider calls (behind a proxy the request URL differs).
+    telephony_auth_token: str = ""
+    telephony_public_url: str = ""
+
+    # Staff notifications: escalate an alert nobody acknowledged to the supervisors.
+    escalate_after_s: int = 4 * 3600
+    digest_hour_utc: int = 12
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:
@@ -99,6 +178,27 @@ class Settings(BaseSettings):
                     "set a Fernet key for production"
                 )
         return self
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Whether cookies get ``Secure``: ``cookie_secure``, or by default in production."""
+        return self.env == "production" if self.cookie_secure is None else self.cookie_secure
+
+    @property
+    def map_tile_origin(self) -> str | None:
+        """``scheme://host`` of ``map_tiles_url`` (for the CSP's img-src), or None."""
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.map_tiles_url.replace("{s}", "a"))
+        if not self.map_tiles_url or not parts.scheme or not parts.netloc:
+            return None
+        host = self.map_tiles_url.split("//", 1)[1].split("/", 1)[0]
+        return f"{parts.scheme}://{host.replace('{s}', '*')}"
+
+    @property
+    def tracker_host(self) -> str:
+        """Where the tracker listeners bind: ``protocol_host`` if set, else ``http_host``."""
+        return self.protocol_host if self.protocol_host else self.http_host
 
     @property
     def enabled_protocols(self) -> list[str]:

@@ -8,6 +8,7 @@ fresh schema that is dropped afterwards.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +26,33 @@ BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 def _pg_schema_url(base: str, schema: str) -> str:
     sep = "&" if "?" in base else "?"
-    return f"{base}{sep}options=-csearch_path%3D{schema}"
+    # The schema name is also the application name, so teardown can end every connection
+    # that a stopped server's threads still hold before dropping the schema.
+    return f"{base}{sep}options=-csearch_path%3D{schema}&application_name={schema}"
+
+
+def _drop_schema(admin: sa.Engine, schema: str) -> None:
+    """Drop a test schema after ending the connections still using it.
+
+    A live server's worker threads can hold an idle transaction for a moment after the
+    server stops; DROP SCHEMA ... CASCADE then waits on it or deadlocks against it.
+    """
+    for attempt in range(5):
+        try:
+            with admin.begin() as c:
+                c.execute(
+                    sa.text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE application_name = :name AND pid <> pg_backend_pid()"
+                    ),
+                    {"name": schema},
+                )
+                c.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+            return
+        except sa.exc.OperationalError:
+            if attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 @pytest.fixture(params=BACKENDS)
@@ -43,8 +70,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     try:
         yield _pg_schema_url(PG_URL, schema)
     finally:
-        with admin.begin() as c:
-            c.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        _drop_schema(admin, schema)
         admin.dispose()
 
 

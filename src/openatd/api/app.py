@@ -4,19 +4,37 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 
 from openatd import __version__
 from openatd.api import errors
 from openatd.api.container import Container, build_container
 from openatd.api.limits import BodyLimitMiddleware
-from openatd.api.routes import alerts, audit, auth, checkins, devices, participants, portal, zones
+from openatd.api.routes import (
+    alerts,
+    audit,
+    auth,
+    checkins,
+    devices,
+    obligations,
+    participants,
+    portal,
+    zones,
+)
 from openatd.checkins.sweeper import CheckInSweeper
+from openatd.notify.channels import channels_from_settings
+from openatd.notify.worker import NotificationWorker
 from openatd.settings import Settings
-from openatd.web import pages
+from openatd.web import docs, pages
 from openatd.web import participant as participant_app
+from openatd.web.security import SecurityMiddleware
+
+STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
+"""Static files (own CSS/JS and vendored libraries with their licences), served at /static."""
 
 
 def create_app(
@@ -49,9 +67,14 @@ def create_app(
             await owned.pipeline.start()
         sweeper = CheckInSweeper(owned.uow, owned.clock, owned.settings.tick_interval_s)
         sweeper.start()  # missed check-in windows -> alerts (checkins/service.py)
+        notifier = NotificationWorker(
+            owned.uow, owned.clock, owned.settings, channels_from_settings(owned.settings)
+        )
+        notifier.start()  # reminders, staff notifications, the outbox (notify/worker.py)
         try:
             yield
         finally:
+            await notifier.stop()
             await sweeper.stop()
             if run and owned.pipeline is not None:
                 await owned.pipeline.stop()
@@ -66,13 +89,34 @@ def create_app(
             "in the hash-chained audit log."
         ),
         lifespan=lifespan,
+        docs_url=None,  # web/docs.py serves Swagger UI from the package
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.container = container
-    app.add_middleware(BodyLimitMiddleware)
+    tiles = container.settings.map_tile_origin
+    app.add_middleware(
+        SecurityMiddleware,  # CSRF + Origin checks, headers, Secure cookies (web/security.py)
+        cookie_secure=container.settings.secure_cookies,
+        img_sources=[tiles] if tiles else [],
+    )
+    app.add_middleware(BodyLimitMiddleware)  # outermost: bodies are bounded before buffering
     errors.install(app)
-    for module in (auth, participants, devices, zones, alerts, audit, checkins, portal):
+    for module in (
+        auth,
+        participants,
+        devices,
+        zones,
+        alerts,
+        audit,
+        checkins,
+        portal,
+        obligations,
+    ):
         app.include_router(module.router, responses=errors.ERROR_RESPONSES)
     app.include_router(pages.router)
+    app.include_router(docs.router)
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     participant_app.install(app)  # the participant web app at /me/
 
     @app.get("/", include_in_schema=False)

@@ -56,7 +56,15 @@ class ParticipantCreate(BaseModel):
         default_factory=dict,
         description="overrides: zone_dwell_s, offline_after_s, low_battery_pct, max_speed_mps",
     )
-    phone: str | None = Field(default=None, max_length=40, pattern=r"^\+?[0-9 ()-]{3,40}$")
+    phone: str | None = Field(
+        default=None, max_length=40, description="E.164, e.g. +13125550143 (SMS reminders)"
+    )
+    email: str | None = Field(default=None, max_length=320, description="e-mail reminders")
+    language: str | None = Field(
+        default=None, max_length=35, description="BCP 47, e.g. en, es, es-MX (default en)"
+    )
+    quiet_start: str | None = Field(default=None, description="local HH:MM, e.g. 21:00")
+    quiet_end: str | None = Field(default=None, description="local HH:MM, e.g. 08:00")
 
 
 class ParticipantUpdate(BaseModel):
@@ -64,6 +72,11 @@ class ParticipantUpdate(BaseModel):
     timezone: str | None = Field(default=None, max_length=64)
     supervision_level: Literal["gps", "app", "phone", "reminders"] | None = None
     policy: dict[str, PolicyValue] | None = None
+    phone: str | None = Field(default=None, max_length=40, description="E.164; '' removes it")
+    email: str | None = Field(default=None, max_length=320, description="'' removes it")
+    language: str | None = Field(default=None, max_length=35, description="BCP 47")
+    quiet_start: str | None = Field(default=None, description="local HH:MM; '' removes both")
+    quiet_end: str | None = Field(default=None, description="local HH:MM")
 
 
 class ParticipantPublic(Public):
@@ -74,6 +87,11 @@ class ParticipantPublic(Public):
     policy: dict[str, Any]
     active: bool
     created_at: datetime
+    phone: str | None = None
+    email: str | None = None
+    language: str = "en"
+    quiet_start: str | None = None
+    quiet_end: str | None = None
 
 
 class CaseloadAssign(BaseModel):

@@ -99,7 +99,12 @@ async def run_server(settings: object, *, ready: asyncio.Event | None = None) ->
             container.clock,
             registry=container.pipeline.metrics.registry,
         )
-        await trackers.start()
+        bound = await trackers.start()
+        console.print(
+            f"trackers on {settings.tracker_host} "
+            f"({'OPENATD_PROTOCOL_HOST' if settings.protocol_host else 'the HTTP host'}): "
+            + ", ".join(f"{b.protocol} tcp {b.tcp_port}" for b in bound.values())
+        )
     console.print(
         f"[bold]OpenATD[/] on {container.db.dialect}: API http://{settings.http_host}:"
         f"{settings.http_port}/docs · OsmAnd intake http://{settings.http_host}:"

@@ -24,6 +24,9 @@ class IngestMetrics:
         unidentified_frames: frames decoded before the device said who it is (not stored).
         submit_failures: sink submissions that raised (nothing ACKed).
         idle_closed: TCP connections closed by the idle timeout.
+        closed_early: TCP connections closed by a protection, labelled ``reason``:
+            ``unidentified_bytes`` / ``unidentified_timeout`` (no registered device
+            identified in time), ``buffer_bound`` (unframed bytes past the session bound).
     """
 
     def __init__(self, registry: CollectorRegistry) -> None:
@@ -81,6 +84,13 @@ class IngestMetrics:
             "openatd_ingest_idle_closed",
             "Connections closed after the idle timeout.",
             label,
+            registry=registry,
+        )
+
+        self.closed_early = Counter(
+            "openatd_ingest_closed_early",
+            "Tracker connections closed by a protection (see the reason label).",
+            ["protocol", "reason"],
             registry=registry,
         )
 

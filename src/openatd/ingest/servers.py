@@ -35,14 +35,26 @@ would then refuse to ACK. Unknown results are re-checked at most every
 ``unknown_recheck_s`` seconds per connection, known results are cached for the
 connection's life (a ``NotFound`` from ``submit`` drops the cache entry).
 
+Hostile input (issue 14). Sessions enforce the framing contract of
+:class:`~openatd.protocols.base.ProtocolSession` (bounded frames, a bounded buffer of
+``max_buffer`` bytes, a CPU budget per frame); a session that exceeds its buffer bound
+is closed here (``openatd_ingest_closed_early{reason="buffer_bound"}``). Until a
+*registered* device has identified itself on a TCP connection, the connection may
+send at most ``unidentified_bytes`` and stay at most ``unidentified_timeout_s``
+seconds (reasons ``unidentified_bytes`` / ``unidentified_timeout``); a device
+reconnects and resends, so nothing a real tracker holds is lost. Decode errors and
+unknown devices are counted always but logged at most once a minute per source
+address (:class:`_PeerLog`), so a flood cannot flood the log.
+
 Metrics (see :class:`~openatd.ingest.metrics.IngestMetrics`) live on the
 ``CollectorRegistry`` passed in. Back-pressure: when more than
-``max_pending_frames`` frames wait on one connection, reading from it pauses.
+``max_pending_frames`` frames or ``max_pending_bytes`` bytes of frames wait on one
+connection, reading from it pauses until half of that has been processed.
 
 Example (what ``openatd serve`` does next to the HTTP API)::
 
     server = IngestServer(sink, listeners_from_settings(settings),
-                          host=settings.protocol_host, clock=SystemClock(),
+                          host=settings.tracker_host, clock=SystemClock(),
                           idle_timeout_s=settings.idle_timeout_s, registry=registry)
     bound = await server.start()      # {"gt06": BoundListener("gt06", 5023, None), ...}
     ...
@@ -54,6 +66,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -66,7 +79,12 @@ from openatd.domain.messages import DeviceReport
 from openatd.errors import InvalidInput, NotFound, OpenATDError, ProtocolDecodeError
 from openatd.ingest.metrics import IngestMetrics
 from openatd.ingest.sink import ReportSink
-from openatd.protocols.base import FrameResult, ProtocolSession
+from openatd.protocols.base import (
+    DEFAULT_FRAME_BUDGET_S,
+    DEFAULT_MAX_BUFFER,
+    FrameResult,
+    ProtocolSession,
+)
 from openatd.protocols.registry import session_class
 from openatd.settings import Settings
 
@@ -156,12 +174,43 @@ def run(main: Coroutine[Any, Any, _T], *, use_uvloop: bool = True) -> _T:
         return runner.run(main)
 
 
-_FEED_CHUNK = 2048
-"""Largest slice of a socket read handed to a session at once (see ``data_received``)."""
-
 # One waiting unit of work on a link: (frame sequence number, device id or None,
-# stamped reports, reply bytes or None).
-_Item = tuple[int, str | None, list[DeviceReport], bytes | None]
+# stamped reports, reply bytes or None, frame bytes counted for back-pressure).
+_Item = tuple[int, str | None, list[DeviceReport], bytes | None, int]
+
+
+class _PeerLog:
+    """Log lines rate-limited per (source host, kind): at most one per ``period_s`` seconds.
+
+    A suppressed line is counted and the count is said in the next line that passes.
+    At most ``max_keys`` keys are remembered (then the table starts afresh), so a flood
+    from many addresses costs bounded memory.
+    """
+
+    __slots__ = ("_seen", "max_keys", "period_s")
+
+    def __init__(self, period_s: float = 60.0, max_keys: int = 10_000) -> None:
+        self.period_s = period_s
+        self.max_keys = max_keys
+        self._seen: dict[tuple[str, str], list[float]] = {}
+
+    def allow(self, peer: _Address, kind: str) -> tuple[bool, int]:
+        """Whether to log now for *peer*'s host and *kind*, and how many were suppressed."""
+        host = str(peer[0]) if isinstance(peer, tuple) and peer else str(peer)
+        key = (host, kind)
+        now = time.monotonic()
+        entry = self._seen.get(key)
+        if entry is None:
+            if len(self._seen) >= self.max_keys:
+                self._seen.clear()
+            self._seen[key] = [now, 0.0]
+            return True, 0
+        if now - entry[0] >= self.period_s:
+            suppressed = int(entry[1])
+            entry[0], entry[1] = now, 0.0
+            return True, suppressed
+        entry[1] += 1
+        return False, 0
 
 
 class _Link:
@@ -175,11 +224,14 @@ class _Link:
         "_warned",
         "closed",
         "on_drained",
+        "on_trusted",
         "peer",
+        "pending_bytes",
         "protocol",
         "send",
         "server",
         "session",
+        "trusted",
         "worker",
     )
 
@@ -199,6 +251,11 @@ class _Link:
         self.closed = False
         self.worker: asyncio.Task[None] | None = None
         self.on_drained: Callable[[int], None] | None = None
+        self.trusted = False
+        """A registered device has identified itself on this link."""
+        self.on_trusted: Callable[[], None] | None = None
+        self.pending_bytes = 0
+        """Bytes of the frames waiting for the worker (back-pressure)."""
         self._pending: deque[_Item] | None = None
         self._known: dict[str, tuple[bool, float]] | None = None
         self._warned: set[str] | None = None
@@ -224,13 +281,15 @@ class _Link:
             if not decoded.messages and decoded.reply is None:
                 continue
             self._seq += 1
+            size = len(result.frame)
+            self.pending_bytes += size
             frame_id = decoded.unique_id or self.session.unique_id
             if now is None:
                 now = server.clock.now()
             if self._pending is None:
                 self._pending = deque()
             if not decoded.messages:
-                self._pending.append((self._seq, frame_id, [], decoded.reply))
+                self._pending.append((self._seq, frame_id, [], decoded.reply, size))
                 continue
             groups: list[tuple[str | None, list[DeviceReport]]] = []
             for msg in decoded.messages:
@@ -243,8 +302,9 @@ class _Link:
             last = len(groups) - 1
             for i, (uid, reports) in enumerate(groups):
                 self._pending.append(
-                    (self._seq, uid, reports, decoded.reply if i == last else None)
+                    (self._seq, uid, reports, decoded.reply if i == last else None, size)
                 )
+                size = 0  # counted once per frame
         if frames:
             server.metrics_frames(self.protocol, frames)
         if self._pending and self.worker is None:
@@ -256,12 +316,14 @@ class _Link:
         limit = self.server.max_batch_reports
         try:
             while pending:
-                seq, uid, reports, reply = pending.popleft()
+                seq, uid, reports, reply, size = pending.popleft()
+                self.pending_bytes -= size
                 replies = [reply] if reply is not None else []
                 frames = 1
                 # Coalesce the following frames of the same device into one submit.
                 while pending and pending[0][1] == uid and len(reports) < limit:
-                    seq, _, more, more_reply = pending.popleft()
+                    seq, _, more, more_reply, size = pending.popleft()
+                    self.pending_bytes -= size
                     frames += 1
                     reports.extend(more)  # lists are built per item in accept(): ours to grow
                     if more_reply is not None:
@@ -282,7 +344,10 @@ class _Link:
         if uid is None:
             server.metrics.unidentified_frames.labels(self.protocol).inc(frames)
             if self._warn_once(""):
-                log.info(
+                server.peer_log(
+                    self.peer,
+                    "unidentified",
+                    logging.INFO,
                     "%s %s: frames before the device identified itself; not stored",
                     self.protocol,
                     self.peer,
@@ -340,12 +405,19 @@ class _Link:
         known = await self.server.sink.is_known(uid)
         self._known[uid] = (known, loop_time)
         if not known:
-            log.warning(
+            self.server.peer_log(
+                self.peer,
+                "unknown",
+                logging.WARNING,
                 "%s %s: unknown device %s; its data is not stored or acknowledged",
                 self.protocol,
                 self.peer,
                 uid,
             )
+        elif not self.trusted:
+            self.trusted = True
+            if self.on_trusted is not None:
+                self.on_trusted()
         return known
 
     def _warn_once(self, key: str) -> bool:
@@ -358,16 +430,33 @@ class _Link:
 
 
 class _TcpConnection(asyncio.Protocol):
-    """One device TCP connection: feeds the session, arms the idle timer, owns a :class:`_Link`."""
+    """One device TCP connection: feeds the session, arms the idle timer, owns a :class:`_Link`.
 
-    __slots__ = ("_last_rx", "_link", "_paused", "_timer", "_transport", "server")
+    Until a registered device identifies itself (``_link.trusted``), the connection may
+    send ``server.unidentified_bytes`` bytes and live ``server.unidentified_timeout_s``
+    seconds; past either it is closed (counted in ``closed_early``).
+    """
+
+    __slots__ = (
+        "_first_timer",
+        "_last_rx",
+        "_link",
+        "_paused",
+        "_rx_untrusted",
+        "_timer",
+        "_transport",
+        "server",
+    )
 
     def __init__(self, server: IngestServer, protocol: str, cls: type[ProtocolSession]) -> None:
         self.server = server
-        self._link = _Link(server, protocol, cls(), None, self._write)
+        self._link = _Link(server, protocol, server.new_session(cls), None, self._write)
+        self._link.on_trusted = self._trusted
         self._transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._first_timer: asyncio.TimerHandle | None = None
         self._last_rx = 0.0
+        self._rx_untrusted = 0
         self._paused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -382,34 +471,71 @@ class _TcpConnection(asyncio.Protocol):
         self._last_rx = loop.time()
         if math.isfinite(server.idle_timeout_s):
             self._timer = loop.call_at(self._last_rx + server.idle_timeout_s, self._check_idle)
+        if math.isfinite(server.unidentified_timeout_s):
+            self._first_timer = loop.call_later(
+                server.unidentified_timeout_s, self._close_early, "unidentified_timeout"
+            )
+
+    def _trusted(self) -> None:
+        if self._first_timer is not None:
+            self._first_timer.cancel()
+            self._first_timer = None
+
+    def _close_early(self, reason: str) -> None:
+        self._first_timer = None
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        link = self._link
+        self.server.metrics.closed_early.labels(link.protocol, reason).inc()
+        self.server.peer_log(
+            link.peer,
+            reason,
+            logging.WARNING,
+            "%s %s: closing: %s (%d bytes received before a registered device identified)",
+            link.protocol,
+            link.peer,
+            reason.replace("_", " "),
+            self._rx_untrusted,
+        )
+        transport.abort()
 
     def data_received(self, data: bytes) -> None:
         link = self._link
+        server = self.server
         self._last_rx = asyncio.get_running_loop().time()
+        if not link.trusted:
+            self._rx_untrusted += len(data)
+            if self._rx_untrusted > server.unidentified_bytes:
+                self._close_early("unidentified_bytes")
+                return
         try:
-            if len(data) <= _FEED_CHUNK:
-                results = link.session.receive_data(data)
-            else:
-                # Feed big reads in slices: framers that search their whole buffer for a
-                # start marker per frame would otherwise go quadratic on a 256 KiB read.
-                view = memoryview(data)
-                results = []
-                for i in range(0, len(data), _FEED_CHUNK):
-                    results.extend(link.session.receive_data(bytes(view[i : i + _FEED_CHUNK])))
+            results = link.session.receive_data(data)
         except Exception as exc:  # a decoder bug in framing must not take the connection down
             link.session._buffer.clear()  # resynchronise: drop what the framer choked on
-            err = ProtocolDecodeError(link.protocol, f"framing failed: {exc!r}", data)
-            self.server._decode_error(link.protocol, link.peer, err, data)
+            err = ProtocolDecodeError(link.protocol, f"framing failed: {exc!r}", data[:64])
+            server._decode_error(link.protocol, link.peer, err, data[:64])
             return
         link.accept(results)
-        if link.waiting >= self.server.max_pending_frames and not self._paused:
+        if link.session.failed is not None:
+            self._close_early("buffer_bound")
+            return
+        if not self._paused and (
+            link.waiting >= server.max_pending_frames
+            or link.pending_bytes >= server.max_pending_bytes
+        ):
             assert self._transport is not None
             self._paused = True
             self._transport.pause_reading()
             link.on_drained = self._maybe_resume
 
     def _maybe_resume(self, waiting: int) -> None:
-        if self._paused and waiting <= self.server.max_pending_frames // 2:
+        server = self.server
+        if (
+            self._paused
+            and waiting <= server.max_pending_frames // 2
+            and self._link.pending_bytes <= server.max_pending_bytes // 2
+        ):
             self._paused = False
             self._link.on_drained = None
             if self._transport is not None and not self._transport.is_closing():
@@ -445,6 +571,9 @@ class _TcpConnection(asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._first_timer is not None:
+            self._first_timer.cancel()
+            self._first_timer = None
         server = self.server
         if self in server._connections:
             server._connections.discard(self)
@@ -453,6 +582,10 @@ class _TcpConnection(asyncio.Protocol):
         if self._link.worker is not None:
             server._orphans.add(self._link.worker)
             self._link.worker.add_done_callback(server._orphans.discard)
+
+
+_MAX_UDP_PEERS = 100_000
+"""Remote addresses one UDP endpoint tracks at once; datagrams from more are dropped."""
 
 
 class _UdpEndpoint(asyncio.DatagramProtocol):
@@ -495,7 +628,10 @@ class _UdpEndpoint(asyncio.DatagramProtocol):
                 if transport is not None and not transport.is_closing():
                     transport.sendto(payload, _addr)
 
-            link = _Link(self.server, self.protocol, self.cls(), addr, send)
+            if len(self.peers) >= _MAX_UDP_PEERS:
+                self.server.metrics.closed_early.labels(self.protocol, "udp_peers").inc()
+                return
+            link = _Link(self.server, self.protocol, self.server.new_session(self.cls), addr, send)
         else:
             link = entry[0]
         self.peers[addr] = (link, loop.time())
@@ -523,7 +659,8 @@ class IngestServer:
     Args:
         sink: where decoded reports go (the position pipeline).
         listeners: protocol names or :class:`ListenerSpec` s.
-        host: address to bind (``settings.protocol_host``).
+        host: address to bind (``settings.tracker_host``: ``OPENATD_PROTOCOL_HOST``,
+            else the HTTP host).
         clock: stamps ``received`` on every report.
         idle_timeout_s: seconds of silence after which a TCP connection is closed
             (``math.inf``: never).
@@ -531,6 +668,13 @@ class IngestServer:
         unknown_recheck_s: how long a connection trusts an "unknown device" answer.
         max_pending_frames: frames waiting on one connection before reading pauses.
         max_batch_reports: at most this many reports per coalesced ``submit``.
+        max_pending_bytes: bytes of frames waiting on one connection before reading pauses.
+        max_buffer: unframed bytes one session may hold (then its connection is closed).
+        frame_budget_s: CPU seconds one frame may take to decode (then a decode error).
+        unidentified_bytes: bytes a TCP connection may send before a registered device
+            identifies on it.
+        unidentified_timeout_s: seconds a TCP connection may stay open before a
+            registered device identifies on it (``math.inf``: no limit).
         backlog: listen backlog (raise it for connection storms).
         reuse_port: set ``SO_REUSEPORT`` so that several processes share each port
             (the kernel spreads connections over them; one process is limited by
@@ -554,6 +698,11 @@ class IngestServer:
         max_batch_reports: int = 2000,
         backlog: int = 4096,
         reuse_port: bool = False,
+        max_pending_bytes: int = 256 * 1024,
+        max_buffer: int = DEFAULT_MAX_BUFFER,
+        frame_budget_s: float = DEFAULT_FRAME_BUDGET_S,
+        unidentified_bytes: int = 8192,
+        unidentified_timeout_s: float = 60.0,
     ) -> None:
         self.sink = sink
         self.specs = [ListenerSpec(s) if isinstance(s, str) else s for s in listeners]
@@ -567,6 +716,12 @@ class IngestServer:
         self.max_batch_reports = max_batch_reports
         self.backlog = backlog
         self.reuse_port = reuse_port
+        self.max_pending_bytes = max_pending_bytes
+        self.max_buffer = max_buffer
+        self.frame_budget_s = frame_budget_s
+        self.unidentified_bytes = unidentified_bytes
+        self.unidentified_timeout_s = float(unidentified_timeout_s)
+        self._peer_log = _PeerLog()
         self.bound: dict[str, BoundListener] = {}
         self._servers: list[asyncio.Server] = []
         self._udp: list[asyncio.DatagramTransport] = []
@@ -583,7 +738,7 @@ class IngestServer:
         *,
         registry: CollectorRegistry | None = None,
     ) -> IngestServer:
-        """A server for ``settings.protocols`` on ``settings.protocol_host``.
+        """A server for ``settings.protocols`` on ``settings.tracker_host``, with its limits.
 
         Raises:
             InvalidInput: a malformed ``protocols`` entry or an unknown protocol.
@@ -591,10 +746,15 @@ class IngestServer:
         return cls(
             sink,
             listeners_from_settings(settings),
-            host=settings.protocol_host,
+            host=settings.tracker_host,
             clock=clock,
             idle_timeout_s=settings.idle_timeout_s,
             registry=registry,
+            max_pending_bytes=settings.protocol_max_pending_bytes,
+            max_buffer=settings.protocol_max_buffer,
+            frame_budget_s=settings.protocol_frame_budget_s,
+            unidentified_bytes=settings.protocol_unidentified_bytes,
+            unidentified_timeout_s=settings.protocol_unidentified_timeout_s,
         )
 
     @property
@@ -628,7 +788,12 @@ class IngestServer:
                     udp_port = await self._open_udp(spec.protocol, cls, tcp_port)
                 self.bound[spec.protocol] = BoundListener(spec.protocol, tcp_port, udp_port)
                 log.info(
-                    "%s listening on %s tcp %d udp %s", spec.protocol, self.host, tcp_port, udp_port
+                    "%s listening on %s tcp %d udp %s (tracker host: OPENATD_PROTOCOL_HOST, "
+                    "else the HTTP host)",
+                    spec.protocol,
+                    self.host,
+                    tcp_port,
+                    udp_port,
                 )
         except BaseException:
             await self.stop()
@@ -671,6 +836,23 @@ class IngestServer:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
+    def new_session(self, cls: type[ProtocolSession]) -> ProtocolSession:
+        """A session of *cls* with this server's buffer bound and CPU budget."""
+        session = cls()
+        session.max_buffer = self.max_buffer
+        session.frame_budget_s = self.frame_budget_s
+        return session
+
+    def peer_log(self, peer: _Address, kind: str, level: int, msg: str, *args: object) -> None:
+        """Log *msg* unless a line of *kind* for *peer*'s host was logged in the last minute."""
+        allowed, suppressed = self._peer_log.allow(peer, kind)
+        if not allowed:
+            return
+        if suppressed:
+            msg += " (%d similar lines from this address suppressed)"
+            args = (*args, suppressed)
+        log.log(level, msg, *args)
+
     # -- callbacks from links -------------------------------------------------------------
 
     def metrics_frames(self, protocol: str, n: int) -> None:
@@ -685,10 +867,13 @@ class IngestServer:
         self.metrics.decode_errors.labels(protocol).inc()
         if error is None:
             error = ProtocolDecodeError(protocol, "frame result without outcome", frame)
-        log.warning(
+        self.peer_log(
+            peer,
+            "decode",
+            logging.WARNING,
             "%s %s: malformed frame: %s; raw %s",
             protocol,
             peer,
             error.reason,
-            error.raw_hex or frame.hex(),
+            (error.raw_hex or frame.hex())[:512],
         )

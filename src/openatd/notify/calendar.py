@@ -30,6 +30,7 @@ class Obligation:
     end: datetime
     summary: str
     description: str
+    location: str | None = None
 
 
 def local_dates(now: datetime, tz: ZoneInfo, days: int) -> list[date]:
@@ -56,6 +57,8 @@ def calendar_bytes(
         ev.add("dtend", ob.end.astimezone(tz))
         ev.add("summary", ob.summary)
         ev.add("description", ob.description)
+        if ob.location:
+            ev.add("location", ob.location)
         alarm = Alarm()
         alarm.add("action", "DISPLAY")
         alarm.add("description", f"In 30 minutes: {ob.summary}")

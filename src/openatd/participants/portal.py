@@ -235,9 +235,25 @@ def obligations(uow: UnitOfWork, claims: ParticipantClaims, now: datetime) -> Ob
 
 
 def calendar(uow: UnitOfWork, claims: ParticipantClaims, now: datetime) -> bytes:
-    """The participant's next 14 days of check-in and curfew windows as an iCalendar file,
-    each with a reminder 30 minutes before, in the participant's own time zone."""
+    """The participant's obligations, and the next 14 days of check-in and curfew windows, as
+    an iCalendar file, each with a reminder 30 minutes before, in the participant's own zone."""
     p = current_participant(uow, claims)
+    items = calendar_items(uow, p, now)
+    audit.record(
+        uow,
+        at=now,
+        actor=participant_actor(p.id),
+        action=AuditAction.PARTICIPANT_READ,
+        participant_id=p.id,
+        subject_type="calendar",
+        details={"events": len(items), "by": "participant"},
+    )
+    return calendar_bytes(p.name, ZoneInfo(p.timezone), items, now)
+
+
+def calendar_items(uow: UnitOfWork, p: t.Participant, now: datetime) -> list[Obligation]:
+    """The calendar's events: obligations (hearings, appointments...) not yet over and not
+    cancelled, and check-in and curfew windows of the next 14 days. Not audited (callers do)."""
     tz = ZoneInfo(p.timezone)
     horizon = now + OBLIGATION_HORIZON
     items: list[Obligation] = []
@@ -273,16 +289,21 @@ def calendar(uow: UnitOfWork, claims: ParticipantClaims, now: datetime) -> bytes
                         description=f"Curfew: be inside the '{z.name}' zone during this time.",
                     )
                 )
-    audit.record(
-        uow,
-        at=now,
-        actor=participant_actor(p.id),
-        action=AuditAction.PARTICIPANT_READ,
-        participant_id=p.id,
-        subject_type="calendar",
-        details={"events": len(items), "by": "participant"},
-    )
-    return calendar_bytes(p.name, tz, items, now)
+    for ob in uow.obligations.for_participant(
+        p.id, since=now - timedelta(days=1), include_cancelled=False
+    ):
+        details = [x for x in (ob.location, ob.notes) if x]
+        items.append(
+            Obligation(
+                uid=f"obligation-{ob.id}@openatd",
+                start=ob.start,
+                end=ob.end or ob.start + timedelta(hours=1),
+                summary=ob.title,
+                description=" — ".join(details) or ob.title,
+                location=ob.location,
+            )
+        )
+    return items
 
 
 # -- alerts ---------------------------------------------------------------------------------------

@@ -14,8 +14,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from openatd.domain.audit import AuditAction
+from openatd.domain.obligations import check_quiet_hours
 from openatd.domain.schedules import load_tz
 from openatd.errors import InvalidInput
+from openatd.participants.contact import check_email, check_language, check_phone
 from openatd.rules.policy import Policy
 from openatd.safeguards import audit
 from openatd.safeguards.access import (
@@ -109,17 +111,31 @@ def create_participant(
     supervision_level: str,
     policy: dict[str, Any] | None = None,
     phone: str | None = None,
+    email: str | None = None,
+    language: str | None = None,
+    quiet_start: str | None = None,
+    quiet_end: str | None = None,
 ) -> t.Participant:
-    """Enrol a participant; a case manager who enrols one gets them on their caseload."""
+    """Enrol a participant; a case manager who enrols one gets them on their caseload.
+
+    Raises:
+        InvalidInput: unknown zone or level, bad policy, a phone that is not a valid E.164
+            number, an invalid e-mail address, an unknown language tag, bad quiet hours.
+    """
     require_role(user, Role.CASE_MANAGER, Role.SUPERVISOR, Role.ADMIN)
     if supervision_level not in SUPERVISION_LEVELS:
         raise InvalidInput(f"supervision_level must be one of {', '.join(SUPERVISION_LEVELS)}")
+    quiet = check_quiet_hours(quiet_start or None, quiet_end or None)
     p = uow.participants.add(
         name=name.strip(),
         timezone=check_timezone(timezone),
         supervision_level=supervision_level,
         policy=check_policy(policy or {}),
-        phone=phone,
+        phone=check_phone(phone),
+        email=check_email(email),
+        language=check_language(language),
+        quiet_start=quiet[0],
+        quiet_end=quiet[1],
         active=True,
         created_at=now,
     )
@@ -177,7 +193,8 @@ def update_participant(
     participant_id: int,
     changes: dict[str, Any],
 ) -> t.Participant:
-    """Change name, time zone, supervision level or policy; audited with the changed keys."""
+    """Change name, time zone, supervision level, policy, contact fields (``""`` removes a
+    phone or e-mail) or quiet hours; audited with the changed keys. Raises InvalidInput."""
     require_participant_access(uow, user, participant_id)
     p = uow.participants.get(participant_id)
     if "timezone" in changes and changes["timezone"] is not None:
@@ -190,6 +207,16 @@ def update_participant(
         p.policy = check_policy(changes["policy"])
     if changes.get("name") is not None:
         p.name = changes["name"].strip()
+    if changes.get("phone") is not None:
+        p.phone = check_phone(changes["phone"])
+    if changes.get("email") is not None:
+        p.email = check_email(changes["email"])
+    if changes.get("language") is not None:
+        p.language = check_language(changes["language"])
+    if changes.get("quiet_start") is not None or changes.get("quiet_end") is not None:
+        p.quiet_start, p.quiet_end = check_quiet_hours(
+            changes.get("quiet_start") or None, changes.get("quiet_end") or None
+        )
     audit.record(
         uow,
         at=now,

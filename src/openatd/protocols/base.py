@@ -14,6 +14,7 @@ For UDP every datagram is one frame: call :meth:`ProtocolSession.receive_datagra
 from __future__ import annotations
 
 import struct
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -47,6 +48,14 @@ class FrameResult:
     error: ProtocolDecodeError | None = None
 
 
+DEFAULT_MAX_BUFFER = 64 * 1024
+"""Bytes one session may hold (``OPENATD_PROTOCOL_MAX_BUFFER``); past it the session fails."""
+DEFAULT_FRAME_BUDGET_S = 0.05
+"""CPU seconds (thread time) one frame may take to cut and decode (``OPENATD_FRAME_BUDGET_S``)."""
+FEED_CHUNK = 2048
+"""Largest slice of input a session frames at once (:meth:`ProtocolSession.receive_data`)."""
+
+
 @dataclass
 class ProtocolSession(ABC):
     """Per-connection protocol state; subclass once per tracker family.
@@ -55,14 +64,40 @@ class ProtocolSession(ABC):
     framing) and :meth:`decode_frame` (one frame → :class:`Decoded`).
     ``self.unique_id`` is the device identity known on this session (set after
     a login frame); decoders stamp it on messages that do not carry their own.
+
+    The framing contract, enforced here once for every protocol (:meth:`receive_data`):
+
+    - each call of :meth:`next_frame` consumes at least one byte, waits for more
+      (returns ``None``), or raises :class:`ProtocolDecodeError`. A step that returns a
+      frame or raises without consuming anything is a framer bug: the session drops one
+      byte and reports a decode error, so no input can loop it;
+    - a frame is at most ``max_frame`` bytes (per protocol, from its documentation).
+      Framers check lengths read from the wire with :meth:`check_length` before waiting
+      for the bytes; a framer still waiting with more than ``max_frame`` bytes buffered
+      gets its buffer dropped as one decode error;
+    - the session never holds more than ``max_buffer`` bytes: past it the buffer is
+      dropped, :attr:`failed` is set and the caller closes the connection;
+    - cutting and decoding one frame may take ``frame_budget_s`` seconds of thread CPU
+      time; a frame that took longer is reported as a decode error instead of its result
+      (decoders bound their loops by the bytes present, so they always return).
     """
 
     protocol: ClassVar[str]
     default_port: ClassVar[int]
     transports: ClassVar[frozenset[str]] = frozenset({"tcp"})
+    max_frame: ClassVar[int] = 4096
+    """Largest frame in bytes, delimiters included (override per protocol, with the source)."""
 
     unique_id: str | None = None
+    max_buffer: int = DEFAULT_MAX_BUFFER
+    frame_budget_s: float = DEFAULT_FRAME_BUDGET_S
+    failed: ProtocolDecodeError | None = None
+    """Set when the session cannot go on (buffer bound exceeded): close the connection."""
     _buffer: bytearray = field(default_factory=bytearray, repr=False)
+    scan_from: int = field(default=0, repr=False)
+    """Framers' scan offset: bytes of the buffer already searched for a frame end without
+    success, so that a frame arriving in many reads is not rescanned from its start
+    (reset to 0 by :meth:`receive_data` whenever bytes are consumed)."""
 
     @abstractmethod
     def next_frame(self, buffer: bytearray) -> bytes | None:
@@ -70,6 +105,10 @@ class ProtocolSession(ABC):
 
         Returns ``None`` when more bytes are needed. Garbage before a frame start
         is discarded so that the stream resynchronises.
+
+        Raises:
+            ProtocolDecodeError: bytes were discarded (a bad length, garbage); the
+                framer has already removed at least one byte from *buffer*.
         """
 
     @abstractmethod
@@ -80,28 +119,150 @@ class ProtocolSession(ABC):
             ProtocolDecodeError: the frame breaks the protocol (carries the raw hex).
         """
 
+    def check_length(
+        self, buffer: bytearray, total: int, minimum: int = 1, *, drop_all: bool = False
+    ) -> int:
+        """Check a frame's total size *total* (bytes, as read from the wire) before waiting for it.
+
+        Returns *total* when ``minimum <= total <= max_frame``.
+
+        Raises:
+            ProtocolDecodeError: out of range; the first byte of *buffer* (the frame's
+                start) is dropped so that the stream resynchronises on the next start, or
+                the whole buffer with *drop_all* (protocols without a start marker).
+        """
+        if minimum <= total <= self.max_frame:
+            return total
+        bad = bytes(buffer[:16])
+        del buffer[: len(buffer) if drop_all else 1]
+        raise ProtocolDecodeError(
+            self.protocol,
+            f"frame length {total} outside {minimum}..{self.max_frame} bytes",
+            bad,
+        )
+
     def receive_data(self, data: bytes) -> list[FrameResult]:
-        """Feed stream bytes; return one result per frame completed by them."""
-        self._buffer.extend(data)
+        """Feed stream bytes; return one result per frame completed by them (or per decode error).
+
+        Input is framed in slices of :data:`FEED_CHUNK` bytes, so one read of any size
+        costs time linear in its length. After :attr:`failed` is set nothing more is read.
+        """
         results: list[FrameResult] = []
-        while True:
+        if self.failed is not None:
+            return results
+        if len(data) <= FEED_CHUNK:
+            self._feed(data, results)
+            return results
+        view = memoryview(data)
+        for i in range(0, len(data), FEED_CHUNK):
+            self._feed(view[i : i + FEED_CHUNK], results)
+            if self.failed is not None:
+                break
+        return results
+
+    def _feed(self, data: bytes | memoryview, results: list[FrameResult]) -> None:
+        buffer = self._buffer
+        buffer.extend(data)
+        if len(buffer) > self.max_buffer:
+            self._fail(results)
+            return
+        clock = time.thread_time
+        # Consecutive resynchronisation errors (bytes dropped one step at a time while
+        # looking for a frame start) are reported as one result per slice, not per byte.
+        resync: ProtocolDecodeError | None = None
+        more = 0
+        while buffer:
+            size = len(buffer)
+            started = clock()
             try:
-                frame = self.next_frame(self._buffer)
+                frame = self.next_frame(buffer)
             except ProtocolDecodeError as exc:
-                results.append(FrameResult(frame=b"", error=exc))
+                if len(buffer) >= size:  # raised without consuming: drop a byte
+                    del buffer[:1]
+                self.scan_from = 0
+                if resync is None:
+                    resync = exc
+                else:
+                    more += 1
                 continue
+            except Exception as exc:  # a framer bug must not loop or take the connection down
+                bad = bytes(buffer[:64])
+                buffer.clear()
+                self.scan_from = 0
+                err = ProtocolDecodeError(self.protocol, f"framing failed: {exc!r}", bad)
+                results.append(FrameResult(frame=b"", error=err))
+                break
+            if resync is not None:
+                results.append(_resync_result(resync, more))
+                resync, more = None, 0
             if frame is None:
-                return results
-            results.append(self.receive_datagram(frame))
+                if len(buffer) > self.max_frame:
+                    bad = bytes(buffer[:64])
+                    dropped = len(buffer)
+                    buffer.clear()
+                    self.scan_from = 0
+                    err = ProtocolDecodeError(
+                        self.protocol,
+                        f"no complete frame within {self.max_frame} bytes; dropped {dropped}",
+                        bad,
+                    )
+                    results.append(FrameResult(frame=b"", error=err))
+                return
+            self.scan_from = 0
+            if len(buffer) >= size or not frame:
+                if len(buffer) >= size:
+                    del buffer[:1]
+                err = ProtocolDecodeError(
+                    self.protocol, "framer returned an empty frame or consumed nothing", frame
+                )
+                results.append(FrameResult(frame=frame, error=err))
+                continue
+            results.append(self._decode(frame, started))
+        if resync is not None:
+            results.append(_resync_result(resync, more))
+
+    def _fail(self, results: list[FrameResult]) -> None:
+        held = len(self._buffer)
+        bad = bytes(self._buffer[:64])
+        self._buffer.clear()
+        self.scan_from = 0
+        self.failed = ProtocolDecodeError(
+            self.protocol,
+            f"session buffer bound exceeded: {held} bytes held, at most {self.max_buffer}",
+            bad,
+        )
+        results.append(FrameResult(frame=b"", error=self.failed))
 
     def receive_datagram(self, frame: bytes) -> FrameResult:
-        """Decode one complete frame (a UDP datagram, or a frame the caller already cut)."""
+        """Decode one complete frame (a UDP datagram, or a frame the caller already cut).
+
+        A datagram longer than ``max_frame`` is refused as a decode error without decoding.
+        """
+        if len(frame) > self.max_frame:
+            err = ProtocolDecodeError(
+                self.protocol,
+                f"datagram of {len(frame)} bytes exceeds {self.max_frame}",
+                frame[:64],
+            )
+            return FrameResult(frame=frame[:64], error=err)
+        return self._decode(frame, time.thread_time())
+
+    def _decode(self, frame: bytes, started: float) -> FrameResult:
         try:
             decoded = self.decode_frame(frame)
         except ProtocolDecodeError as exc:
             return FrameResult(frame=frame, error=exc)
         except (ValueError, IndexError, KeyError, ArithmeticError, struct.error) as exc:
             err = ProtocolDecodeError(self.protocol, f"malformed frame: {exc}", frame)
+            return FrameResult(frame=frame, error=err)
+        spent = time.thread_time() - started
+        if spent > self.frame_budget_s:
+            err = ProtocolDecodeError(
+                self.protocol,
+                f"frame took {spent * 1000:.0f} ms of CPU, budget "
+                f"{self.frame_budget_s * 1000:.0f} ms; result dropped",
+                frame,
+            )
             return FrameResult(frame=frame, error=err)
         if decoded.unique_id:
             self.unique_id = decoded.unique_id
@@ -111,3 +272,14 @@ class ProtocolSession(ABC):
     def buffered(self) -> int:
         """Bytes waiting for the rest of their frame."""
         return len(self._buffer)
+
+
+def _resync_result(first: ProtocolDecodeError, more: int) -> FrameResult:
+    """One result for a run of resynchronisation errors: the first, and how many followed."""
+    if more:
+        first = ProtocolDecodeError(
+            first.protocol,
+            f"{first.reason} (and {more} more bytes dropped resynchronising)",
+            bytes.fromhex(first.raw_hex),
+        )
+    return FrameResult(frame=b"", error=first)

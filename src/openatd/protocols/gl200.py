@@ -101,6 +101,9 @@ class Gl200Session(ProtocolSession):
     protocol: ClassVar[str] = PROTOCOL
     default_port: ClassVar[int] = 5004
     transports: ClassVar[frozenset[str]] = frozenset({"tcp", "udp"})
+    max_frame: ClassVar[int] = 4096
+    """Queclink @Track protocol: text reports are a few hundred bytes, binary records
+    carry a 2-byte length; the largest captured frame is 1,422 bytes. 4 KiB."""
 
     sack_all: bool = False
 
@@ -138,19 +141,18 @@ class Gl200Session(ProtocolSession):
                 length = int.from_bytes(buffer[6:8], "big")
             else:
                 length = int.from_bytes(buffer[9:11], "big")
-            if length < 4:
-                bad = bytes(buffer[:4])
-                del buffer[:1]
-                raise ProtocolDecodeError(PROTOCOL, f"binary length field {length} too small", bad)
+            self.check_length(buffer, length, minimum=4)
             if len(buffer) < length:
                 return None
             frame = bytes(buffer[:length])
             del buffer[:length]
             return frame
-        end = buffer.find(b"$")
+        # scan only what arrived since the last look (no quadratic rescans)
+        end = buffer.find(b"$", self.scan_from)
         if end < 0:
-            end = buffer.find(b"\x00")
+            end = buffer.find(b"\x00", self.scan_from)
         if end < 0:
+            self.scan_from = len(buffer)
             return None
         frame = bytes(buffer[:end])
         del buffer[: end + 1]
@@ -403,11 +405,16 @@ class Gl200Session(ProtocolSession):
         while r.pos < end:
             record_start = r.pos
             record_end = record_start + r.varlen()
+            if record_end <= r.pos:
+                raise ProtocolDecodeError(PROTOCOL, f"record length 0 at {record_start}", frame)
             r.take(4 + 2 + 1)
             event = r.u8()
             while r.pos < record_end:
                 item_id = r.varlen()
-                item_end = r.pos + r.varlen()
+                length_at = r.pos
+                item_end = length_at + r.varlen()  # the length counts its own field
+                if item_end <= length_at:
+                    raise ProtocolDecodeError(PROTOCOL, f"item length 0 at {length_at}", frame)
                 if item_id == 0x52:
                     flags = r.u8()
                     lon = r.s32() / 1e6
@@ -578,13 +585,14 @@ def _eri_data(mask: int, tail: list[str], extras: dict[str, Any]) -> None:
                 extras["fuel"] = int(data[0], 16)
             data = data[1:]
         elif len(data) >= 4 and data[0].isdigit():
-            count = int(data[0])
+            count = min(int(data[0]), len(data))
             levels = data[1 : 1 + 3 * count]
             if len(levels) == 3 * count and count:
                 extras["fuel"] = int(levels[2], 16)
             data = data[1 + 3 * count :]
     if mask & 2 and data and data[0].isdigit():
-        count = int(data[0])
+        # the count is read from the wire: never loop past the items actually present
+        count = min(int(data[0]), (len(data) - 1) // 3)
         for n in range(1, count + 1):
             item = data[1 + 3 * (n - 1) : 1 + 3 * n]
             if len(item) == 3 and item[2]:

@@ -253,6 +253,10 @@ class Gt06Session(ProtocolSession):
 
     protocol: ClassVar[str] = PROTOCOL
     default_port: ClassVar[int] = 5023
+    max_frame: ClassVar[int] = 4096
+    """GT06N v1.8 §4: ``78 78`` frames are at most 260 bytes (1-byte length); ``79 79``
+    (2-byte length) carries info-transfer and Wi-Fi lists of a few hundred bytes (the
+    largest captured frame is 228 bytes). 4 KiB."""
 
     model: str | None = None
     tz_offset_s: int = 0
@@ -302,7 +306,7 @@ class Gt06Session(ProtocolSession):
         if buffer[0] == 0x78:
             total = 2 + 1 + buffer[2] + 2
         else:
-            total = 2 + 2 + ((buffer[2] << 8) | buffer[3]) + 2
+            total = self.check_length(buffer, 2 + 2 + ((buffer[2] << 8) | buffer[3]) + 2, 7)
         if size >= total and buffer[total - 2] == 0x0D and buffer[total - 1] == 0x0A:
             return _cut(buffer, total)
         if buffer[0] == 0x78 and buffer[3] in _COUNT_LENGTH_KINDS:

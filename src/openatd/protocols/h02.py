@@ -102,6 +102,10 @@ def _binary_battery(value: int) -> float | None:
     return None
 
 
+_START = re.compile(rb"[*$X]")
+"""A frame start: ``*`` text, ``$`` binary, ``X`` short binary."""
+
+
 @dataclass
 class H02Session(ProtocolSession):
     """One H02 connection; ``binary_length`` is learnt from the first binary frame."""
@@ -114,14 +118,17 @@ class H02Session(ProtocolSession):
 
     def next_frame(self, buffer: bytearray) -> bytes | None:
         """Text up to ``#`` (then CR/LF dropped); ``$`` frames of 32 or 45 bytes; ``X`` of 32."""
-        start = next((i for i, b in enumerate(buffer) if b in b"*$X"), len(buffer))
-        del buffer[:start]
-        if not buffer:
+        found = _START.search(buffer)
+        if found is None:
+            buffer.clear()
             return None
+        del buffer[: found.start()]
         marker = buffer[0]
         if marker == ord("*"):
-            end = buffer.find(b"#")
+            # scan only what arrived since the last look (no quadratic rescans)
+            end = buffer.find(b"#", max(self.scan_from, 1))
             if end < 0:
+                self.scan_from = len(buffer)
                 return None
             frame = bytes(buffer[: end + 1])
             end += 1

@@ -110,7 +110,7 @@ class MegastekSession(ProtocolSession):
         if len(buffer) < 10:
             return None
         if buffer[:4].isdigit():
-            length = 4 + int(buffer[:4])
+            length = self.check_length(buffer, 4 + int(buffer[:4]), minimum=5)
             if len(buffer) < length:
                 return None
             frame = bytes(buffer[:length])

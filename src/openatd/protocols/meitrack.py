@@ -121,6 +121,9 @@ class MeitrackSession(ProtocolSession):
     protocol: ClassVar[str] = PROTOCOL
     default_port: ClassVar[int] = 5020
     transports: ClassVar[frozenset[str]] = frozenset({"tcp", "udp"})
+    max_frame: ClassVar[int] = 8192
+    """Meitrack GPRS protocol: one packet carries at most a cache upload (``CCC``) of
+    buffered binary records; the largest captured frame is 1,102 bytes. 8 KiB."""
 
     def next_frame(self, buffer: bytearray) -> bytes | None:
         """Cut ``$$<flag><length>,...`` using its decimal length field."""
@@ -139,14 +142,19 @@ class MeitrackSession(ProtocolSession):
                 del buffer[:2]
                 raise ProtocolDecodeError(PROTOCOL, "no length field after '$$'", bad)
             return None
+        field = bytes(buffer[3:comma])
         try:
-            length = comma + int(buffer[3:comma].decode("ascii"))
+            if not field.isdigit():
+                raise ValueError(field)
+            length = comma + int(field.decode("ascii"))
         except ValueError:
             bad = bytes(buffer[:comma])
             del buffer[:2]
             raise ProtocolDecodeError(
                 PROTOCOL, "length field is not a decimal number", bad
             ) from None
+        # the length counts from the comma to the CR LF; a frame is at least "$$X1,\r\n"
+        self.check_length(buffer, length, minimum=comma + 3)
         if len(buffer) < length:
             return None
         frame = bytes(buffer[:length])

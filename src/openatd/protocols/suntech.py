@@ -71,11 +71,11 @@ class SuntechSession(ProtocolSession):
         if buffer[0] == 0x02:
             if len(buffer) < 3:
                 return None
-            length = 1 + 2 + int.from_bytes(buffer[1:3], "big") + 1
+            length = self.check_length(buffer, 1 + 2 + int.from_bytes(buffer[1:3], "big") + 1)
         elif len(buffer) > 1 and buffer[1] == 0x00:
             if len(buffer) < 3:
                 return None
-            length = 1 + 2 + int.from_bytes(buffer[1:3], "big")
+            length = self.check_length(buffer, 1 + 2 + int.from_bytes(buffer[1:3], "big"))
         else:
             start = 0
             while True:

@@ -173,6 +173,10 @@ class TeltonikaSession(ProtocolSession):
     default_port: ClassVar[int] = 5027
     transports: ClassVar[frozenset[str]] = frozenset({"tcp", "udp"})
 
+    max_frame: ClassVar[int] = 8192
+    """Teltonika "Codec" documentation: an AVL data packet is at most 1,280 bytes on FM
+    devices (larger on some trackers; the largest captured frame is 2,079 bytes). 8 KiB."""
+
     model: str | None = None
     extended_io: bool = False
 
@@ -187,11 +191,14 @@ class TeltonikaSession(ProtocolSession):
             return None
         imei_length = int.from_bytes(buffer[:2], "big")
         if imei_length > 0:
-            total = 2 + imei_length
+            # no start marker to resynchronise on: a bad length drops the whole buffer
+            total = self.check_length(buffer, 2 + imei_length, minimum=3, drop_all=True)
         else:
             if len(buffer) < 8:
                 return None
-            total = 8 + int.from_bytes(buffer[4:8], "big") + 4
+            total = self.check_length(
+                buffer, 8 + int.from_bytes(buffer[4:8], "big") + 4, minimum=13, drop_all=True
+            )
         if len(buffer) < total:
             return None
         frame = bytes(buffer[:total])

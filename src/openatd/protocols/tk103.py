@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import ClassVar
 
@@ -117,6 +117,9 @@ def _apply_type(d: ReportDraft, command: str, data: str | None) -> None:
         d.alarm(_BQ81_ALARMS.get(int(data)))
 
 
+_TEXT_OR_END = re.compile(rb"[$)]")
+
+
 @dataclass
 class Tk103Session(ProtocolSession):
     """One TK103 connection."""
@@ -125,25 +128,37 @@ class Tk103Session(ProtocolSession):
     default_port: ClassVar[int] = 5002
     transports: ClassVar[frozenset[str]] = frozenset({"tcp", "udp"})
 
+    _in_text: bool = field(default=False, repr=False)
+
     def next_frame(self, buffer: bytearray) -> bytes | None:
         """From ``(`` to the first ``)`` outside a ``$...$`` free text; garbage dropped."""
-        start = buffer.find(b"(")
-        if start < 0:
-            buffer.clear()
-            return None
-        del buffer[:start]
-        in_text = False
-        for i in range(1, len(buffer)):
-            byte = buffer[i]
-            if byte == ord("$"):
+        if self.scan_from == 0:
+            start = buffer.find(b"(")
+            if start < 0:
+                buffer.clear()
+                return None
+            del buffer[:start]
+            self._in_text = False
+        # scan only what arrived since the last look (no quadratic rescans)
+        in_text = self._in_text
+        end = -1
+        for match in _TEXT_OR_END.finditer(buffer, max(self.scan_from, 1)):
+            if match.group() == b"$":
                 in_text = not in_text
-            elif byte == ord(")") and not in_text:
-                frame = bytes(buffer[: i + 1])
-                del buffer[: i + 1]
-                return frame
+            elif not in_text:
+                end = match.end()
+                break
+        if end > 0:
+            frame = bytes(buffer[:end])
+            del buffer[:end]
+            return frame
         if len(buffer) > _MAX_FRAME:
             nxt = buffer.find(b"(", 1)
             del buffer[: nxt if nxt > 0 else len(buffer)]
+            self.scan_from = 0
+            return None
+        self._in_text = in_text
+        self.scan_from = len(buffer)
         return None
 
     def decode_frame(self, frame: bytes) -> Decoded:

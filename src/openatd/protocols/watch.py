@@ -38,7 +38,7 @@ images are not stored (decoders do no I/O): their size goes to ``extras``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from openatd.domain.messages import KMH_MPS
@@ -72,25 +72,39 @@ class WatchSession(ProtocolSession):
 
     protocol: ClassVar[str] = PROTOCOL
     default_port: ClassVar[int] = 5093
+    max_frame: ClassVar[int] = 32768
+    """Watch (3G) protocol: frames carry voice and photo chunks besides reports; the
+    largest captured frame is 5,813 bytes. 32 KiB."""
+
+    _depth: int = field(default=0, repr=False)
 
     def next_frame(self, buffer: bytearray) -> bytes | None:
-        """The first balanced ``[...]`` (escapes resolved); bytes before ``[`` dropped."""
-        start = buffer.find(b"[")
-        if start < 0:
-            buffer.clear()
+        """The first balanced ``[...]`` (escapes resolved); bytes before ``[`` dropped.
+
+        The bracket depth reached by the previous look is kept with ``scan_from``, so a
+        long frame arriving in many reads is scanned once.
+        """
+        if self.scan_from == 0:
+            start = buffer.find(b"[")
+            if start < 0:
+                buffer.clear()
+                return None
+            del buffer[:start]
+            self._depth = 0
+        depth = self._depth
+        end = -1
+        for match in _BRACKET.finditer(buffer, self.scan_from):
+            depth += 1 if match.group() == b"[" else -1
+            if depth == 0:
+                end = match.end()
+                break
+        if end < 0:
+            self._depth = depth
+            self.scan_from = len(buffer)
             return None
-        del buffer[:start]
-        depth = 0
-        for i, byte in enumerate(buffer):
-            if byte == ord("["):
-                depth += 1
-            elif byte == ord("]"):
-                depth -= 1
-            if depth == 0 and i > 0:
-                raw = bytes(buffer[: i + 1])
-                del buffer[: i + 1]
-                return _unescape(raw)
-        return None
+        raw = bytes(buffer[:end])
+        del buffer[:end]
+        return _unescape(raw)
 
     def decode_frame(self, frame: bytes) -> Decoded:
         """Decode one unescaped frame; see the module docstring."""
@@ -165,6 +179,9 @@ class WatchSession(ProtocolSession):
             d.extras["image_bytes"] = max(0, len(data) - 14)
             return Decoded(messages=(d.build(),), unique_id=unique_id)
         return Decoded(unique_id=unique_id)
+
+
+_BRACKET = re.compile(rb"[\[\]]")
 
 
 def _unescape(raw: bytes) -> bytes:

@@ -442,6 +442,13 @@ class UnitOfWork:
         self.incidents = IncidentRepository(s)
         self.exports = ParticipantExportRepository(s)
         self.service_state = ServiceStateRepository(s)
+        from openatd.storage import outbox
+
+        self.obligations = outbox.ObligationRepository(s)
+        self.outbox = outbox.OutboxRepository(s)
+        self.participant_messages = outbox.ParticipantMessageRepository(s)
+        self.visits = outbox.VisitRepository(s)
+        self.staff = outbox.StaffRepository(s)
         return self
 
     def __exit__(

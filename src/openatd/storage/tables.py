@@ -90,6 +90,12 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Migration 0006: where staff notifications go (``notify_channel`` email | sms | none) and
+    # whether a daily digest replaces one message per alert.
+    email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    phone: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    notify_channel: Mapped[str] = mapped_column(String(10), default="email")
+    notify_digest: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Participant(Base):
@@ -110,6 +116,15 @@ class Participant(Base):
     app_code_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     app_code_failures: Mapped[int] = mapped_column(Integer, default=0)
     app_token_version: Mapped[int] = mapped_column(Integer, default=0)
+    # Migration 0006: contact (e-mail, E.164 phone above), BCP 47 language, quiet hours (local
+    # "HH:MM", no reminder inside them but the 2-hour one), the private calendar feed's token
+    # (SHA-256 hex; revocable) and the telephone check-in PIN (argon2id).
+    email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    language: Mapped[str] = mapped_column(String(35), default="en")
+    quiet_start: Mapped[str | None] = mapped_column(String(5), nullable=True)
+    quiet_end: Mapped[str | None] = mapped_column(String(5), nullable=True)
+    calendar_token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
+    phone_pin_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
 
 class CaseloadAssignment(Base):
@@ -348,3 +363,115 @@ class ServiceState(Base):
     __tablename__ = "service_state"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# -- obligations, reminders, outbox, telephony, visits (migration 0006) --------------------------
+
+
+class Obligation(Base):
+    """Something a participant must attend or do: ``court_hearing`` | ``appointment`` |
+    ``check_in`` | ``other``, starting at ``start`` (UTC; entered as local wall time in the
+    participant's zone). ``status`` is ``scheduled`` or ``cancelled``; ``outcome``
+    (``attended`` | ``missed`` | ``excused``) is recorded by staff afterwards; a changed start
+    bumps ``version`` so that reminders planned for the old time are cancelled, never sent."""
+
+    __tablename__ = "obligations"
+    __table_args__ = (Index("ix_obligations_participant_start", "participant_id", "start"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    title: Mapped[str] = mapped_column(String(200))
+    start: Mapped[datetime] = mapped_column(UTCDateTime)
+    end: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    location: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    notes: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status: Mapped[str] = mapped_column(String(20), default="scheduled")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    source_uid: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    created_by: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OutboxMessage(Base):
+    """One message to one recipient over one channel (``email`` | ``sms``), due at ``due_at``.
+
+    ``dedupe_key`` (unique) makes each reminder exactly once: planning it twice is a no-op.
+    ``status``: pending → sending → sent | failed (retries exhausted) | cancelled. Every
+    attempt is a :class:`Delivery` row."""
+
+    __tablename__ = "outbox_messages"
+    __table_args__ = (
+        Index("ix_outbox_messages_status_next", "status", "next_attempt_at"),
+        Index("ix_outbox_messages_participant", "participant_id", "due_at"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True, nullable=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    channel: Mapped[str] = mapped_column(String(10))
+    recipient: Mapped[str] = mapped_column(String(320))
+    participant_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    user_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    obligation_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    alert_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    language: Mapped[str] = mapped_column(String(35), default="en")
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    provider_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Delivery(Base):
+    """The delivery log: one row per attempt to send an outbox message (``sent`` | ``error``)."""
+
+    __tablename__ = "deliveries"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("outbox_messages.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class ParticipantMessage(Base):
+    """A message on a participant's record: an SMS reply (``inbound_sms``) reaching the case
+    manager, or a note (``note``)."""
+
+    __tablename__ = "participant_messages"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    participant_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    sender: Mapped[str] = mapped_column(String(320))
+    body: Mapped[str] = mapped_column(Text)
+    provider_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Visit(Base):
+    """A home or office visit, scheduled or recorded afterwards, with its outcome
+    (``met`` | ``not_home`` | ``refused`` | ``other``) and notes."""
+
+    __tablename__ = "visits"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    participant_id: Mapped[int] = mapped_column(
+        ForeignKey("participants.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(10))
+    scheduled_for: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    visited_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    notes: Mapped[str | None] = mapped_column(Text, nullable=True)
+    counts_as_checkin: Mapped[bool] = mapped_column(Boolean, default=False)
+    checkin_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    alert_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    officer_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

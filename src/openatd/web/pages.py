@@ -7,7 +7,7 @@ SameSite=Strict cookie; every change is a POST form.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -26,6 +26,7 @@ from openatd.errors import AuthenticationFailed, OpenATDError
 from openatd.participants import service as participants
 from openatd.participants import zones as zone_service
 from openatd.safeguards.auth import TokenClaims, read_token
+from openatd.web.security import install_templates, safe_path
 
 COOKIE = "openatd_session"
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -33,13 +34,21 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-def _local(t: datetime | None, tz: str) -> str:
+def _local(t: datetime | None, tz: str, seconds: bool = False) -> str:
+    """*t* in the zone *tz*, e.g. ``Sat 2026-12-05 08:15 CET`` (with ``:SS`` if *seconds*)."""
     if t is None:
         return ""
-    return t.astimezone(ZoneInfo(tz)).strftime("%a %Y-%m-%d %H:%M %Z")
+    fmt = "%a %Y-%m-%d %H:%M:%S %Z" if seconds else "%a %Y-%m-%d %H:%M %Z"
+    return t.astimezone(ZoneInfo(tz)).strftime(fmt)
+
+
+def _field(t: datetime, tz: str) -> str:
+    """*t* as a ``datetime-local`` field value in the zone *tz*, to the second."""
+    return t.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 templates.env.filters["local"] = _local
+install_templates(templates.env)
 
 
 class NeedLogin(Exception):
@@ -100,7 +109,7 @@ def login(
         )
     except AuthenticationFailed as exc:
         return _render(request, "login.html", 401, next=next, error=str(exc))
-    target = next if next.startswith("/ui/") else "/ui/"
+    target = safe_path(next) if next.startswith("/ui/") else "/ui/"
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         COOKIE, token, max_age=s.token_ttl_s, httponly=True, samesite="strict", path="/ui"
@@ -130,12 +139,18 @@ def inbox(request: Request, container: ContainerDep) -> Response:
 
 
 @router.post("/alerts/{alert_id}/acknowledge")
-def acknowledge(alert_id: PathId, request: Request, container: ContainerDep) -> Response:
+def acknowledge(
+    alert_id: PathId,
+    request: Request,
+    container: ContainerDep,
+    back: Annotated[str, Form()] = "/ui/",
+) -> Response:
     return _act(
         request,
         container,
         lambda u, uow, now: alerts.acknowledge(uow, u, now, alert_id),
         "Alert acknowledged.",
+        back,
     )
 
 
@@ -146,6 +161,7 @@ def resolve(
     container: ContainerDep,
     resolution: Annotated[str, Form()],
     reason: Annotated[str, Form()] = "",
+    back: Annotated[str, Form()] = "/ui/",
 ) -> Response:
     return _act(
         request,
@@ -154,10 +170,15 @@ def resolve(
             uow, u, now, alert_id, resolution=resolution, reason=reason
         ),
         "Alert resolved; the decision and its reason are in the audit log.",
+        back,
     )
 
 
-def _act(request: Request, container: Container, action: Any, notice: str) -> Response:
+def _act(
+    request: Request, container: Container, action: Any, notice: str, back: str = "/ui/"
+) -> Response:
+    """Run *action(user, uow, now)*; then back to *back* (a path on this site, never the
+    Referer) with *notice*, or an error page."""
     try:
         user = _user(request, container)
     except NeedLogin:
@@ -167,8 +188,7 @@ def _act(request: Request, container: Container, action: Any, notice: str) -> Re
             action(user, uow, container.clock.now())
     except OpenATDError as exc:
         return _render(request, "error.html", status_for(exc), user=user, message=str(exc))
-    back = request.headers.get("referer", "/ui/")
-    back = back.split("?")[0]
+    back = safe_path(back).split("?")[0]
     return RedirectResponse(f"{back}?notice={quote(notice)}", status_code=303)
 
 
@@ -188,8 +208,7 @@ def participant_page(participant_id: PathId, request: Request, container: Contai
             "p": p,
             "zones": zone_service.list_zones(uow, user, now, participant_id),
             "alerts": alerts.list_alerts(uow, user, now, participant_id=participant_id),
-            "default_start": (now - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"),
-            "default_end": now.strftime("%Y-%m-%dT%H:%M"),
+            "default_start": _field(now - timedelta(days=1), p.timezone),
         }
 
     return _page(request, container, "participant.html", build)
@@ -204,21 +223,36 @@ def positions_page(
     end: str = "",
     reason: str = "",
 ) -> Response:
-    """Positions for a stated reason; times are entered in UTC."""
+    """Positions for a stated reason.
+
+    *start* and *end* are the participant's local time (their IANA zone, as the form
+    says), to the second; a typed UTC offset is honoured; an empty *end* is now, so the
+    newest fix is always included.
+    """
 
     def build(user: TokenClaims, uow: Any, now: datetime) -> dict[str, Any]:
         from openatd.errors import InvalidInput
 
+        p = participants.get_participant(uow, user, now, participant_id)
+        zone = ZoneInfo(p.timezone)
         try:
-            t0, t1 = (datetime.fromisoformat(x) for x in (start, end))
+            t0 = datetime.fromisoformat(start)
+            t1 = datetime.fromisoformat(end) if end.strip() else now
         except ValueError as exc:
-            raise InvalidInput("give start and end as date and time (UTC)") from exc
-        # The form's fields carry no offset and are UTC; a typed offset is honoured.
-        t0, t1 = (x if x.tzinfo else x.replace(tzinfo=UTC) for x in (t0, t1))
+            raise InvalidInput(
+                f"give start and end as date and time ({p.timezone} local time)"
+            ) from exc
+        t0, t1 = (x if x.tzinfo else x.replace(tzinfo=zone) for x in (t0, t1))
         got = participants.read_positions(
             uow, user, now, participant_id, start=t0, end=t1, reason=reason
         )
-        p = uow.participants.get(participant_id)
-        return {"p": p, "positions": got.positions, "reason": reason, "entry": got.audit_entry_id}
+        return {
+            "p": p,
+            "positions": got.positions,
+            "reason": reason,
+            "entry": got.audit_entry_id,
+            "start": t0,
+            "end": t1,
+        }
 
     return _page(request, container, "positions.html", build)

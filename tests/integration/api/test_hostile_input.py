@@ -129,8 +129,9 @@ def test_hostile_input_is_refused_with_reasons(live_server: Any) -> None:
         assert b" 413 " in s.recv(4096).split(b"\r\n")[0] + b" "
 
     # The pages answer a form with a missing field with a page, not JSON.
-    cookie = {"openatd_session": _token(api, "cm1").json()["access_token"]}
-    r = httpx.post(f"{api}/ui/alerts/{alert_id}/resolve", cookies=cookie, data={})
+    csrf = "t" * 43  # the double-submit token: cookie and field agree (web/security.py)
+    cookie = {"openatd_session": _token(api, "cm1").json()["access_token"], "openatd_csrf": csrf}
+    r = httpx.post(f"{api}/ui/alerts/{alert_id}/resolve", cookies=cookie, data={"csrf_token": csrf})
     assert r.status_code == 422 and r.headers["content-type"].startswith("text/html")
 
     # Five wrong passwords lock the account, even against the right one, for 15 minutes.

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -125,22 +126,38 @@ def test_case_manager_reviews_an_alert(live_server: Any, browser: Any, tmp_path:
     page.screenshot(path=str(tmp_path / "inbox.png"), full_page=True)
 
     # Positions without a reason are refused, with the reason why.
+    # The form is in the participant's local time (labelled so), to the second.
+    local = ZoneInfo("Europe/Zagreb")
     page.goto(f"{live_server.api}/ui/participants/{pid}")
-    page.fill("#start", datetime.fromtimestamp(t0 - 60, UTC).strftime("%Y-%m-%dT%H:%M"))
-    page.fill("#end", datetime.fromtimestamp(t0 + 3600, UTC).strftime("%Y-%m-%dT%H:%M"))
+    assert "Europe/Zagreb local time" in page.inner_text("label[for=start]")
+    page.fill("#start", datetime.fromtimestamp(t0 - 60, local).strftime("%Y-%m-%dT%H:%M:%S"))
+    page.fill("#end", datetime.fromtimestamp(t0 + 3600, local).strftime("%Y-%m-%dT%H:%M:%S"))
     page.click("text=Show positions")
     assert page.locator("[role=alert]").inner_text().startswith("a reason of at least 10")
     page.go_back()
-    page.fill("#start", datetime.fromtimestamp(t0 - 60, UTC).strftime("%Y-%m-%dT%H:%M"))
-    page.fill("#end", datetime.fromtimestamp(t0 + 3600, UTC).strftime("%Y-%m-%dT%H:%M"))
+    # A window ending one second before the newest fix leaves it out ...
+    page.fill("#start", datetime.fromtimestamp(t0 - 60, local).strftime("%Y-%m-%dT%H:%M:%S"))
+    page.fill("#end", datetime.fromtimestamp(t0 + 179, local).strftime("%Y-%m-%dT%H:%M:%S"))
     page.fill("#reason", "checking the alert before calling Dana")
+    page.click("text=Show positions")
+    assert page.locator("table tr").count() == 1 + 3
+    # ... and the default end (empty: now) includes it; times are shown with seconds.
+    page.go_back()
+    page.fill("#end", "")
     page.click("text=Show positions")
     assert page.locator("table tr").count() == 1 + 4
     assert "checking the alert before calling Dana" in page.inner_text("main")
+    newest = datetime.fromtimestamp(t0 + 180, local).strftime("%H:%M:%S")
+    assert newest in page.inner_text("table")
 
     # Resolve with a reason; the inbox is then empty.
     page.goto(f"{live_server.api}/ui/")
     card = page.locator(".alert").first
+    # No decision is preselected: resolving needs one chosen (issue 10 item 5).
+    assert card.locator("select").input_value() == ""
+    card.locator("textarea").fill("Dana was at the pharmacy, confirmed by phone")
+    card.locator("text=Resolve").click()
+    assert page.locator(".alert").count() == 1  # the browser refused the empty choice
     card.locator("select").select_option("no_violation")
     card.locator("textarea").fill("Dana was at the pharmacy, confirmed by phone")
     card.locator("text=Resolve").click()

@@ -307,3 +307,20 @@ def test_portal_api_problem_report_and_access_log(stack: Stack) -> None:
     assert (entries[-1].action, entries[-1].subject_type) == ("participant:read", "access_log")
     # Staff tokens are refused there.
     assert client.get("/api/portal/access-log", headers=alice).status_code == 401
+
+
+def test_forms_and_uploads_need_the_csrf_token(stack: Stack) -> None:
+    base = str(stack.client.base_url).rstrip("/")
+    with httpx.Client(base_url=base, timeout=30) as bare:
+        assert bare.get("/me/signin").status_code == 200
+        r = bare.post(
+            "/me/signin", data={"participant_id": "1", "code": "x"}, headers={"Origin": base}
+        )
+        assert r.status_code == 403
+        r = bare.post(
+            "/me/checkin",
+            files={"selfie": ("s.jpg", b"x", "image/jpeg")},
+            data={"latitude": "1", "longitude": "1", "accuracy_m": "1"},
+            headers={"Origin": base},
+        )
+        assert r.status_code == 403

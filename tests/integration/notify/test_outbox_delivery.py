@@ -1,0 +1,155 @@
+"""The outbox over real sockets: e-mail to a real SMTP server, SMS to a loopback provider;
+a failing recipient or channel never blocks the others; retries back off; every attempt is in
+the delivery log."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from notify_helpers import SmsProvider, SmtpServer, free_port
+
+from openatd.notify.channels import SmsChannel, SmtpChannel
+from openatd.notify.outbox import enqueue, send_due
+from openatd.storage.db import Database
+
+NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+
+
+def _queue(db: Database, *items: tuple[str, str]) -> list[int]:
+    ids = []
+    with db.uow() as uow:
+        for channel, recipient in items:
+            m = enqueue(
+                uow,
+                kind="reminder",
+                channel=channel,
+                recipient=recipient,
+                subject="Reminder: hearing",
+                body=f"Hello {recipient}",
+                due_at=NOW,
+                now=NOW - timedelta(days=1),
+                dedupe_key=f"k:{channel}:{recipient}",
+            )
+            assert m is not None
+            ids.append(m.id)
+    return ids
+
+
+def _channels(smtp_port: int, sms: SmsProvider) -> dict[str, SmtpChannel | SmsChannel]:
+    return {
+        "email": SmtpChannel("127.0.0.1", smtp_port, "court-reminders@example.org", timeout_s=3),
+        "sms": SmsChannel(sms.url, sms.sid, sms.token, "+13125550100"),
+    }
+
+
+def test_a_down_smtp_server_and_a_refused_number_block_nothing_else(
+    db_url: str, smtp: SmtpServer, sms: SmsProvider
+) -> None:
+    db = Database(db_url)
+    db.migrate()
+    sms.invalid.add("+13125550199")
+    dead_port = free_port()  # nothing listens here: the e-mail channel is down
+    ids = _queue(
+        db,
+        ("email", "maria@example.org"),
+        ("sms", "+13125550199"),
+        ("sms", "+13125550143"),
+        ("email", "juan@example.org"),
+    )
+    down = _channels(dead_port, sms)
+    report = send_due(db.uow, down, NOW, retry_base_s=30)
+    assert report.sent == [ids[2]]
+    assert report.failed == [ids[1]]  # 400 from the provider: permanent, no retry
+    assert report.retrying == [ids[0], ids[3]]
+    assert [m["Body"] for m in sms.to("+13125550143")] == ["Hello +13125550143"]
+    with db.uow() as uow:
+        refused = uow.outbox.get(ids[1])
+        assert refused.status == "failed"
+        assert refused.last_error == "SMS provider answered 400: Invalid 'To' Phone Number"
+        mail = uow.outbox.get(ids[0])
+        assert mail.status == "pending" and mail.attempts == 1
+        assert mail.next_attempt_at == NOW + timedelta(seconds=30)
+        assert "SMTP server 127.0.0.1" in (mail.last_error or "")
+        log = uow.outbox.deliveries(ids[0])
+        assert [(d.status, d.at) for d in log] == [("error", NOW)]
+
+    # Not due yet: nothing is retried early.
+    assert send_due(db.uow, down, NOW + timedelta(seconds=29)).sent == []
+    # Second failure doubles the delay (30 s, then 60 s).
+    report = send_due(db.uow, down, NOW + timedelta(seconds=30))
+    assert report.retrying == [ids[0], ids[3]]
+    with db.uow() as uow:
+        assert uow.outbox.get(ids[0]).next_attempt_at == NOW + timedelta(seconds=90)
+
+    # The SMTP server is back: both e-mails go, once each.
+    up = _channels(smtp.port, sms)
+    report = send_due(db.uow, up, NOW + timedelta(seconds=90))
+    assert sorted(report.sent) == sorted([ids[0], ids[3]])
+    assert [m["Subject"] for m in smtp.sink.to("maria@example.org")] == ["Reminder: hearing"]
+    assert smtp.sink.to("juan@example.org")[0].get_content().strip() == "Hello juan@example.org"
+    assert send_due(db.uow, up, NOW + timedelta(hours=1)).sent == []
+    with db.uow() as uow:
+        mail = uow.outbox.get(ids[0])
+        assert (mail.status, mail.attempts, mail.sent_at) == (
+            "sent",
+            3,
+            NOW + timedelta(seconds=90),
+        )
+        assert [d.status for d in uow.outbox.deliveries(ids[0])] == ["error", "error", "sent"]
+    db.dispose()
+
+
+def test_a_refused_mailbox_fails_for_good_and_retries_stop_after_max_attempts(
+    db_url: str, smtp: SmtpServer, sms: SmsProvider
+) -> None:
+    db = Database(db_url)
+    db.migrate()
+    smtp.sink.refuse.add("gone@example.org")
+    sms.down = True
+    ids = _queue(db, ("email", "gone@example.org"), ("sms", "+13125550143"))
+    channels = _channels(smtp.port, sms)
+    at = NOW
+    for attempt in range(1, 4):
+        report = send_due(db.uow, channels, at, max_attempts=3, retry_base_s=10)
+        if attempt == 1:
+            assert report.failed == [ids[0]]  # 550: permanent
+        at += timedelta(seconds=10 * 2 ** (attempt - 1))
+    with db.uow() as uow:
+        sms_msg = uow.outbox.get(ids[1])
+        assert (sms_msg.status, sms_msg.attempts) == ("failed", 3)
+        assert sms_msg.last_error == "SMS provider answered 503: service unavailable"
+        assert uow.outbox.get(ids[0]).last_error is not None
+        assert "550" in (uow.outbox.get(ids[0]).last_error or "")
+    assert smtp.sink.messages == [] and sms.sent == []
+    db.dispose()
+
+
+def test_a_channel_that_is_not_configured_fails_its_attempt_with_the_reason(db_url: str) -> None:
+    db = Database(db_url)
+    db.migrate()
+    (mid,) = _queue(db, ("sms", "+13125550143"))
+    report = send_due(db.uow, {}, NOW)
+    assert report.retrying == [mid]
+    with db.uow() as uow:
+        assert uow.outbox.get(mid).last_error == "no sms channel is configured on this server"
+    db.dispose()
+
+
+def test_the_same_key_is_enqueued_once(db_url: str) -> None:
+    db = Database(db_url)
+    db.migrate()
+    _queue(db, ("sms", "+13125550143"))
+    with db.uow() as uow:
+        again = enqueue(
+            uow,
+            kind="reminder",
+            channel="sms",
+            recipient="+13125550143",
+            subject="s",
+            body="b",
+            due_at=NOW,
+            now=NOW,
+            dedupe_key="k:sms:+13125550143",
+        )
+        assert again is None
+    db.dispose()
