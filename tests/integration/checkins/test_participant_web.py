@@ -324,3 +324,78 @@ def test_forms_and_uploads_need_the_csrf_token(stack: Stack) -> None:
             headers={"Origin": base},
         )
         assert r.status_code == 403
+
+
+def test_court_dates_flagged_until_seen_and_quiet_hours(stack: Stack) -> None:
+    """A new, changed or cancelled hearing is shown as such until the participant says they
+    have seen it; no check-in prompt inside their quiet hours."""
+    api, client, clock = stack.api, stack.client, stack.clock
+    alice = api.login("alice")
+    r = client.post(
+        "/api/participants",
+        headers=alice,
+        json={
+            "name": "Quiet Hours",
+            "timezone": "America/Chicago",
+            "supervision_level": "app",
+            "quiet_start": "08:30",
+            "quiet_end": "09:30",
+        },
+    )
+    assert r.status_code == 201, r.text
+    pid = r.json()["id"]
+    api.adhoc(alice, pid, minutes=120, grace_s=0)
+    r = client.post(
+        f"/api/participants/{pid}/obligations",
+        headers=alice,
+        json={
+            "kind": "court_hearing",
+            "title": "Hearing before Judge Ortiz",
+            "start": "2026-03-20T10:00",
+            "location": "50 W Washington St, Chicago",
+        },
+    )
+    assert r.status_code == 201, r.text
+    hearing = r.json()["id"]
+    code = _code(stack, alice, pid)
+    clock.set(T0 + timedelta(minutes=2))  # 09:02 local: quiet hours until 09:30
+
+    def flagged(home: str) -> list[str]:
+        return re.findall(r'<strong class="flag">([^<]+)</strong>', home)
+
+    with _phone(stack) as phone:
+        _sign_in(stack, phone, pid, code)
+        home = phone.get("/me/").text
+        assert "Horas de descanso hasta las 09:30" in home
+        assert "Presentarme ahora" not in home
+        assert "Audiencia en el tribunal, Hearing before Judge Ortiz" in home
+        assert "viernes 20 marzo 2026, 10:00" in home
+        assert flagged(home) == ["Nuevo"]
+        r = phone.post(f"/me/obligations/{hearing}/seen")
+        assert r.status_code == 303 and r.headers["location"] == "/me/?notice=seen"
+        home = phone.get(r.headers["location"]).text
+        assert flagged(home) == [] and "Quedó anotado que lo vio" in home
+
+        # The court moves the hearing: changed, until seen again.
+        r = client.patch(
+            f"/api/obligations/{hearing}", headers=alice, json={"start": "2026-03-23T14:00"}
+        )
+        assert r.status_code == 200, r.text
+        clock.set(T0 + timedelta(minutes=40))  # 09:40: quiet hours over, the prompt is back
+        home = phone.get("/me/").text
+        assert flagged(home) == ["Cambiado"] and "lunes 23 marzo 2026, 14:00" in home
+        assert "Presentarme ahora" in home
+        assert phone.post(f"/me/obligations/{hearing}/seen").status_code == 303
+
+        # Cancelled: shown as cancelled until seen, then gone.
+        assert client.delete(f"/api/obligations/{hearing}", headers=alice).status_code == 200
+        home = phone.get("/me/").text
+        assert flagged(home) == ["Cambiado", "Cancelado"]
+        assert phone.post(f"/me/obligations/{hearing}/seen").status_code == 303
+        assert "Hearing before Judge Ortiz" not in phone.get("/me/").text
+        # Someone else's obligation reads as missing.
+        assert phone.post("/me/obligations/999999/seen").status_code == 404
+
+    with stack.container.uow() as uow:
+        seen = [e for e in uow.exports.audit_entries(pid) if e.action == "obligation:acknowledge"]
+    assert [e.details["version"] for e in seen] == [1, 2, 3]

@@ -39,7 +39,7 @@ from openatd.api.routes.checkins import (
 from openatd.api.routes.portal import submit
 from openatd.checkins import service
 from openatd.errors import AuthenticationFailed, InvalidInput, OpenATDError
-from openatd.participants import portal
+from openatd.participants import app_home, portal
 from openatd.safeguards.auth import ParticipantClaims, read_participant_token
 from openatd.web.participant.i18n import (
     LANGUAGES,
@@ -53,7 +53,9 @@ from openatd.web.participant.messages import (
     ACTIONS,
     ALERT_TYPES,
     CATEGORIES,
+    NEWS,
     NOTICES,
+    OBLIGATION_KINDS,
     PROBLEM_KINDS,
     STATUSES,
     refusal_message,
@@ -321,9 +323,24 @@ def home(request: Request, container: ContainerDep) -> Response:
             "coming": coming,
             "schedules": got.schedules,
             "timezone": got.participant.timezone,
+            "quiet_until": app_home.quiet_until(got.participant, now),
+            "obligations": app_home.my_obligations(uow, me.claims, now),
+            "kinds": OBLIGATION_KINDS,
+            "news": NEWS,
         }
 
     return _page(request, container, "home.html", build)
+
+
+@router.post("/obligations/{obligation_id}/seen")
+def obligation_seen(obligation_id: PathId, request: Request, container: ContainerDep) -> Response:
+    """The participant acknowledges a new, changed or cancelled hearing or appointment."""
+    return _act(
+        request,
+        container,
+        lambda me, uow, now: app_home.acknowledge_obligation(uow, me.claims, now, obligation_id),
+        "/me/?notice=seen",
+    )
 
 
 @router.get("/calendar.ics")
