@@ -101,6 +101,10 @@ _DEPENDENCY_ERRORS = frozenset({"OperationalError", "InterfaceError", "TimeoutEr
 """SQLAlchemy exception classes that mean the database, not the request, failed."""
 
 ALERT_MISSED = "missed_check_in"
+ALERT_PROBLEM_REPORT = "participant_report"
+"""A participant's own technical report ("the app would not upload"), see participants.portal."""
+REPORT_LOOKBACK = timedelta(hours=12)
+"""Problem reports this long before a window opens are named in its missed-check-in alert."""
 
 LATE_UPLOAD_MAX = timedelta(hours=72)
 """How long after its window an attempt the phone kept (a failed upload, retried) is still
@@ -1076,6 +1080,7 @@ def _missed_explanation(
     attempts: Sequence[t.CheckIn],
     incidents: Sequence[t.Incident],
     enrolled: bool,
+    reports: Sequence[t.Alert] = (),
 ) -> str:
     grace_min = window.grace_s // 60
     grace = f" after a {grace_min}-minute grace period" if window.grace_s else ""
@@ -1109,6 +1114,9 @@ def _missed_explanation(
         )
     else:
         text += " A person will review this; it is not a violation by itself."
+    for report in reports:
+        said = (report.details or {}).get("text", "")
+        text += f" The participant reported a problem at {_fmt_local(report.at, window)}: “{said}”."
     return text
 
 
@@ -1148,6 +1156,12 @@ def sweep_missed_check_ins(uow: UnitOfWork, now: datetime) -> list[t.Alert]:
             ]
             enrolled = bool(uow.face_templates.for_participant(participant.id))
             technical = bool(incidents) or not enrolled
+            reports = [
+                a
+                for a in uow.alerts.list(participant_ids=[participant.id], limit=1000)
+                if a.type == ALERT_PROBLEM_REPORT
+                and window.start - REPORT_LOOKBACK <= a.at <= window.closes_at
+            ]
             alert = uow.alerts.add(
                 participant_id=participant.id,
                 device_id=None,
@@ -1155,7 +1169,7 @@ def sweep_missed_check_ins(uow: UnitOfWork, now: datetime) -> list[t.Alert]:
                 category="technical" if technical else "compliance",
                 at=window.closes_at,
                 raised_at=now,
-                explanation=_missed_explanation(window, attempts, incidents, enrolled),
+                explanation=_missed_explanation(window, attempts, incidents, enrolled, reports),
                 details={
                     "schedule_id": row.id,
                     "window_start": window.start.isoformat(),
@@ -1165,6 +1179,7 @@ def sweep_missed_check_ins(uow: UnitOfWork, now: datetime) -> list[t.Alert]:
                     "last_outcome": attempts[-1].outcome if attempts else None,
                     "incident_ids": [i.id for i in incidents],
                     "face_enrolled": enrolled,
+                    "problem_report_ids": sorted(a.id for a in reports),
                 },
                 status="open",
             )

@@ -399,3 +399,35 @@ def test_court_dates_flagged_until_seen_and_quiet_hours(stack: Stack) -> None:
     with stack.container.uow() as uow:
         seen = [e for e in uow.exports.audit_entries(pid) if e.action == "obligation:acknowledge"]
     assert [e.details["version"] for e in seen] == [1, 2, 3]
+
+
+def test_missed_check_in_names_the_participants_problem_report(stack: Stack) -> None:
+    """A report made during the window is named in the missed-check-in alert, for the person
+    who reviews it; one made long before the window is not."""
+    api, client, clock = stack.api, stack.client, stack.clock
+    alice = api.login("alice")
+    pid = api.participant(alice, "Reported Early")
+    phone = api.phone(alice, pid)
+    clock.set(T0 - timedelta(hours=13))  # 13 h before the window: too early to be named
+    r = client.post("/api/portal/problems", headers=phone, json={"text": "old trouble"})
+    assert r.status_code == 201, r.text
+    clock.set(T0)
+    alice = api.login("alice")
+    api.adhoc(alice, pid, minutes=30, grace_s=0)
+    clock.set(T0 + timedelta(minutes=10))
+    phone = api.phone(alice, pid)
+    r = client.post(
+        "/api/portal/problems",
+        headers=phone,
+        json={"kind": "app", "text": "the upload spins forever"},
+    )
+    assert r.status_code == 201, r.text
+    report_id = r.json()["id"]
+    clock.set(T0 + timedelta(minutes=31))
+    with stack.container.uow() as uow:
+        (missed,) = service.sweep_missed_check_ins(uow, clock.now())
+        assert missed.explanation.endswith(
+            "The participant reported a problem at 09:10: “the upload spins forever”."
+        )
+        assert "old trouble" not in missed.explanation
+        assert missed.details["problem_report_ids"] == [report_id]
