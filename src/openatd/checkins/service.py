@@ -101,6 +101,10 @@ _DEPENDENCY_ERRORS = frozenset({"OperationalError", "InterfaceError", "TimeoutEr
 """SQLAlchemy exception classes that mean the database, not the request, failed."""
 
 ALERT_MISSED = "missed_check_in"
+ALERT_PROBLEM_REPORT = "participant_report"
+"""A participant's own technical report ("the app would not upload"), see participants.portal."""
+REPORT_LOOKBACK = timedelta(hours=12)
+"""Problem reports this long before a window opens are named in its missed-check-in alert."""
 
 LATE_UPLOAD_MAX = timedelta(hours=72)
 """How long after its window an attempt the phone kept (a failed upload, retried) is still
@@ -1077,6 +1081,7 @@ def _missed_explanation(
     attempts: Sequence[t.CheckIn],
     incidents: Sequence[t.Incident],
     enrolled: bool,
+    reports: Sequence[t.Alert] = (),
 ) -> str:
     grace_min = window.grace_s // 60
     grace = f" after a {grace_min}-minute grace period" if window.grace_s else ""
@@ -1110,6 +1115,9 @@ def _missed_explanation(
         )
     else:
         text += " A person will review this; it is not a violation by itself."
+    for report in reports:
+        said = (report.details or {}).get("text", "")
+        text += f" The participant reported a problem at {_fmt_local(report.at, window)}: “{said}”."
     return text
 
 
@@ -1169,6 +1177,12 @@ def sweep_missed_check_ins(uow: UnitOfWork, now: datetime) -> list[t.Alert]:
             reminders = window_reminders(uow, row.id, window.start)
             undelivered = bool(reminders) and all(r["status"] != "sent" for r in reminders)
             technical = bool(incidents) or not enrolled or undelivered
+            reports = [
+                a
+                for a in uow.alerts.list(participant_ids=[participant.id], limit=1000)
+                if a.type == ALERT_PROBLEM_REPORT
+                and window.start - REPORT_LOOKBACK <= a.at <= window.closes_at
+            ]
             alert = uow.alerts.add(
                 participant_id=participant.id,
                 device_id=None,
@@ -1176,7 +1190,7 @@ def sweep_missed_check_ins(uow: UnitOfWork, now: datetime) -> list[t.Alert]:
                 category="technical" if technical else "compliance",
                 at=window.closes_at,
                 raised_at=now,
-                explanation=_missed_explanation(window, attempts, incidents, enrolled),
+                explanation=_missed_explanation(window, attempts, incidents, enrolled, reports),
                 details={
                     "schedule_id": row.id,
                     "window_start": window.start.isoformat(),
@@ -1188,6 +1202,7 @@ def sweep_missed_check_ins(uow: UnitOfWork, now: datetime) -> list[t.Alert]:
                     "face_enrolled": enrolled,
                     "reminders": reminders,
                     "reminders_undelivered": undelivered,
+                    "problem_report_ids": sorted(a.id for a in reports),
                 },
                 status="open",
             )

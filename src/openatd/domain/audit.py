@@ -72,6 +72,7 @@ class AuditAction(StrEnum):
     VISIT_RECORD = "visit:record"
     VISIT_READ = "visit:read"
     PARTICIPANT_REPORT = "participant:problem_report"
+    OBLIGATION_ACKNOWLEDGE = "obligation:acknowledge"
 
 
 @dataclass(frozen=True, slots=True)

@@ -325,6 +325,7 @@ def cancel_obligation(
         return row
     p = uow.participants.get(row.participant_id)
     row.status = "cancelled"
+    row.version += 1  # the participant's app shows the cancellation until acknowledged
     row.updated_at = now
     cancelled = uow.outbox.cancel_pending(row.id, ["reminder"])
     if row.start > now:

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from openatd.checkins.schedule import CheckInWindow
 from openatd.checkins.service import (
+    ALERT_PROBLEM_REPORT,
     MAX_ATTEMPTS,
     enrolment_summary,
     open_windows,
@@ -360,7 +361,6 @@ def respond_to_alert(
 
 # -- problem reports and the access log ------------------------------------------------------------
 
-ALERT_PROBLEM_REPORT = "participant_report"
 PROBLEM_KINDS = ("app", "device", "other")
 """What a participant can report as not working: the check-in app, their tracker, other."""
 

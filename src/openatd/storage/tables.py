@@ -387,6 +387,8 @@ class Obligation(Base):
     notes: Mapped[str | None] = mapped_column(Text, nullable=True)
     status: Mapped[str] = mapped_column(String(20), default="scheduled")
     version: Mapped[int] = mapped_column(Integer, default=1)
+    seen_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """The ``version`` the participant acknowledged in their app (``None``: never seen)."""
     source_uid: Mapped[str | None] = mapped_column(String(255), nullable=True)
     outcome: Mapped[str | None] = mapped_column(String(20), nullable=True)
     created_by: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
