@@ -10,6 +10,7 @@ from fastapi.responses import PlainTextResponse, RedirectResponse
 
 from openatd import __version__
 from openatd.api import errors
+from openatd.api.access import NO_PERSONAL_DATA
 from openatd.api.container import Container, build_container
 from openatd.api.limits import BodyLimitMiddleware
 from openatd.api.routes import alerts, audit, auth, checkins, devices, participants, portal, zones
@@ -73,15 +74,17 @@ def create_app(
         app.include_router(module.router, responses=errors.ERROR_RESPONSES)
     app.include_router(pages.router)
 
-    @app.get("/", include_in_schema=False)
+    @app.get("/", include_in_schema=False, openapi_extra=NO_PERSONAL_DATA)
     def home() -> RedirectResponse:
         return RedirectResponse("/ui/")
 
-    @app.get("/health", tags=["ops"])
+    @app.get("/health", tags=["ops"], openapi_extra=NO_PERSONAL_DATA)
     def health() -> dict[str, str]:
         return {"status": "ok", "database": container.db.dialect}
 
-    @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
+    @app.get(
+        "/metrics", tags=["ops"], response_class=PlainTextResponse, openapi_extra=NO_PERSONAL_DATA
+    )
     def metrics() -> str:
         from prometheus_client import generate_latest
 

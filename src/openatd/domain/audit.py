@@ -55,6 +55,21 @@ class AuditAction(StrEnum):
     PARTICIPANT_APP_LOGIN = "participant:app_login"
     PARTICIPANT_APP_LOGIN_FAILED = "participant:app_login_failed"
     ALERT_RESPOND = "alert:respond"
+    DEVICES_READ = "devices:read"
+    CHECKIN_WINDOW_READ = "checkin_window:read"
+    OBLIGATIONS_READ = "obligations:read"
+    USER_LOGIN_THROTTLED = "user:login_throttled"
+    USER_LOGOUT = "user:logout"
+    USER_PASSWORD_CHANGE = "user:password_change"
+    USER_ROLE_CHANGE = "user:role_change"
+    USER_DEACTIVATE = "user:deactivate"
+    USER_REACTIVATE = "user:reactivate"
+    USER_TOTP_ENROL = "user:totp_enrol"
+    USER_TOTP_ENABLE = "user:totp_enable"
+    USER_TOTP_RESET = "user:totp_reset"
+    ROLE_POLICY_CHANGE = "role_policy:change"
+    PARTICIPANT_APP_LOGIN_THROTTLED = "participant:app_login_throttled"
+    AUDIT_CHECKPOINT = "audit:checkpoint"
 
 
 @dataclass(frozen=True, slots=True)

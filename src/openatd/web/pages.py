@@ -7,6 +7,7 @@ SameSite=Strict cookie; every change is a POST form.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,14 +19,16 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from openatd.accounts import authenticate
+from openatd.accounts import logout as end_sessions
 from openatd.alerts import service as alerts
+from openatd.api.access import NO_PERSONAL_DATA, PERSONAL_WRITE, personal_read
 from openatd.api.container import Container
-from openatd.api.deps import PathId, get_container
+from openatd.api.deps import PathId, client_address, get_container, read_staff_session
 from openatd.api.errors import status_for
 from openatd.errors import AuthenticationFailed, OpenATDError
 from openatd.participants import service as participants
 from openatd.participants import zones as zone_service
-from openatd.safeguards.auth import TokenClaims, read_token
+from openatd.safeguards.auth import TokenClaims
 
 COOKIE = "openatd_session"
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -51,7 +54,7 @@ def _user(request: Request, container: Container) -> TokenClaims:
     if not token:
         raise NeedLogin
     try:
-        return read_token(token, container.settings.secret_key, container.clock.now())
+        return read_staff_session(container, token)
     except AuthenticationFailed as exc:
         raise NeedLogin from exc
 
@@ -75,18 +78,19 @@ def _page(request: Request, container: Container, name: str, build: Any) -> Resp
     return _render(request, name, user=user, notice=request.query_params.get("notice"), **ctx)
 
 
-@router.get("/login", response_class=HTMLResponse)
+@router.get("/login", response_class=HTMLResponse, openapi_extra=NO_PERSONAL_DATA)
 def login_form(request: Request, next: str = "/ui/") -> HTMLResponse:
     return _render(request, "login.html", next=next, error=None)
 
 
-@router.post("/login")
+@router.post("/login", openapi_extra=NO_PERSONAL_DATA)
 def login(
     request: Request,
     container: ContainerDep,
     username: Annotated[str, Form()],
     password: Annotated[str, Form()],
     next: Annotated[str, Form()] = "/ui/",
+    totp_code: Annotated[str | None, Form()] = None,
 ) -> Response:
     s = container.settings
     try:
@@ -97,9 +101,12 @@ def login(
             container.clock.now(),
             secret=s.secret_key,
             ttl_s=s.token_ttl_s,
+            throttle=container.login_throttle,
+            client=client_address(request, s.trusted_proxies),
+            totp_code=totp_code,
         )
     except AuthenticationFailed as exc:
-        return _render(request, "login.html", 401, next=next, error=str(exc))
+        return _render(request, "login.html", status_for(exc), next=next, error=str(exc))
     target = next if next.startswith("/ui/") else "/ui/"
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
@@ -108,14 +115,21 @@ def login(
     return response
 
 
-@router.post("/logout")
-def logout() -> Response:
+@router.post("/logout", openapi_extra=NO_PERSONAL_DATA)
+def logout(request: Request, container: ContainerDep) -> Response:
+    """End every session of this user (all browsers and API tokens), then forget the cookie."""
+    with contextlib.suppress(NeedLogin):
+        user = _user(request, container)
+        with container.uow() as uow:
+            end_sessions(uow, user, container.clock.now())
     response = RedirectResponse("/ui/login", status_code=303)
     response.delete_cookie(COOKIE, path="/ui")
     return response
 
 
-@router.get("/", response_class=HTMLResponse)
+@router.get(
+    "/", response_class=HTMLResponse, openapi_extra=personal_read("alerts", "participant_list")
+)
 def inbox(request: Request, container: ContainerDep) -> Response:
     """Open and acknowledged alerts on the caseload, oldest condition first."""
 
@@ -129,7 +143,7 @@ def inbox(request: Request, container: ContainerDep) -> Response:
     return _page(request, container, "inbox.html", build)
 
 
-@router.post("/alerts/{alert_id}/acknowledge")
+@router.post("/alerts/{alert_id}/acknowledge", openapi_extra=PERSONAL_WRITE)
 def acknowledge(alert_id: PathId, request: Request, container: ContainerDep) -> Response:
     return _act(
         request,
@@ -139,7 +153,7 @@ def acknowledge(alert_id: PathId, request: Request, container: ContainerDep) -> 
     )
 
 
-@router.post("/alerts/{alert_id}/resolve")
+@router.post("/alerts/{alert_id}/resolve", openapi_extra=PERSONAL_WRITE)
 def resolve(
     alert_id: PathId,
     request: Request,
@@ -172,7 +186,9 @@ def _act(request: Request, container: Container, action: Any, notice: str) -> Re
     return RedirectResponse(f"{back}?notice={quote(notice)}", status_code=303)
 
 
-@router.get("/participants", response_class=HTMLResponse)
+@router.get(
+    "/participants", response_class=HTMLResponse, openapi_extra=personal_read("participant_list")
+)
 def participant_list(request: Request, container: ContainerDep) -> Response:
     def build(user: TokenClaims, uow: Any, now: datetime) -> dict[str, Any]:
         return {"participants": participants.list_participants(uow, user, now)}
@@ -180,7 +196,11 @@ def participant_list(request: Request, container: ContainerDep) -> Response:
     return _page(request, container, "participants.html", build)
 
 
-@router.get("/participants/{participant_id}", response_class=HTMLResponse)
+@router.get(
+    "/participants/{participant_id}",
+    response_class=HTMLResponse,
+    openapi_extra=personal_read("participant", "zones", "alerts"),
+)
 def participant_page(participant_id: PathId, request: Request, container: ContainerDep) -> Response:
     def build(user: TokenClaims, uow: Any, now: datetime) -> dict[str, Any]:
         p = participants.get_participant(uow, user, now, participant_id)
@@ -195,7 +215,11 @@ def participant_page(participant_id: PathId, request: Request, container: Contai
     return _page(request, container, "participant.html", build)
 
 
-@router.get("/participants/{participant_id}/positions", response_class=HTMLResponse)
+@router.get(
+    "/participants/{participant_id}/positions",
+    response_class=HTMLResponse,
+    openapi_extra=personal_read("positions"),
+)
 def positions_page(
     participant_id: PathId,
     request: Request,
