@@ -22,8 +22,8 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 import sqlalchemy as sa
+import uvicorn
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.routing import Mount, Route
