@@ -15,6 +15,7 @@ from openatd.api.container import Container, build_container
 from openatd.api.limits import BodyLimitMiddleware
 from openatd.api.routes import alerts, audit, auth, checkins, devices, participants, portal, zones
 from openatd.checkins.sweeper import CheckInSweeper
+from openatd.safeguards.checkpointer import AuditCheckpointer
 from openatd.settings import Settings
 from openatd.web import pages
 
@@ -49,10 +50,23 @@ def create_app(
             await owned.pipeline.start()
         sweeper = CheckInSweeper(owned.uow, owned.clock, owned.settings.tick_interval_s)
         sweeper.start()  # missed check-in windows -> alerts (checkins/service.py)
+        s = owned.settings
+        checkpointer = None
+        if s.audit_signing_key and s.audit_checkpoint_dir is not None:
+            checkpointer = AuditCheckpointer(
+                owned.uow,
+                owned.clock,
+                s.audit_signing_key,
+                s.audit_checkpoint_dir,
+                s.audit_checkpoint_interval_s,
+            )
+            checkpointer.start()  # signed audit checkpoints (safeguards/checkpoints.py)
         try:
             yield
         finally:
             await sweeper.stop()
+            if checkpointer is not None:
+                await checkpointer.stop()
             if run and owned.pipeline is not None:
                 await owned.pipeline.stop()
 

@@ -428,15 +428,15 @@ class AuditRepository:
             q = q.where(t.AuditEntry.id.in_(_entries_about(participant_id)))
         return self.s.scalars(q).all()
 
-    def head(self) -> tuple[int, str] | None:
-        """``(count, hash of the last entry)``, or ``None`` for an empty log."""
+    def head(self) -> tuple[int, int, str] | None:
+        """``(count, id of the last entry, its hash)``, or ``None`` for an empty log."""
         last = self.s.execute(
             select(t.AuditEntry.id, t.AuditEntry.hash).order_by(t.AuditEntry.id.desc()).limit(1)
         ).first()
         if last is None:
             return None
         n = self.s.scalar(select(func.count(t.AuditEntry.id)))
-        return int(n or 0), str(last[1])
+        return int(n or 0), int(last[0]), str(last[1])
 
 
 def _entries_about(participant_id: int) -> Any:
