@@ -73,6 +73,7 @@ from openatd.errors import (
 from openatd.safeguards import audit
 from openatd.safeguards.access import require_participant_access, require_reason, require_role
 from openatd.safeguards.auth import Role, TokenClaims
+from openatd.safeguards.reads import record_read
 from openatd.storage import tables as t
 from openatd.storage.repositories import UnitOfWork
 
@@ -266,7 +267,18 @@ def read_enrolment(
     """The enrolment summary for staff with access to the participant."""
     require_role(user, Role.CASE_MANAGER, Role.SUPERVISOR)
     require_participant_access(uow, user, participant_id)
-    return enrolment_summary(uow, participant_id)
+    summary = enrolment_summary(uow, participant_id)
+    record_read(
+        uow,
+        at=now,
+        actor=audit.staff_actor(user),
+        action=AuditAction.PARTICIPANT_READ,
+        what="face_enrolment",
+        participant_ids=[participant_id],
+        subject_id=participant_id,
+        details={"templates": summary.templates},
+    )
+    return summary
 
 
 def rotate_template_keys(uow: UnitOfWork, keys: Sequence[str]) -> int:
@@ -393,12 +405,22 @@ def create_schedule(
 
 
 def list_schedules(
-    uow: UnitOfWork, user: TokenClaims, participant_id: int
+    uow: UnitOfWork, user: TokenClaims, now: datetime, participant_id: int
 ) -> Sequence[t.CheckInSchedule]:
-    """A participant's active check-in schedules."""
+    """A participant's active check-in schedules; audited."""
     require_role(user, Role.CASE_MANAGER, Role.SUPERVISOR)
     require_participant_access(uow, user, participant_id)
-    return uow.checkin_schedules.for_participant(participant_id)
+    rows = uow.checkin_schedules.for_participant(participant_id)
+    record_read(
+        uow,
+        at=now,
+        actor=audit.staff_actor(user),
+        action=AuditAction.CHECKIN_READ,
+        what="checkin_schedules",
+        participant_ids=[participant_id],
+        details={"count": len(rows)},
+    )
+    return rows
 
 
 def cancel_schedule(
@@ -957,13 +979,13 @@ def list_checkins(
     text = _reason(reason, "reading check-ins (they include locations)")
     require_participant_access(uow, user, participant_id)
     rows = uow.checkins.for_participant(participant_id)
-    audit.record(
+    record_read(
         uow,
         at=now,
         actor=audit.staff_actor(user),
         action=AuditAction.CHECKIN_READ,
-        participant_id=participant_id,
-        subject_type="checkins",
+        what="checkins",
+        participant_ids=[participant_id],
         reason=text,
         details={"count": len(rows)},
     )
@@ -983,12 +1005,13 @@ def open_reviews(uow: UnitOfWork, user: TokenClaims, now: datetime) -> list[t.Ch
         for c in uow.checkins.for_participant(p.id)
         if c.review_status == "open"
     ]
-    audit.record(
+    record_read(
         uow,
         at=now,
         actor=audit.staff_actor(user),
         action=AuditAction.CHECKIN_READ,
-        subject_type="checkin_reviews",
+        what="checkin_reviews",
+        participant_ids={c.participant_id for c in out},
         details={"count": len(out)},
     )
     return sorted(out, key=lambda c: (c.server_time, c.id))
@@ -1010,13 +1033,13 @@ def read_selfie(
         raise NotFound(
             f"check-in {checkin_id} has no selfie (deleted after verification or review)"
         )
-    audit.record(
+    record_read(
         uow,
         at=now,
         actor=audit.staff_actor(user),
         action=AuditAction.CHECKIN_READ,
-        participant_id=row.participant_id,
-        subject_type="checkin_selfie",
+        what="checkin_selfie",
+        participant_ids=[row.participant_id],
         subject_id=row.id,
         reason=text,
     )
