@@ -32,8 +32,12 @@ from openatd.accounts import create_user
 from openatd.api.access import RouteEntry, declared, iter_routes
 from openatd.api.app import create_app
 from openatd.api.container import Container
+from openatd.api.routes.obligations import policy_of
 from openatd.checkins import service as checkins
+from openatd.checkins import visits
 from openatd.domain.clock import SimulatedClock
+from openatd.obligations import feed
+from openatd.obligations import service as obligation_service
 from openatd.participants import service as participants
 from openatd.participants import zones
 from openatd.safeguards.auth import (
@@ -65,6 +69,10 @@ QUERY = {
 }
 """Values for query parameters that reads need (positions: a window and a reason)."""
 
+SECRET_URL_ACTORS = {"/api/calendar/{token}.ics": "calendar_feed"}
+"""Routes authorised by a secret in their address (a phone calendar subscribing has no login):
+whoever calls, the read is recorded as that secret's."""
+
 HOW_TO = (
     "add openapi_extra=personal_read('<what>') if it returns personal data (and record the "
     "read with openatd.safeguards.reads.record_read), PERSONAL_WRITE if it changes personal "
@@ -79,7 +87,7 @@ class World:
     container: Container
     staff_tokens: dict[str, str]
     participant_token: str
-    paths: dict[str, int]
+    paths: dict[str, int | str]
     mine: int
     other: int
 
@@ -160,6 +168,21 @@ def world(db_url: str) -> Iterator[World]:
             review_kind="mismatch",
             selfie=b"\xff\xd8\xff\xe0 crawl selfie",
         ).id
+        obligation = obligation_service.create_obligation(
+            uow,
+            cm,
+            T0,
+            mine,
+            policy_of(settings),
+            kind="court_hearing",
+            title="Hearing",
+            start=T0 + timedelta(days=10),
+            location="50 W Washington St",
+        ).id
+        visit = visits.schedule_visit(
+            uow, cm, T0, mine, kind="home", scheduled_for=(T0 + timedelta(days=2)).isoformat()
+        ).id
+        feed_token = feed.issue(uow, cm, T0, mine)
         version = uow.participants.get(mine).app_token_version or 0
     tokens = {}
     from openatd.safeguards.auth import issue_token
@@ -195,6 +218,10 @@ def world(db_url: str) -> Iterator[World]:
                 "zone_id": zone,
                 "schedule_id": schedule,
                 "checkin_id": checkin,
+                "obligation_id": obligation,
+                "visit_id": visit,
+                "token": feed_token,
+                "name": "app.css",
             },
             mine,
             other,
@@ -283,6 +310,7 @@ def _request(w: World, entry: RouteEntry, role: str) -> Any:
     cookies: dict[str, str] = {}
     if role == "participant":
         headers["Authorization"] = f"Bearer {w.participant_token}"
+        cookies["openatd_me"] = w.participant_token  # the web app's session (/me/)
     elif role != "anonymous":
         headers["Authorization"] = f"Bearer {w.staff_tokens[role]}"
         cookies["openatd_session"] = w.staff_tokens[role]
@@ -342,6 +370,7 @@ def test_every_personal_data_read_leaves_exactly_one_entry(world: World) -> None
                 continue
             e = new[0]
             actor = f"participant:{world.mine}" if role == "participant" else f"user:{role}"
+            actor = SECRET_URL_ACTORS.get(entry.path, actor)
             if e["actor"] != actor:
                 failures.append(f"{where}: entry by {e['actor']}, not {actor}")
             named = {e["subject_type"]} | {
@@ -383,7 +412,14 @@ def test_page_view_is_one_entry_and_the_inbox_is_attributed_to_each_participant(
     r = world.client.get(f"/ui/participants/{world.mine}")
     assert r.status_code == 200
     (entry,) = _new_entries(db, before)
-    assert [p["what"] for p in entry["details"]["read"]] == ["participant", "zones", "alerts"]
+    assert [p["what"] for p in entry["details"]["read"]] == [
+        "participant",
+        "zones",
+        "alerts",
+        "checkin_schedules",
+        "face_enrolment",
+        "obligations",
+    ]
     assert entry["participants"] == {world.mine}
 
     before = _max_id(db)

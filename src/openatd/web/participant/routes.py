@@ -27,6 +27,7 @@ from fastapi import APIRouter, Depends, File, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from openatd.api.access import NO_PERSONAL_DATA, PERSONAL_WRITE, personal_read
 from openatd.api.container import Container
 from openatd.api.deps import MAX_ID, PathId, get_container
 from openatd.api.errors import status_for
@@ -238,12 +239,12 @@ def _act(
 # -- sign-in, language ---------------------------------------------------------------------------
 
 
-@router.get("/signin", response_class=HTMLResponse)
+@router.get("/signin", response_class=HTMLResponse, openapi_extra=NO_PERSONAL_DATA)
 def sign_in_form(request: Request) -> HTMLResponse:
     return render(request, "signin.html", error=None, participant_id="")
 
 
-@router.post("/signin")
+@router.post("/signin", openapi_extra=PERSONAL_WRITE)
 def sign_in(
     request: Request,
     container: ContainerDep,
@@ -282,14 +283,14 @@ def sign_in(
     return response
 
 
-@router.post("/signout")
+@router.post("/signout", openapi_extra=PERSONAL_WRITE)
 def sign_out() -> Response:
     response = RedirectResponse("/me/signin", status_code=303)
     response.delete_cookie(COOKIE, path="/me")
     return response
 
 
-@router.post("/language")
+@router.post("/language", openapi_extra=PERSONAL_WRITE)
 def choose_language(
     request: Request,
     lang: Annotated[str, Form(max_length=10)],
@@ -309,7 +310,7 @@ def choose_language(
 # -- home ----------------------------------------------------------------------------------------
 
 
-@router.get("/", response_class=HTMLResponse)
+@router.get("/", response_class=HTMLResponse, openapi_extra=personal_read("obligations"))
 def home(request: Request, container: ContainerDep) -> Response:
     """The open check-in window, the coming windows (local time) and the way to add them to the
     phone's calendar."""
@@ -332,7 +333,7 @@ def home(request: Request, container: ContainerDep) -> Response:
     return _page(request, container, "home.html", build)
 
 
-@router.post("/obligations/{obligation_id}/seen")
+@router.post("/obligations/{obligation_id}/seen", openapi_extra=PERSONAL_WRITE)
 def obligation_seen(obligation_id: PathId, request: Request, container: ContainerDep) -> Response:
     """The participant acknowledges a new, changed or cancelled hearing or appointment."""
     return _act(
@@ -343,7 +344,7 @@ def obligation_seen(obligation_id: PathId, request: Request, container: Containe
     )
 
 
-@router.get("/calendar.ics")
+@router.get("/calendar.ics", openapi_extra=personal_read("calendar"))
 def calendar(request: Request, container: ContainerDep) -> Response:
     """The coming 14 days of windows as an iCalendar file to import (same as the API's)."""
     try:
@@ -365,7 +366,7 @@ def calendar(request: Request, container: ContainerDep) -> Response:
 # -- check in ------------------------------------------------------------------------------------
 
 
-@router.get("/checkin", response_class=HTMLResponse)
+@router.get("/checkin", response_class=HTMLResponse, openapi_extra=personal_read("checkin_window"))
 def checkin_page(request: Request, container: ContainerDep) -> Response:
     """The camera, the reason for the location, the result, and the receipts on this phone."""
 
@@ -388,7 +389,7 @@ def _form_time(value: str, what: str) -> datetime | None:
         raise InvalidInput(f"{what} must be an ISO 8601 time with offset") from exc
 
 
-@router.post("/checkin")
+@router.post("/checkin", openapi_extra=PERSONAL_WRITE)
 @body_limit(MAX_PHOTO_BYTES + MULTIPART_OVERHEAD)
 def check_in(
     request: Request,
@@ -461,7 +462,7 @@ def check_in(
 # -- alerts ----------------------------------------------------------------------------------------
 
 
-@router.get("/alerts", response_class=HTMLResponse)
+@router.get("/alerts", response_class=HTMLResponse, openapi_extra=personal_read("alerts"))
 def alerts_page(request: Request, container: ContainerDep) -> Response:
     """Each alert about the participant with its explanation, status and their response."""
 
@@ -477,7 +478,7 @@ def alerts_page(request: Request, container: ContainerDep) -> Response:
     return _page(request, container, "alerts.html", build)
 
 
-@router.post("/alerts/{alert_id}/respond")
+@router.post("/alerts/{alert_id}/respond", openapi_extra=PERSONAL_WRITE)
 def respond(
     alert_id: PathId,
     request: Request,
@@ -496,7 +497,7 @@ def respond(
 # -- report a problem -----------------------------------------------------------------------------
 
 
-@router.get("/report", response_class=HTMLResponse)
+@router.get("/report", response_class=HTMLResponse, openapi_extra=NO_PERSONAL_DATA)
 def report_form(request: Request, container: ContainerDep) -> Response:
     def build(me: Me, uow: Any, now: datetime) -> dict[str, Any]:
         return {"kinds": PROBLEM_KINDS, "error": None, "text": ""}
@@ -504,7 +505,7 @@ def report_form(request: Request, container: ContainerDep) -> Response:
     return _page(request, container, "report.html", build)
 
 
-@router.post("/report")
+@router.post("/report", openapi_extra=PERSONAL_WRITE)
 def report(
     request: Request,
     container: ContainerDep,
@@ -532,7 +533,7 @@ def report(
 # -- my data ---------------------------------------------------------------------------------
 
 
-@router.get("/data", response_class=HTMLResponse)
+@router.get("/data", response_class=HTMLResponse, openapi_extra=personal_read("access_log"))
 def my_data(request: Request, container: ContainerDep) -> Response:
     """Who read or changed the participant's data, when and why; the export."""
 
@@ -542,7 +543,7 @@ def my_data(request: Request, container: ContainerDep) -> Response:
     return _page(request, container, "data.html", build)
 
 
-@router.get("/export")
+@router.get("/export", openapi_extra=personal_read("participant"))
 def export(request: Request, container: ContainerDep) -> Response:
     """Everything held about the participant, as a JSON download (same as the API's)."""
     try:
@@ -564,7 +565,7 @@ def export(request: Request, container: ContainerDep) -> Response:
 # -- the installable app: manifest, service worker, offline page, static files -------------------
 
 
-@router.get("/manifest.webmanifest")
+@router.get("/manifest.webmanifest", openapi_extra=NO_PERSONAL_DATA)
 def manifest(request: Request) -> Response:
     """The web app manifest (W3C Web Application Manifest), in the request's language."""
     lang = language_of(request)
@@ -591,7 +592,7 @@ def manifest(request: Request) -> Response:
     return JSONResponse(body, media_type="application/manifest+json")
 
 
-@router.get("/sw.js")
+@router.get("/sw.js", openapi_extra=NO_PERSONAL_DATA)
 def service_worker() -> Response:
     """The service worker, served from ``/me/`` so that its scope is the whole app."""
     return Response(
@@ -601,13 +602,13 @@ def service_worker() -> Response:
     )
 
 
-@router.get("/offline", response_class=HTMLResponse)
+@router.get("/offline", response_class=HTMLResponse, openapi_extra=NO_PERSONAL_DATA)
 def offline(request: Request) -> HTMLResponse:
     """The page the service worker shows when the phone has no connection."""
     return render(request, "offline.html")
 
 
-@router.get("/static/{name}")
+@router.get("/static/{name}", openapi_extra=NO_PERSONAL_DATA)
 def static(name: str) -> Response:
     """A file of the app shell (only files shipped in ``static/``)."""
     path = STATIC / name
