@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -223,6 +223,7 @@ class Obligations:
     participant: t.Participant
     schedules: list[tuple[t.CheckInSchedule, str]]
     windows: list[WindowView]
+    appointments: list[t.Obligation] = field(default_factory=list)
 
 
 def obligations(uow: UnitOfWork, claims: ParticipantClaims, now: datetime) -> Obligations:
@@ -231,7 +232,10 @@ def obligations(uow: UnitOfWork, claims: ParticipantClaims, now: datetime) -> Ob
     rows = uow.checkin_schedules.for_participant(p.id)
     described = [(row, plan_of(row, p.timezone).describe()) for row in rows]
     windows = [window_view(uow, w) for w in upcoming_windows(uow, p, now, OBLIGATION_HORIZON)]
-    return Obligations(p, described, windows)
+    # Hearings, appointments and other obligations from yesterday on (cancelled ones too, so
+    # that the participant sees the cancellation).
+    appointments = list(uow.obligations.for_participant(p.id, since=now - timedelta(days=1)))
+    return Obligations(p, described, windows, appointments)
 
 
 def calendar(uow: UnitOfWork, claims: ParticipantClaims, now: datetime) -> bytes:
