@@ -22,6 +22,7 @@ from openatd.errors import Conflict, InvalidInput
 from openatd.safeguards import audit
 from openatd.safeguards.access import require_participant_access
 from openatd.safeguards.auth import TokenClaims
+from openatd.safeguards.reads import record_read
 from openatd.storage import tables as t
 from openatd.storage.repositories import UnitOfWork
 
@@ -185,13 +186,13 @@ def list_visits(
     """The participant's visits, oldest first; audited."""
     require_participant_access(uow, user, participant_id)
     rows = uow.visits.for_participant(participant_id)
-    audit.record(
+    record_read(
         uow,
         at=now,
         actor=audit.staff_actor(user),
         action=AuditAction.VISIT_READ,
-        participant_id=participant_id,
-        subject_type="visits",
+        participant_ids=[participant_id],
+        what="visits",
         details={"count": len(rows)},
     )
     return rows

@@ -20,6 +20,7 @@ from openatd.participants.portal import calendar_items
 from openatd.safeguards import audit
 from openatd.safeguards.access import require_participant_access
 from openatd.safeguards.auth import TokenClaims
+from openatd.safeguards.reads import record_read
 from openatd.storage.repositories import UnitOfWork
 
 FEED_ACTOR = "calendar_feed"
@@ -107,13 +108,13 @@ def read(uow: UnitOfWork, token: str, now: datetime) -> bytes:
     if p is None or not p.active:
         raise NotFound("no calendar feed at this address (revoked or never issued)")
     items = calendar_items(uow, p, now)
-    audit.record(
+    record_read(
         uow,
         at=now,
         actor=FEED_ACTOR,
         action=AuditAction.CALENDAR_FEED_READ,
-        participant_id=p.id,
-        subject_type="calendar",
+        participant_ids=[p.id],
+        what="calendar",
         details={"events": len(items)},
     )
     return calendar_bytes(p.name, ZoneInfo(p.timezone), items, now)

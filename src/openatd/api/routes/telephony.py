@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
+from openatd.api.access import PERSONAL_WRITE
 from openatd.api.deps import ContainerDep, CurrentUser, NowDep, PathId, UowDep
 from openatd.checkins import phone
 from openatd.errors import PermissionDenied
@@ -81,7 +82,7 @@ def _lang(language: str) -> str:
     return "es" if language.split("-")[0] == "es" else "en"
 
 
-@router.post("/api/telephony/voice", response_class=Response)
+@router.post("/api/telephony/voice", response_class=Response, openapi_extra=PERSONAL_WRITE)
 async def voice(request: Request, container: ContainerDep) -> Response:
     """A call comes in: ask for the PIN (``<Gather>``), in the caller's language when the
     calling number is registered."""
@@ -94,7 +95,7 @@ async def voice(request: Request, container: ContainerDep) -> Response:
     )
 
 
-@router.post(PIN_PATH, response_class=Response)
+@router.post(PIN_PATH, response_class=Response, openapi_extra=PERSONAL_WRITE)
 async def voice_pin(request: Request, container: ContainerDep) -> Response:
     """The digits entered: check caller id and PIN, record a ``phone`` check-in in the open
     window, and say what happened."""
@@ -111,7 +112,7 @@ async def voice_pin(request: Request, container: ContainerDep) -> Response:
     return _twiml(twilio.say(words[result.code], lang), "<Hangup/>")
 
 
-@router.post("/api/telephony/sms", response_class=Response)
+@router.post("/api/telephony/sms", response_class=Response, openapi_extra=PERSONAL_WRITE)
 async def sms_reply(request: Request, container: ContainerDep) -> Response:
     """An SMS from a participant (a reply to a reminder): kept as a message on their record
     and passed on to their case managers through the outbox."""
@@ -128,7 +129,9 @@ class PinSet(BaseModel):
     pin: Annotated[str, Field(min_length=4, max_length=8, description="4-8 digits")]
 
 
-@router.put("/api/participants/{participant_id}/phone-pin", status_code=204)
+@router.put(
+    "/api/participants/{participant_id}/phone-pin", status_code=204, openapi_extra=PERSONAL_WRITE
+)
 def set_pin(
     participant_id: PathId, body: PinSet, uow: UowDep, user: CurrentUser, now: NowDep
 ) -> None:

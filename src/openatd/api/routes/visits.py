@@ -9,6 +9,7 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from openatd.api.access import PERSONAL_WRITE, personal_read
 from openatd.api.deps import CurrentUser, NowDep, PathId, UowDep
 from openatd.api.schemas import Public
 from openatd.checkins import visits
@@ -58,7 +59,10 @@ class VisitPublic(Public):
 
 
 @router.post(
-    "/api/participants/{participant_id}/visits", response_model=VisitPublic, status_code=201
+    "/api/participants/{participant_id}/visits",
+    response_model=VisitPublic,
+    status_code=201,
+    openapi_extra=PERSONAL_WRITE,
 )
 def schedule(
     participant_id: PathId, body: VisitSchedule, uow: UowDep, user: CurrentUser, now: NowDep
@@ -72,6 +76,7 @@ def schedule(
     "/api/participants/{participant_id}/visits/record",
     response_model=VisitPublic,
     status_code=201,
+    openapi_extra=PERSONAL_WRITE,
 )
 def record_unscheduled(
     participant_id: PathId, body: VisitRecord, uow: UowDep, user: CurrentUser, now: NowDep
@@ -81,7 +86,9 @@ def record_unscheduled(
     return VisitPublic.model_validate(row)
 
 
-@router.post("/api/visits/{visit_id}/outcome", response_model=VisitPublic)
+@router.post(
+    "/api/visits/{visit_id}/outcome", response_model=VisitPublic, openapi_extra=PERSONAL_WRITE
+)
 def record_scheduled(
     visit_id: PathId, body: VisitOutcome, uow: UowDep, user: CurrentUser, now: NowDep
 ) -> VisitPublic:
@@ -90,7 +97,11 @@ def record_scheduled(
     return VisitPublic.model_validate(row)
 
 
-@router.get("/api/participants/{participant_id}/visits", response_model=list[VisitPublic])
+@router.get(
+    "/api/participants/{participant_id}/visits",
+    response_model=list[VisitPublic],
+    openapi_extra=personal_read("visits"),
+)
 def list_(participant_id: PathId, uow: UowDep, user: CurrentUser, now: NowDep) -> list[Any]:
     """The participant's visits."""
     return [

@@ -6,7 +6,8 @@ service worker that caches only the app shell, never personal data).
 
 Every read and change goes through the same services as the participant API
 (:mod:`openatd.participants.portal`, :mod:`openatd.checkins.service`), so the same checks and
-audit entries apply. The session is the participant API's token in an HttpOnly, SameSite=Lax
+audit entries apply; every form and the upload script send the CSRF token of
+:mod:`openatd.web.security`. The session is the participant API's token in an HttpOnly, SameSite=Lax
 cookie on path ``/me`` (lifetime ``OPENATD_PARTICIPANT_SESSION_TTL_S``, renewed while in use,
 revoked at once when the case manager issues a new sign-in code).
 """
@@ -25,7 +26,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from markupsafe import Markup
 
 from openatd.api.container import Container
 from openatd.api.deps import MAX_ID, PathId, get_container
@@ -39,7 +39,7 @@ from openatd.api.routes.checkins import (
 from openatd.api.routes.portal import submit
 from openatd.checkins import service
 from openatd.errors import AuthenticationFailed, InvalidInput, OpenATDError
-from openatd.participants import portal
+from openatd.participants import app_home, portal
 from openatd.safeguards.auth import ParticipantClaims, read_participant_token
 from openatd.web.participant.i18n import (
     LANGUAGES,
@@ -53,13 +53,16 @@ from openatd.web.participant.messages import (
     ACTIONS,
     ALERT_TYPES,
     CATEGORIES,
+    NEWS,
     NOTICES,
+    OBLIGATION_KINDS,
     PROBLEM_KINDS,
     STATUSES,
     refusal_message,
     result_message,
     translate,
 )
+from openatd.web.security import install_templates, safe_path
 
 log = logging.getLogger(__name__)
 
@@ -80,24 +83,6 @@ router = APIRouter(prefix="/me", include_in_schema=False, route_class=LimitedBod
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-# -- CSRF hook ------------------------------------------------------------------------------------
-# The access-security issue's CSRF middleware and template helpers replace these two when they
-# land on main; until then SameSite=Lax on the session cookie keeps other sites' forms out.
-
-
-def csrf_token(request: Request) -> str:
-    """The CSRF token of *request*'s session for forms and ``fetch`` (empty until CSRF lands)."""
-    return ""
-
-
-def csrf_input(request: Request) -> Markup:
-    """A hidden ``<input>`` with the CSRF token, for every form (empty until CSRF lands)."""
-    token = csrf_token(request)
-    if not token:
-        return Markup("")
-    return Markup('<input type="hidden" name="csrf_token" value="{}">').format(token)
-
-
 # -- templates and language -------------------------------------------------------------------
 
 
@@ -110,8 +95,7 @@ def environment(language: str) -> Environment:
         extensions=["jinja2.ext.i18n"],
     )
     env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
-    env.globals["csrf_input"] = csrf_input
-    env.globals["csrf_token"] = csrf_token
+    install_templates(env)  # csrf_input(), csrf_token() (web/security.py)
     env.globals["languages"] = LANGUAGES
     return env
 
@@ -198,8 +182,7 @@ def _set_session(response: Response, token: str, container: Container) -> None:
         token,
         max_age=s.participant_session_ttl_s,
         httponly=True,
-        samesite="lax",
-        secure=s.env == "production",
+        samesite="lax",  # Secure is added by web/security.py (OPENATD_COOKIE_SECURE)
         path="/me",
     )
 
@@ -315,8 +298,10 @@ def choose_language(
     """Remember the participant's language on this phone."""
     if lang not in LANGUAGES:
         raise InvalidInput(f"language must be one of {', '.join(LANGUAGES)}")
-    target = back if back.startswith("/me/") and "//" not in back else "/me/"
-    response = RedirectResponse(target.split("?")[0] + "?notice=language", status_code=303)
+    target = safe_path(back, "/me/").split("?")[0]
+    if not target.startswith("/me/"):
+        target = "/me/"
+    response = RedirectResponse(target + "?notice=language", status_code=303)
     response.set_cookie(LANG_COOKIE, lang, max_age=LANG_COOKIE_MAX_AGE, samesite="lax", path="/me")
     return response
 
@@ -338,9 +323,24 @@ def home(request: Request, container: ContainerDep) -> Response:
             "coming": coming,
             "schedules": got.schedules,
             "timezone": got.participant.timezone,
+            "quiet_until": app_home.quiet_until(got.participant, now),
+            "obligations": app_home.my_obligations(uow, me.claims, now),
+            "kinds": OBLIGATION_KINDS,
+            "news": NEWS,
         }
 
     return _page(request, container, "home.html", build)
+
+
+@router.post("/obligations/{obligation_id}/seen")
+def obligation_seen(obligation_id: PathId, request: Request, container: ContainerDep) -> Response:
+    """The participant acknowledges a new, changed or cancelled hearing or appointment."""
+    return _act(
+        request,
+        container,
+        lambda me, uow, now: app_home.acknowledge_obligation(uow, me.claims, now, obligation_id),
+        "/me/?notice=seen",
+    )
 
 
 @router.get("/calendar.ics")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from openatd.web.staff import alerts, audit, checkins, participants, session
+from openatd.web.staff import alerts, audit, checkins, face, participants, session
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
-for _module in (session, alerts, participants, checkins, audit):
+for _module in (session, alerts, participants, checkins, audit, face):
     router.include_router(_module.router)

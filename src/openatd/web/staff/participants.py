@@ -25,7 +25,7 @@ from openatd.domain.obligations import ReminderPolicy
 from openatd.errors import InvalidInput, OpenATDError
 from openatd.obligations import service as obligations
 from openatd.participants import caseload as caseload_service
-from openatd.participants import portal
+from openatd.participants import devices, portal
 from openatd.participants import service as participants
 from openatd.participants import zones as zone_service
 from openatd.participants.service import SUPERVISION_LEVELS
@@ -133,7 +133,7 @@ def participant_page(participant_id: PathId, request: Request, container: Contai
             "zones_json": script_json([_zone_json(z) for z in zones]),
             "alerts": alerts.list_alerts(uow, user, now, participant_id=participant_id),
             "devices": uow.devices.list(participant_ids=[participant_id]),
-            "schedules": checkins.list_schedules(uow, user, participant_id),
+            "schedules": checkins.list_schedules(uow, user, now, participant_id),
             "enrolment": checkins.read_enrolment(uow, user, now, participant_id),
             "obligations": obligations.list_obligations(uow, user, now, participant_id),
             "obligation_kinds": OBLIGATION_KINDS,
@@ -303,11 +303,15 @@ def add_device(
     protocol: Annotated[str, Form()] = "osmand",
     name: Annotated[str, Form()] = "",
 ) -> Response:
-    """Register a device (its unique id / IMEI) and assign it to the participant."""
-    return act(
-        request,
-        container,
-        lambda u, uow, now: participants.create_device(
+    """Assign a device by its unique id / IMEI: a registered, unassigned one is given to
+    the participant; an unknown one is registered for them."""
+
+    def action(u: TokenClaims, uow: UnitOfWork, now: datetime) -> None:
+        known = uow.devices.by_unique_id(unique_id.strip())
+        if known is not None:
+            devices.assign_device(uow, u, now, known, participant_id)
+            return
+        participants.create_device(
             uow,
             u,
             now,
@@ -315,10 +319,27 @@ def add_device(
             protocol=protocol.strip() or "osmand",
             participant_id=participant_id,
             name=name.strip() or None,
-        ),
+        )
+
+    return act(
+        request,
+        container,
+        action,
         "Device assigned.",
         f"/ui/participants/{participant_id}",
-        changed=lambda _: participant_id,
+        changed=lambda _: None,  # the device directory changed: reload it
+    )
+
+
+@router.post("/devices/{device_id}/unassign")
+def unassign_device(device_id: PathId, request: Request, container: ContainerDep) -> Response:
+    return act(
+        request,
+        container,
+        lambda u, uow, now: devices.unassign_device(uow, u, now, device_id),
+        "Device unassigned; its positions are no longer attributed to this participant.",
+        "/ui/participants/{result}",
+        changed=lambda _: None,
     )
 
 
