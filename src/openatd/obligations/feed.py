@@ -66,6 +66,38 @@ def revoke(uow: UnitOfWork, user: TokenClaims, now: datetime, participant_id: in
     )
 
 
+def issue_own(uow: UnitOfWork, participant_id: int, now: datetime) -> str:
+    """The participant issues their own feed URL (revoking the previous one)."""
+    p = uow.participants.get(participant_id)
+    token = secrets.token_urlsafe(32)
+    p.calendar_token_hash = token_hash(token)
+    audit.record(
+        uow,
+        at=now,
+        actor=f"participant:{participant_id}",
+        action=AuditAction.CALENDAR_FEED_ISSUE,
+        participant_id=participant_id,
+        subject_type="participant",
+        subject_id=participant_id,
+    )
+    return token
+
+
+def revoke_own(uow: UnitOfWork, participant_id: int, now: datetime) -> None:
+    """The participant revokes their own feed URL."""
+    p = uow.participants.get(participant_id)
+    p.calendar_token_hash = None
+    audit.record(
+        uow,
+        at=now,
+        actor=f"participant:{participant_id}",
+        action=AuditAction.CALENDAR_FEED_REVOKE,
+        participant_id=participant_id,
+        subject_type="participant",
+        subject_id=participant_id,
+    )
+
+
 def read(uow: UnitOfWork, token: str, now: datetime) -> bytes:
     """The feed for *token* as iCalendar bytes.
 

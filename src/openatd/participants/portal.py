@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -277,6 +277,7 @@ class Obligations:
     participant: t.Participant
     schedules: list[tuple[t.CheckInSchedule, str]]
     windows: list[WindowView]
+    appointments: list[t.Obligation] = field(default_factory=list)
 
 
 def obligations(uow: UnitOfWork, claims: ParticipantClaims, now: datetime) -> Obligations:
@@ -285,6 +286,9 @@ def obligations(uow: UnitOfWork, claims: ParticipantClaims, now: datetime) -> Ob
     rows = uow.checkin_schedules.for_participant(p.id)
     described = [(row, plan_of(row, p.timezone).describe()) for row in rows]
     windows = [window_view(uow, w) for w in upcoming_windows(uow, p, now, OBLIGATION_HORIZON)]
+    # Hearings, appointments and other obligations from yesterday on (cancelled ones too, so
+    # that the participant sees the cancellation).
+    appointments = list(uow.obligations.for_participant(p.id, since=now - timedelta(days=1)))
     record_read(
         uow,
         at=now,
@@ -292,9 +296,14 @@ def obligations(uow: UnitOfWork, claims: ParticipantClaims, now: datetime) -> Ob
         action=AuditAction.OBLIGATIONS_READ,
         what="obligations",
         participant_ids=[p.id],
-        details={"schedules": len(described), "windows": len(windows), "by": "participant"},
+        details={
+            "schedules": len(described),
+            "windows": len(windows),
+            "appointments": len(appointments),
+            "by": "participant",
+        },
     )
-    return Obligations(p, described, windows)
+    return Obligations(p, described, windows, appointments)
 
 
 def calendar(uow: UnitOfWork, claims: ParticipantClaims, now: datetime) -> bytes:

@@ -264,3 +264,36 @@ def test_ical_import_and_the_private_revocable_calendar_feed(server: Any) -> Non
     assert HTTP.get(f"{api}{feed2}").status_code == 404
     reads = _count(server.database_url, "audit_entries", "action = 'calendar_feed:read'")
     assert reads == 2
+
+
+def test_the_participant_sees_their_hearing_and_issues_their_own_feed(server: Any) -> None:
+    api = server.api
+    alice = _login(api, "alice")
+    p = _participant(api, alice)
+    r = HTTP.post(
+        f"{api}/api/participants/{p['id']}/obligations",
+        headers=alice,
+        json={
+            "kind": "court_hearing",
+            "title": "Status hearing",
+            "start": "2031-03-10T09:30",
+            "location": "2650 S California Ave",
+        },
+    )
+    oid = r.json()["id"]
+    HTTP.patch(f"{api}/api/obligations/{oid}", headers=alice, json={"start": "2031-03-11T09:30"})
+    code = HTTP.post(f"{api}/api/participants/{p['id']}/app-code", headers=alice).json()["code"]
+    r = HTTP.post(f"{api}/api/portal/token", json={"participant_id": p["id"], "code": code})
+    me = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    got = HTTP.get(f"{api}/api/portal/obligations", headers=me).json()
+    assert [
+        (a["title"], a["start"], a["location"], a["version"], a["status"])
+        for a in got["appointments"]
+    ] == [("Status hearing", "2031-03-11T14:30:00Z", "2650 S California Ave", 2, "scheduled")]
+    r = HTTP.post(f"{api}/api/portal/calendar-feed", headers=me)
+    assert r.status_code == 201
+    path = r.json()["path"]
+    assert "SUMMARY:Status hearing" in HTTP.get(f"{api}{path}").text
+    assert HTTP.delete(f"{api}/api/portal/calendar-feed", headers=me).status_code == 204
+    assert HTTP.get(f"{api}{path}").status_code == 404
+    assert HTTP.post(f"{api}/api/portal/calendar-feed", headers=alice).status_code == 401

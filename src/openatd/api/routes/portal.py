@@ -12,7 +12,7 @@ import logging
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Path, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, Request, Response, UploadFile
 
 from openatd.api.access import NO_PERSONAL_DATA, PERSONAL_WRITE, personal_read
 from openatd.api.checkin_schemas import (
@@ -26,6 +26,7 @@ from openatd.api.checkin_schemas import (
     ParticipantSignIn,
     ParticipantTokenPublic,
     PortalAlertPublic,
+    PortalObligationPublic,
     ProblemReportCreate,
     ScheduleDescriptionPublic,
 )
@@ -43,6 +44,7 @@ from openatd.api.routes.checkins import (
 from openatd.checkins import service
 from openatd.checkins.service import Location
 from openatd.errors import AuthenticationFailed, OpenATDError, VerificationUnavailable
+from openatd.obligations import feed
 from openatd.participants import portal
 from openatd.safeguards.auth import ParticipantClaims, read_participant_token
 
@@ -146,6 +148,7 @@ def obligations(claims: CurrentParticipant, uow: UowDep, now: NowDep) -> Obligat
             for s, d in got.schedules
         ],
         windows=[_window(v) for v in got.windows],
+        appointments=[PortalObligationPublic.model_validate(o) for o in got.appointments],
     )
 
 
@@ -210,6 +213,23 @@ def submit(
         except Exception:  # the database may be the very thing that failed
             log.exception("could not record the check-in incident")
         raise
+
+
+@router.post("/calendar-feed", status_code=201, openapi_extra=PERSONAL_WRITE)
+def issue_calendar_feed(
+    claims: CurrentParticipant, request: Request, uow: UowDep, now: NowDep
+) -> dict[str, str]:
+    """A private URL for your phone's calendar to subscribe to (it stays up to date; a new one
+    replaces the old, which stops working)."""
+    token = feed.issue_own(uow, claims.participant_id, now)
+    path = f"/api/calendar/{token}.ics"
+    return {"url": str(request.base_url).rstrip("/") + path, "path": path}
+
+
+@router.delete("/calendar-feed", status_code=204, openapi_extra=PERSONAL_WRITE)
+def revoke_calendar_feed(claims: CurrentParticipant, uow: UowDep, now: NowDep) -> None:
+    """Stop your calendar feed URL from working (a lost phone)."""
+    feed.revoke_own(uow, claims.participant_id, now)
 
 
 @router.post(
