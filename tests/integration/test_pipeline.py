@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -205,4 +206,42 @@ def test_engines_are_built_at_start(db_url: str) -> None:
         [("imei-1", [_fix(0, lat=HOME[0] + 0.01), _fix(60, lat=HOME[0] + 0.01)])]
     )
     assert [(a.type.value, a.zone) for _, a in result.alerts] == [("inclusion_zone_exit", "home")]
+    db.dispose()
+
+
+def test_resent_messages_never_reenter_the_rules(db_url: str) -> None:
+    """Issue 14 item 8: a device re-sends an unacknowledged pair (strap closed at 22 %, strap
+    open at 14 % with a removing alarm) after newer messages, then its login, then the pair
+    again in one batch: one strap_tamper, one low_battery, one alarm event, however often."""
+    db = Database(db_url)
+    db.migrate()
+    _setup(db)
+    clock = SimulatedClock(T0)
+    pipeline = PositionPipeline(db, get_settings(env="development"), clock)
+
+    def at(report: DeviceReport, received_s: int) -> DeviceReport:
+        return dataclasses.replace(report, received=T0 + timedelta(seconds=received_s))
+
+    closed = _fix(0, strap="closed", battery_pct=22.0)
+    opened = _fix(60, strap="open", battery_pct=14.0, alarms=frozenset({Alarm.STRAP_TAMPER}))
+    login = DeviceReport(
+        unique_id="imei-1", kind=ReportKind.LOGIN, received=T0 + timedelta(seconds=400)
+    )
+    rounds = [
+        [closed, opened],
+        [_fix(120, strap="closed", battery_pct=60.0), _fix(180, strap="closed", battery_pct=60.0)],
+        [at(closed, 300), at(opened, 301)],  # re-sent after newer messages
+        [login, at(closed, 400), at(opened, 400)],  # re-sent after a reconnection
+    ]
+    for batch in rounds:
+        clock.set(max(r.received for r in batch if r.received is not None))
+        pipeline.process([("imei-1", batch)])
+
+    types = [t for t, _, _ in _alerts(db)]
+    assert types.count("strap_tamper") == 1 and types.count("low_battery") == 1
+    with db.engine.connect() as c:
+        alarms = c.execute(sa.text("SELECT count(*) FROM events WHERE type = 'device_alarm'"))
+        assert alarms.scalar_one() == 1
+        positions = c.execute(sa.text("SELECT count(*) FROM positions")).scalar_one()
+        assert positions == 4
     db.dispose()

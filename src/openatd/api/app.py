@@ -23,6 +23,7 @@ from openatd.api.routes import (
     obligations,
     participants,
     portal,
+    telephony,
     zones,
 )
 from openatd.checkins.sweeper import CheckInSweeper
@@ -112,6 +113,7 @@ def create_app(
         checkins,
         portal,
         obligations,
+        telephony,
     ):
         app.include_router(module.router, responses=errors.ERROR_RESPONSES)
     app.include_router(pages.router)

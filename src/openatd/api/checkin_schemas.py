@@ -113,6 +113,7 @@ class CheckInPublic(BaseModel):
 
     id: int
     participant_id: int
+    method: str = Field(default="app", description="app | phone | visit")
     schedule_id: int | None
     window_start: datetime | None
     window_end: datetime | None

@@ -120,7 +120,8 @@ def create_intake_app(container: Container) -> FastAPI:
         for r in reports:
             if not r.unique_id:
                 return PlainTextResponse("missing device id", status_code=400)
-            by_device.setdefault(r.unique_id, []).append(replace(r, received=now))
+            r.received = now  # freshly decoded from this request: stamped in place
+            by_device.setdefault(r.unique_id, []).append(r)
         try:
             for unique_id, items in by_device.items():
                 await pipeline.submit(unique_id, "osmand", items)

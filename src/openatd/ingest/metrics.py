@@ -24,6 +24,8 @@ class IngestMetrics:
         unidentified_frames: frames decoded before the device said who it is (not stored).
         submit_failures: sink submissions that raised (nothing ACKed).
         idle_closed: TCP connections closed by the idle timeout.
+        partial_frames: frames delivered without a field that could not be trusted (an
+            impossible date): their sound parts arrive as a status report, no position.
         closed_early: TCP connections closed by a protection, labelled ``reason``:
             ``unidentified_bytes`` / ``unidentified_timeout`` (no registered device
             identified in time), ``buffer_bound`` (unframed bytes past the session bound).
@@ -87,6 +89,12 @@ class IngestMetrics:
             registry=registry,
         )
 
+        self.partial_frames = Counter(
+            "openatd_ingest_partial_frames",
+            "Frames whose untrustworthy fields were dropped and the rest delivered.",
+            label,
+            registry=registry,
+        )
         self.closed_early = Counter(
             "openatd_ingest_closed_early",
             "Tracker connections closed by a protection (see the reason label).",

@@ -69,7 +69,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from prometheus_client import CollectorRegistry
@@ -222,9 +222,11 @@ class _Link:
         "_pending",
         "_seq",
         "_warned",
+        "claimed",
         "closed",
         "on_drained",
         "on_trusted",
+        "on_unknown",
         "peer",
         "pending_bytes",
         "protocol",
@@ -254,6 +256,9 @@ class _Link:
         self.trusted = False
         """A registered device has identified itself on this link."""
         self.on_trusted: Callable[[], None] | None = None
+        self.on_unknown: Callable[[], None] | None = None
+        self.claimed = False
+        """A frame on this link named a device (it may still turn out unregistered)."""
         self.pending_bytes = 0
         """Bytes of the frames waiting for the worker (back-pressure)."""
         self._pending: deque[_Item] | None = None
@@ -281,6 +286,12 @@ class _Link:
             if not decoded.messages and decoded.reply is None:
                 continue
             self._seq += 1
+            if (
+                decoded.unique_id
+                or self.session.unique_id
+                or any(m.unique_id for m in decoded.messages)
+            ):
+                self.claimed = True
             size = len(result.frame)
             self.pending_bytes += size
             frame_id = decoded.unique_id or self.session.unique_id
@@ -293,12 +304,15 @@ class _Link:
                 continue
             groups: list[tuple[str | None, list[DeviceReport]]] = []
             for msg in decoded.messages:
+                if "invalid_fields" in msg.extras:
+                    server.metrics.partial_frames.labels(self.protocol).inc()
                 uid = msg.unique_id or frame_id
-                stamped = replace(msg, received=now, unique_id=uid)
+                msg.received = now  # a fresh report of this frame: stamped in place
+                msg.unique_id = uid
                 if groups and groups[-1][0] == uid:
-                    groups[-1][1].append(stamped)
+                    groups[-1][1].append(msg)
                 else:
-                    groups.append((uid, [stamped]))
+                    groups.append((uid, [msg]))
             last = len(groups) - 1
             for i, (uid, reports) in enumerate(groups):
                 self._pending.append(
@@ -405,6 +419,8 @@ class _Link:
         known = await self.server.sink.is_known(uid)
         self._known[uid] = (known, loop_time)
         if not known:
+            if self.on_unknown is not None:
+                self.on_unknown()
             self.server.peer_log(
                 self.peer,
                 "unknown",
@@ -439,9 +455,11 @@ class _TcpConnection(asyncio.Protocol):
 
     __slots__ = (
         "_first_timer",
+        "_held",
         "_last_rx",
         "_link",
         "_paused",
+        "_rejected",
         "_rx_untrusted",
         "_timer",
         "_transport",
@@ -452,6 +470,9 @@ class _TcpConnection(asyncio.Protocol):
         self.server = server
         self._link = _Link(server, protocol, server.new_session(cls), None, self._write)
         self._link.on_trusted = self._trusted
+        self._link.on_unknown = self._unknown
+        self._held = False
+        self._rejected = False
         self._transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._first_timer: asyncio.TimerHandle | None = None
@@ -480,6 +501,16 @@ class _TcpConnection(asyncio.Protocol):
         if self._first_timer is not None:
             self._first_timer.cancel()
             self._first_timer = None
+        if self._held:  # the allowance ran out while the registry was being asked
+            self._held = False
+            transport = self._transport
+            if not self._paused and transport is not None and not transport.is_closing():
+                transport.resume_reading()
+
+    def _unknown(self) -> None:
+        self._rejected = True
+        if self._held:
+            self._close_early("unidentified_bytes")
 
     def _close_early(self, reason: str) -> None:
         self._first_timer = None
@@ -506,9 +537,6 @@ class _TcpConnection(asyncio.Protocol):
         self._last_rx = asyncio.get_running_loop().time()
         if not link.trusted:
             self._rx_untrusted += len(data)
-            if self._rx_untrusted > server.unidentified_bytes:
-                self._close_early("unidentified_bytes")
-                return
         try:
             results = link.session.receive_data(data)
         except Exception as exc:  # a decoder bug in framing must not take the connection down
@@ -519,6 +547,16 @@ class _TcpConnection(asyncio.Protocol):
         link.accept(results)
         if link.session.failed is not None:
             self._close_early("buffer_bound")
+            return
+        if not link.trusted and self._rx_untrusted > server.unidentified_bytes:
+            # A device was named but the registry has not answered yet (a registered
+            # device's first burst): stop reading until it does, instead of buffering.
+            if self._rejected or not link.claimed:
+                self._close_early("unidentified_bytes")
+            elif not self._held and self._transport is not None:
+                self._held = True
+                if not self._paused:
+                    self._transport.pause_reading()
             return
         if not self._paused and (
             link.waiting >= server.max_pending_frames
@@ -538,8 +576,9 @@ class _TcpConnection(asyncio.Protocol):
         ):
             self._paused = False
             self._link.on_drained = None
-            if self._transport is not None and not self._transport.is_closing():
-                self._transport.resume_reading()
+            transport = self._transport
+            if transport is not None and not transport.is_closing() and not self._held:
+                transport.resume_reading()
 
     def _write(self, data: bytes) -> None:
         if self._transport is not None and not self._transport.is_closing():
@@ -803,7 +842,9 @@ class IngestServer:
     async def _open_udp(self, protocol: str, cls: type[ProtocolSession], port: int) -> int:
         loop = asyncio.get_running_loop()
         transport, _ = await loop.create_datagram_endpoint(
-            lambda: _UdpEndpoint(self, protocol, cls), local_addr=(self.host, port)
+            lambda: _UdpEndpoint(self, protocol, cls),
+            local_addr=(self.host, port),
+            reuse_port=self.reuse_port or None,
         )
         self._udp.append(transport)
         return int(transport.get_extra_info("sockname")[1])

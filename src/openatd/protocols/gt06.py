@@ -42,7 +42,7 @@ nothing and no reply; the ingest layer may answer it with :func:`reply`
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import ClassVar
 
@@ -220,6 +220,9 @@ class _Ctx:
     variant: str
     model: str
     tz: timedelta
+    bad_fields: list[str] = field(default_factory=list)
+    """Fields that could not be trusted (an impossible date): the frame's sound parts are
+    still delivered, without a position (issue 14, item 7)."""
 
     @property
     def lw(self) -> bool:
@@ -370,6 +373,8 @@ class Gt06Session(ProtocolSession):
         if result is None:
             return Decoded(reply=None if ctx.extended or kind in COMMANDS else ack)
         draft, answer = result
+        if draft is not None and ctx.bad_fields:
+            draft.extras["invalid_fields"] = ",".join(ctx.bad_fields)
         messages = (draft.build(),) if draft is not None else ()
         return Decoded(messages=messages, reply=answer)
 
@@ -446,11 +451,17 @@ def _find_start(buffer: bytearray, begin: int) -> int:
 
 
 def _time(r: ByteReader, ctx: _Ctx) -> datetime | None:
-    """6-byte binary date/time in the device's zone -> UTC; ``None`` when zeroed."""
-    y, mo, day, h, mi, s = r.take(6)
-    if mo == 0 or day == 0:
+    """6-byte binary date/time in the device's zone -> UTC; ``None`` when all zero (no time)
+    or impossible (day 0, month 13: then ``fix_time`` is added to ``ctx.bad_fields``)."""
+    raw = r.take(6)
+    if not any(raw):
+        return None  # the device has no time: an undated fix
+    y, mo, day, h, mi, s = raw
+    try:
+        return utc(y, mo, day, h, mi, s) - ctx.tz
+    except ValueError:  # month 13, hour 25 ...: the rest of the frame may still be sound
+        ctx.bad_fields.append("fix_time")
         return None
-    return utc(y, mo, day, h, mi, s) - ctx.tz
 
 
 def _bcd_time(raw: bytes) -> datetime | None:
@@ -474,6 +485,7 @@ def _gps(
     swap_flags: bool = False,
 ) -> bool:
     """The GPS block (GT06N §5.2.1); False when its length byte says "no GPS"."""
+    bad_before = len(ctx.bad_fields)
     when = _time(r, ctx)
     if has_length and r.u8() == 0:
         d.extras["device_time"] = when.isoformat() if when else None
@@ -487,6 +499,10 @@ def _gps(
         d.speed_mps = (r.u16() if long_speed else r.u8()) * KMH_MPS
     if not swap_flags:
         flags = r.u16()
+    if len(ctx.bad_fields) > bad_before:  # an impossible fix time: not a position
+        d.speed_mps = None
+        d.satellites = None
+        return False
     d.course_deg = float(flags & 0x3FF)
     d.valid = bool(flags & 0x1000)
     d.latitude = lat if flags & 0x0400 else -lat

@@ -265,17 +265,22 @@ class TeltonikaSession(ProtocolSession):
         wide = codec == CODEC_8_EXT
         wide_id = codec in (CODEC_8_EXT, CODEC_16)
         millis = r.uint(8)
-        if millis > _MAX_MILLIS:
-            raise ValueError(f"AVL timestamp {millis} ms is beyond year 9999")
-        d.fix_time = _EPOCH + timedelta(milliseconds=millis)
         d.extras["priority"] = r.u8()
-        d.longitude = r.sint(4) / 1e7
-        d.latitude = r.sint(4) / 1e7
-        d.altitude_m = float(r.sint(2))
-        d.course_deg = float(r.u16())
-        d.satellites = r.u8()
-        d.valid = d.satellites != 0
-        d.speed_mps = r.u16() * KMH_MPS
+        longitude, latitude = r.sint(4) / 1e7, r.sint(4) / 1e7
+        altitude, course, satellites, speed = r.sint(2), r.u16(), r.u8(), r.u16()
+        if millis > _MAX_MILLIS:
+            # an impossible time: the record's IO (battery, alarms) is still sound and is
+            # delivered as a status report without a position (issue 14, item 7)
+            d.extras["invalid_fields"] = "fix_time"
+        else:
+            d.fix_time = _EPOCH + timedelta(milliseconds=millis)
+            d.longitude = longitude
+            d.latitude = latitude
+            d.altitude_m = float(altitude)
+            d.course_deg = float(course)
+            d.satellites = satellites
+            d.valid = satellites != 0
+            d.speed_mps = speed * KMH_MPS
         d.extras["event"] = r.u16() if wide_id else r.u8()
         if codec == CODEC_16:
             r.skip(1)  # generation type

@@ -16,10 +16,22 @@ Per message, in order:
 3. ``no_gps_fix`` bookkeeping;
 4. low battery and strap tamper (every message, processing order);
 5. zone rules, only for an accepted fix newer than the newest fix already evaluated.
+
+Re-sent messages are idempotent (issue 14, item 8): devices resend what they think was
+not acknowledged, often after newer messages, and a broker delivers at least once. A
+message with a device time that the engine has already handled (same fix time and the
+same content: position, battery, strap, alarms, extras) does not re-enter the filter,
+battery, tamper or zone rules, whatever arrived in between; it only tells the
+connectivity rule that the device is talking (as a message without a new fix). The
+engine remembers the last :data:`SEEN_MESSAGES` such fingerprints per device (8 bytes
+each); messages without a device time are never treated as repeats.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,7 +44,7 @@ from openatd.errors import InvalidInput
 from openatd.rules.alerts import RaisedAlert
 from openatd.rules.connectivity import ConnectivityProcessor
 from openatd.rules.device import LowBatteryProcessor, StrapTamperProcessor, message_time
-from openatd.rules.filter import PositionFilterStage
+from openatd.rules.filter import DropReason, PositionFilterStage
 from openatd.rules.policy import Policy
 from openatd.rules.zone import ZoneProcessor
 
@@ -48,12 +60,30 @@ class Outcome:
             message that carried a fix or claimed to; ``None`` for accepted fixes and heartbeats.
         evaluated_for_zones: the fix drove the zone rules (it was newer than every fix before).
         alerts: alerts raised while handling the message, in the order raised.
+        repeat: the message was already handled (a re-send): it changed no rule state, and
+            its alarms must not be recorded again.
     """
 
     position_accepted: bool
     drop_reason: str | None
     evaluated_for_zones: bool
     alerts: list[RaisedAlert] = field(default_factory=list)
+    repeat: bool = False
+
+
+SEEN_MESSAGES = 64
+"""Fingerprints of handled messages remembered per device (a ring; 8 bytes each)."""
+
+
+def message_fingerprint(report: DeviceReport) -> int | None:
+    """A 64-bit fingerprint of what *report* says (everything but ``received``), or ``None``
+    when it has no device time (``fix_time``) and so cannot be told from a new message."""
+    if report.fix_time is None:
+        return None
+    text = repr(dataclasses.replace(report, received=None))
+    return int.from_bytes(
+        hashlib.blake2b(text.encode(), digest_size=8).digest(), "big", signed=True
+    )
 
 
 def processing_order(reports: Iterable[DeviceReport]) -> list[DeviceReport]:
@@ -101,6 +131,23 @@ class DeviceRulesEngine:
         self.battery = LowBatteryProcessor(policy, self.tz)
         self.connectivity = ConnectivityProcessor(policy, self.tz)
         self.newest_evaluated: datetime | None = None
+        self._seen = array("q")
+        self._seen_next = 0
+
+    def _repeat(self, report: DeviceReport) -> bool:
+        """Whether *report* was handled before; remembers it if not."""
+        fingerprint = message_fingerprint(report)
+        if fingerprint is None:
+            return False
+        seen = self._seen
+        if fingerprint in seen:
+            return True
+        if len(seen) < SEEN_MESSAGES:
+            seen.append(fingerprint)
+        else:
+            seen[self._seen_next] = fingerprint
+            self._seen_next = (self._seen_next + 1) % SEEN_MESSAGES
+        return False
 
     def on_report(self, report: DeviceReport) -> Outcome:
         """Handle one message (``received`` set) in processing order; see the module docstring.
@@ -112,6 +159,17 @@ class DeviceRulesEngine:
         if received is None or received.tzinfo is None:
             raise ValueError("on_report needs report.received as a timezone-aware UTC datetime")
         alerts = self.connectivity.due(received)
+        if self._repeat(report):
+            alerts += self.connectivity.on_message(received, False)
+            return Outcome(
+                position_accepted=False,
+                drop_reason=DropReason.DUPLICATE.value
+                if report.kind is ReportKind.POSITION
+                else None,
+                evaluated_for_zones=False,
+                alerts=alerts,
+                repeat=True,
+            )
         fix, reason = self.filter.apply(report)
         alerts += self.connectivity.on_message(received, fix is not None)
         at = message_time(report, self.policy)

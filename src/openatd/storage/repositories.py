@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from openatd.domain.audit import GENESIS, AuditRecord, entry_hash
 from openatd.errors import Conflict, NotFound, StorageUnavailable
 from openatd.storage import tables as t
+from openatd.storage.position_rows import PositionRow, insert_position_rows
 
 _AUDIT_LOCK = threading.Lock()
 
@@ -219,6 +220,11 @@ class PositionRepository:
             return self._insert_many_sqlite(table, rows, dialect)
         stmt = pg_insert(table).on_conflict_do_nothing(index_elements=["device_id", "fix_time"])
         return len(self.s.execute(stmt.returning(table.c.id), list(rows)).all())
+
+    def insert_rows(self, rows: Sequence[PositionRow]) -> int:
+        """Bulk insert position row tuples without the ORM's value conversion (the
+        pipeline's path; see :mod:`openatd.storage.position_rows`). Returns rows stored."""
+        return insert_position_rows(self.s, rows)
 
     def _insert_many_sqlite(
         self, table: Table, rows: Sequence[dict[str, Any]], dialect: Any

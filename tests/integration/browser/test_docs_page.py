@@ -19,9 +19,9 @@ def test_docs_load_nothing_from_another_host(live_server: Any, browser: Any) -> 
         lambda m: problems.append(m.text) if m.type == "error" else None,
     )
     page.goto(f"{live_server.api}/docs")
-    page.wait_for_selector(".swagger-ui .info .title", timeout=15_000)
+    page.wait_for_selector(".swagger-ui .info .title", timeout=60_000)
     assert "OpenATD" in page.inner_text(".swagger-ui .info .title")
-    page.wait_for_selector(".opblock-summary-path", timeout=15_000)
+    page.wait_for_selector(".opblock-summary-path", timeout=60_000)
     paths = page.locator(".opblock-summary-path").all_inner_texts()
     assert any(p.startswith("/api/participants") for p in paths), paths
     assert requests, "the page made requests"

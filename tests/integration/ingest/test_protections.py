@@ -157,3 +157,72 @@ def test_peer_log_lets_one_line_a_minute_through_per_address_and_kind() -> None:
     assert plog.allow(("10.0.0.1", 5000), "decode") == (True, 1)  # says 1 was suppressed
     assert plog.allow(("10.0.0.9", 1), "decode") == (True, 0)  # table full: starts afresh
     assert len(plog._seen) == 1
+
+
+def test_gt06_alarm_with_an_impossible_date_is_stored_as_status_and_acked(
+    shared_data: Any,
+) -> None:
+    script = _gt06_script(shared_data)
+    login = script[0]
+    alarm = bytes.fromhex(
+        "7878251613020c12141ac5027951430c2a16f60014000900000000001a00007c550300020002f1e70d0a"
+    )
+    broken = alarm[:5] + b"\x0d" + alarm[6:]  # month 13
+
+    async def main() -> None:
+        sink = MemorySink([login.device or ""])
+        server, port = await _server(sink)
+        try:
+            client = await Client.connect(port)
+            await client.send(login.wire)
+            assert await client.read_exactly(len(login.decoded.reply or b""))
+            await client.send(broken)
+            ack = await client.read_exactly(10)
+            assert ack[:4] == b"\x78\x78\x05\x16"  # the alarm's ACK
+            await client.close()
+        finally:
+            await server.stop()
+        (report,) = sink.reports
+        assert not report.has_fix and report.battery_pct == 85.0
+        assert server.metrics.value("openatd_ingest_partial_frames_total", "gt06") == 1
+        assert server.metrics.value("openatd_ingest_decode_errors_total", "gt06") == 0
+
+    asyncio.run(main())
+
+
+def test_a_registered_device_without_login_may_burst_past_the_allowance(
+    shared_data: Any,
+) -> None:
+    """H02 has no login: every frame names the device. A registered device's first burst,
+    larger than the allowance, is held (reading paused) until the registry answers, then
+    stored and answered; the same burst from an unregistered id is closed."""
+    script = session_script("h02", load_samples(shared_data.path("protocols", "h02.json")))
+    frames = [f for f in script if f.device and f.reports]
+    device = frames[0].device or ""
+    mine = [f for f in frames if f.device == device]
+    burst = b"".join(f.wire for f in mine) * (2048 // sum(len(f.wire) for f in mine) + 1)
+    assert len(burst) > 1024
+
+    async def main(known: list[str]) -> tuple[IngestServer, MemorySink, bool]:
+        sink = MemorySink(known)
+        server, port = await _server(sink, "h02", unidentified_bytes=1024)
+        try:
+            client = await Client.connect(port)
+            await client.send(burst)
+            for _ in range(100):
+                if sink.reports or server.connection_count == 0:
+                    break
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.2)
+            still_open = server.connection_count == 1
+            await client.close()
+        finally:
+            await server.stop()
+        return server, sink, still_open
+
+    server, sink, still_open = asyncio.run(main([device]))
+    assert still_open and sink.reports
+    assert _closed(server, "h02", "unidentified_bytes") == 0
+    server, sink, still_open = asyncio.run(main([]))
+    assert not still_open and not sink.reports
+    assert _closed(server, "h02", "unidentified_bytes") == 1

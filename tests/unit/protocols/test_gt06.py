@@ -265,3 +265,29 @@ def test_where_command_answer_is_a_position() -> None:
     assert report.longitude == pytest.approx(25.273270)
     assert report.speed_mps == pytest.approx(10.0)
     assert report.fix_time == datetime(2017, 5, 26, 10, 27, 47, tzinfo=UTC)
+
+
+STRAP_ALARM = bytes.fromhex(
+    "7878251613020c12141ac5027951430c2a16f60014000900000000001a00007c550300020002f1e70d0a"
+)
+"""A captured 0x16 alarm frame: strap removed, battery 85 %, fix of 2019-02-12 18:20:26."""
+
+
+@pytest.mark.parametrize(
+    ("at", "value"), [(5, 0x0D), (6, 0x00), (7, 0x19)], ids=["month-13", "day-0", "hour-25"]
+)
+def test_impossible_date_keeps_alarm_and_battery_and_is_acked(at: int, value: int) -> None:
+    """Issue 14 item 7: the date is refused, the rest is delivered as a status report."""
+    good = Gt06Session(unique_id="353419036066061").receive_data(STRAP_ALARM)[0]
+    assert good.decoded is not None and good.decoded.messages[0].has_fix
+    broken = STRAP_ALARM[:at] + bytes([value]) + STRAP_ALARM[at + 1 :]
+    (result,) = Gt06Session(unique_id="353419036066061").receive_data(broken)
+    assert result.error is None, result.error
+    assert result.decoded is not None
+    (report,) = result.decoded.messages
+    assert report.kind is ReportKind.HEARTBEAT and not report.has_fix
+    assert report.latitude is None and report.fix_time is None
+    assert Alarm.STRAP_TAMPER in report.alarms
+    assert report.battery_pct == 85.0
+    assert report.extras["invalid_fields"] == "fix_time"
+    assert result.decoded.reply == good.decoded.reply  # ACKed as the protocol requires

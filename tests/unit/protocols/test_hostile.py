@@ -130,7 +130,7 @@ def test_an_endless_unfinished_frame_stays_bounded(protocol: str) -> None:
     filler = b"A" * 4096
     peak = 0
     errors = 0
-    with bounded(10):
+    with bounded(60):
         started = time.perf_counter()
         for r in session.receive_data(UNFINISHED_STARTS[protocol]):
             errors += r.error is not None
@@ -141,7 +141,8 @@ def test_an_endless_unfinished_frame_stays_bounded(protocol: str) -> None:
         spent = time.perf_counter() - started
     assert peak <= cls.max_frame + FEED_CHUNK
     assert session.failed is None  # dropped as decode errors, the connection goes on
-    assert spent < 5.0, f"{protocol}: 4 MiB took {spent:.1f} s"
+    # ~1 s here; a quadratic framer takes minutes (generous: CI machines are shared)
+    assert spent < 20.0, f"{protocol}: 4 MiB took {spent:.1f} s"
 
 
 @pytest.mark.parametrize("protocol", ["gl200", "h02", "watch"])

@@ -118,3 +118,26 @@ def test_unknown_codec_is_a_decode_error() -> None:
 
 def test_broken_copies_never_raise(sample: dict[str, Any], check: Any) -> None:
     check.survives(TeltonikaSession, check.frame(sample))
+
+
+def test_record_with_an_impossible_time_keeps_its_io_as_status(shared_data: Any) -> None:
+    """Issue 14 item 7: one record's time is beyond year 9999; the packet is still decoded,
+    that record as a status report (its IO kept, no position), the others as positions,
+    and the packet is ACKed with the full record count."""
+    from openatd.domain.messages import ReportKind
+    from openatd.protocols._common import crc16_arc
+
+    packet = bytearray(_sample(shared_data, 96))  # Codec 8, 14 records
+    good = TeltonikaSession(unique_id="1").decode_frame(bytes(packet))
+    packet[10:18] = b"\xff" * 8  # the first record's timestamp
+    body = bytes(packet[8:-4])
+    packet[-4:] = crc16_arc(body).to_bytes(4, "big")
+    decoded = TeltonikaSession(unique_id="1").decode_frame(bytes(packet))
+    assert decoded.reply == good.reply
+    assert len(decoded.messages) == len(good.messages) == 14
+    first = decoded.messages[0]
+    assert first.kind is ReportKind.HEARTBEAT and first.fix_time is None
+    assert first.latitude is None and first.extras["invalid_fields"] == "fix_time"
+    io = {k: v for k, v in good.messages[0].extras.items() if k != "invalid_fields"}
+    assert {k: first.extras[k] for k in io} == io  # the IO elements are all there
+    assert all(m.has_fix for m in decoded.messages[1:])

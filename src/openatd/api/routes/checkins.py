@@ -237,6 +237,7 @@ def _checkin(row: t.CheckIn) -> CheckInPublic:
     return CheckInPublic(
         id=row.id,
         participant_id=row.participant_id,
+        method=row.method,
         schedule_id=row.schedule_id,
         window_start=row.window_start,
         window_end=row.window_end,
