@@ -5,11 +5,12 @@ to a real SMTP server; and a missed hearing whose reminders failed is classified
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from notify_helpers import SmsProvider, SmtpServer
 
 from openatd.accounts import create_user
-from openatd.checkins.service import create_schedule
+from openatd.checkins.service import create_schedule, sweep_missed_check_ins
 from openatd.domain.obligations import ReminderPolicy
 from openatd.notify.channels import SmsChannel, SmtpChannel
 from openatd.notify.outbox import send_due
@@ -218,3 +219,52 @@ def test_missed_hearing_after_delivered_reminders_is_for_review_with_context(
         assert (alert.details or {})["undelivered"] == 0
         assert "Reminders delivered: 4; not delivered: 0." in alert.explanation
     db.dispose()
+
+
+def _missed_checkin_alert(db_url: str, sms: SmsProvider) -> dict[str, Any]:
+    created = utc("2026-03-02T12:00:00Z")
+    db, _, pid = _setup(db_url, "America/Chicago", EVERY_DAY, created)
+    with db.uow() as uow:
+        p = uow.participants.get(pid)
+        p.email, p.phone = None, "+13125550143"
+        uow.face_templates.add(
+            participant_id=pid,
+            ciphertext=b"x",
+            model="test",
+            consent_reason="enrolled for the test",
+            created_at=created,
+        )
+    policy = ReminderPolicy.parse("7d,3d,1d,2h", "08:00")
+    with db.uow() as uow:
+        plan_checkin_reminders(uow, utc("2026-03-03T00:00:00Z"), policy)
+    channels = {"sms": SmsChannel(sms.url, sms.sid, sms.token, "+13125550100")}
+    send_due(db.uow, channels, utc("2026-03-03T14:00:00Z"), max_attempts=1)  # 08:00 CST
+    with db.uow() as uow:
+        alerts = [
+            a
+            for a in sweep_missed_check_ins(uow, utc("2026-03-03T16:30:00Z"))
+            if (a.details or {}).get("window_start") == "2026-03-03T15:00:00+00:00"
+        ]
+        assert len(alerts) == 1
+        got = {"category": alerts[0].category, **(alerts[0].details or {})}
+    db.dispose()
+    return got
+
+
+def test_a_missed_check_in_whose_reminder_failed_is_technical(
+    db_url: str, sms: SmsProvider
+) -> None:
+    sms.down = True
+    got = _missed_checkin_alert(db_url, sms)
+    assert got["category"] == "technical"
+    assert got["reminders_undelivered"] is True
+    assert [(r["channel"], r["status"]) for r in got["reminders"]] == [("sms", "failed")]
+
+
+def test_a_missed_check_in_after_a_delivered_reminder_is_for_review(
+    db_url: str, sms: SmsProvider
+) -> None:
+    got = _missed_checkin_alert(db_url, sms)
+    assert got["category"] == "compliance"
+    assert [(r["channel"], r["status"]) for r in got["reminders"]] == [("sms", "sent")]
+    assert len(sms.to("+13125550143")) == 1

@@ -27,8 +27,9 @@ from fastapi import APIRouter, Depends, File, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from openatd.api.access import NO_PERSONAL_DATA, PERSONAL_WRITE, personal_read
 from openatd.api.container import Container
-from openatd.api.deps import MAX_ID, PathId, get_container
+from openatd.api.deps import MAX_ID, ClientDep, PathId, get_container
 from openatd.api.errors import status_for
 from openatd.api.routes.checkins import (
     MAX_PHOTO_BYTES,
@@ -38,7 +39,7 @@ from openatd.api.routes.checkins import (
 )
 from openatd.api.routes.portal import submit
 from openatd.checkins import service
-from openatd.errors import AuthenticationFailed, InvalidInput, OpenATDError
+from openatd.errors import AuthenticationFailed, InvalidInput, OpenATDError, TooManyAttempts
 from openatd.participants import app_home, portal
 from openatd.safeguards.auth import ParticipantClaims, read_participant_token
 from openatd.web.participant.i18n import (
@@ -238,15 +239,16 @@ def _act(
 # -- sign-in, language ---------------------------------------------------------------------------
 
 
-@router.get("/signin", response_class=HTMLResponse)
+@router.get("/signin", response_class=HTMLResponse, openapi_extra=NO_PERSONAL_DATA)
 def sign_in_form(request: Request) -> HTMLResponse:
     return render(request, "signin.html", error=None, participant_id="")
 
 
-@router.post("/signin")
+@router.post("/signin", openapi_extra=PERSONAL_WRITE)
 def sign_in(
     request: Request,
     container: ContainerDep,
+    client: ClientDep,
     participant_id: Annotated[str, Form(max_length=20)] = "",
     code: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
@@ -266,6 +268,14 @@ def sign_in(
                 container.clock.now(),
                 secret=s.secret_key,
                 ttl_s=s.participant_session_ttl_s,
+                throttle=container.portal_throttle,
+                client=client,
+            )
+        except TooManyAttempts as exc:
+            error = translate(
+                lang,
+                N_("Too many tries. Please wait %(seconds)s seconds and try again."),
+                seconds=exc.retry_after_s,
             )
         except AuthenticationFailed:
             error = translate(
@@ -282,14 +292,14 @@ def sign_in(
     return response
 
 
-@router.post("/signout")
+@router.post("/signout", openapi_extra=NO_PERSONAL_DATA)
 def sign_out() -> Response:
     response = RedirectResponse("/me/signin", status_code=303)
     response.delete_cookie(COOKIE, path="/me")
     return response
 
 
-@router.post("/language")
+@router.post("/language", openapi_extra=NO_PERSONAL_DATA)
 def choose_language(
     request: Request,
     lang: Annotated[str, Form(max_length=10)],
@@ -309,7 +319,7 @@ def choose_language(
 # -- home ----------------------------------------------------------------------------------------
 
 
-@router.get("/", response_class=HTMLResponse)
+@router.get("/", response_class=HTMLResponse, openapi_extra=personal_read("obligations"))
 def home(request: Request, container: ContainerDep) -> Response:
     """The open check-in window, the coming windows (local time) and the way to add them to the
     phone's calendar."""
@@ -332,7 +342,7 @@ def home(request: Request, container: ContainerDep) -> Response:
     return _page(request, container, "home.html", build)
 
 
-@router.post("/obligations/{obligation_id}/seen")
+@router.post("/obligations/{obligation_id}/seen", openapi_extra=PERSONAL_WRITE)
 def obligation_seen(obligation_id: PathId, request: Request, container: ContainerDep) -> Response:
     """The participant acknowledges a new, changed or cancelled hearing or appointment."""
     return _act(
@@ -343,7 +353,7 @@ def obligation_seen(obligation_id: PathId, request: Request, container: Containe
     )
 
 
-@router.get("/calendar.ics")
+@router.get("/calendar.ics", openapi_extra=personal_read("calendar"))
 def calendar(request: Request, container: ContainerDep) -> Response:
     """The coming 14 days of windows as an iCalendar file to import (same as the API's)."""
     try:
@@ -365,7 +375,7 @@ def calendar(request: Request, container: ContainerDep) -> Response:
 # -- check in ------------------------------------------------------------------------------------
 
 
-@router.get("/checkin", response_class=HTMLResponse)
+@router.get("/checkin", response_class=HTMLResponse, openapi_extra=personal_read("checkin_window"))
 def checkin_page(request: Request, container: ContainerDep) -> Response:
     """The camera, the reason for the location, the result, and the receipts on this phone."""
 
@@ -388,7 +398,7 @@ def _form_time(value: str, what: str) -> datetime | None:
         raise InvalidInput(f"{what} must be an ISO 8601 time with offset") from exc
 
 
-@router.post("/checkin")
+@router.post("/checkin", openapi_extra=PERSONAL_WRITE)
 @body_limit(MAX_PHOTO_BYTES + MULTIPART_OVERHEAD)
 def check_in(
     request: Request,
@@ -461,7 +471,7 @@ def check_in(
 # -- alerts ----------------------------------------------------------------------------------------
 
 
-@router.get("/alerts", response_class=HTMLResponse)
+@router.get("/alerts", response_class=HTMLResponse, openapi_extra=personal_read("alerts"))
 def alerts_page(request: Request, container: ContainerDep) -> Response:
     """Each alert about the participant with its explanation, status and their response."""
 
@@ -477,7 +487,7 @@ def alerts_page(request: Request, container: ContainerDep) -> Response:
     return _page(request, container, "alerts.html", build)
 
 
-@router.post("/alerts/{alert_id}/respond")
+@router.post("/alerts/{alert_id}/respond", openapi_extra=PERSONAL_WRITE)
 def respond(
     alert_id: PathId,
     request: Request,
@@ -496,7 +506,7 @@ def respond(
 # -- report a problem -----------------------------------------------------------------------------
 
 
-@router.get("/report", response_class=HTMLResponse)
+@router.get("/report", response_class=HTMLResponse, openapi_extra=NO_PERSONAL_DATA)
 def report_form(request: Request, container: ContainerDep) -> Response:
     def build(me: Me, uow: Any, now: datetime) -> dict[str, Any]:
         return {"kinds": PROBLEM_KINDS, "error": None, "text": ""}
@@ -504,7 +514,7 @@ def report_form(request: Request, container: ContainerDep) -> Response:
     return _page(request, container, "report.html", build)
 
 
-@router.post("/report")
+@router.post("/report", openapi_extra=PERSONAL_WRITE)
 def report(
     request: Request,
     container: ContainerDep,
@@ -532,7 +542,7 @@ def report(
 # -- my data ---------------------------------------------------------------------------------
 
 
-@router.get("/data", response_class=HTMLResponse)
+@router.get("/data", response_class=HTMLResponse, openapi_extra=personal_read("access_log"))
 def my_data(request: Request, container: ContainerDep) -> Response:
     """Who read or changed the participant's data, when and why; the export."""
 
@@ -542,7 +552,7 @@ def my_data(request: Request, container: ContainerDep) -> Response:
     return _page(request, container, "data.html", build)
 
 
-@router.get("/export")
+@router.get("/export", openapi_extra=personal_read("participant"))
 def export(request: Request, container: ContainerDep) -> Response:
     """Everything held about the participant, as a JSON download (same as the API's)."""
     try:
@@ -564,7 +574,7 @@ def export(request: Request, container: ContainerDep) -> Response:
 # -- the installable app: manifest, service worker, offline page, static files -------------------
 
 
-@router.get("/manifest.webmanifest")
+@router.get("/manifest.webmanifest", openapi_extra=NO_PERSONAL_DATA)
 def manifest(request: Request) -> Response:
     """The web app manifest (W3C Web Application Manifest), in the request's language."""
     lang = language_of(request)
@@ -591,7 +601,7 @@ def manifest(request: Request) -> Response:
     return JSONResponse(body, media_type="application/manifest+json")
 
 
-@router.get("/sw.js")
+@router.get("/sw.js", openapi_extra=NO_PERSONAL_DATA)
 def service_worker() -> Response:
     """The service worker, served from ``/me/`` so that its scope is the whole app."""
     return Response(
@@ -601,13 +611,13 @@ def service_worker() -> Response:
     )
 
 
-@router.get("/offline", response_class=HTMLResponse)
+@router.get("/offline", response_class=HTMLResponse, openapi_extra=NO_PERSONAL_DATA)
 def offline(request: Request) -> HTMLResponse:
     """The page the service worker shows when the phone has no connection."""
     return render(request, "offline.html")
 
 
-@router.get("/static/{name}")
+@router.get("/static/{name}", openapi_extra=NO_PERSONAL_DATA)
 def static(name: str) -> Response:
     """A file of the app shell (only files shipped in ``static/``)."""
     path = STATIC / name

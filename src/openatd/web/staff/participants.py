@@ -133,7 +133,7 @@ def participant_page(participant_id: PathId, request: Request, container: Contai
             "zones_json": script_json([_zone_json(z) for z in zones]),
             "alerts": alerts.list_alerts(uow, user, now, participant_id=participant_id),
             "devices": uow.devices.list(participant_ids=[participant_id]),
-            "schedules": checkins.list_schedules(uow, user, participant_id),
+            "schedules": checkins.list_schedules(uow, user, now, participant_id),
             "enrolment": checkins.read_enrolment(uow, user, now, participant_id),
             "obligations": obligations.list_obligations(uow, user, now, participant_id),
             "obligation_kinds": OBLIGATION_KINDS,
