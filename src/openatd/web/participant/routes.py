@@ -29,7 +29,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from openatd.api.access import NO_PERSONAL_DATA, PERSONAL_WRITE, personal_read
 from openatd.api.container import Container
-from openatd.api.deps import MAX_ID, PathId, get_container
+from openatd.api.deps import MAX_ID, ClientDep, PathId, get_container
 from openatd.api.errors import status_for
 from openatd.api.routes.checkins import (
     MAX_PHOTO_BYTES,
@@ -39,7 +39,7 @@ from openatd.api.routes.checkins import (
 )
 from openatd.api.routes.portal import submit
 from openatd.checkins import service
-from openatd.errors import AuthenticationFailed, InvalidInput, OpenATDError
+from openatd.errors import AuthenticationFailed, InvalidInput, OpenATDError, TooManyAttempts
 from openatd.participants import app_home, portal
 from openatd.safeguards.auth import ParticipantClaims, read_participant_token
 from openatd.web.participant.i18n import (
@@ -248,6 +248,7 @@ def sign_in_form(request: Request) -> HTMLResponse:
 def sign_in(
     request: Request,
     container: ContainerDep,
+    client: ClientDep,
     participant_id: Annotated[str, Form(max_length=20)] = "",
     code: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
@@ -267,6 +268,14 @@ def sign_in(
                 container.clock.now(),
                 secret=s.secret_key,
                 ttl_s=s.participant_session_ttl_s,
+                throttle=container.portal_throttle,
+                client=client,
+            )
+        except TooManyAttempts as exc:
+            error = translate(
+                lang,
+                N_("Too many tries. Please wait %(seconds)s seconds and try again."),
+                seconds=exc.retry_after_s,
             )
         except AuthenticationFailed:
             error = translate(
@@ -283,14 +292,14 @@ def sign_in(
     return response
 
 
-@router.post("/signout", openapi_extra=PERSONAL_WRITE)
+@router.post("/signout", openapi_extra=NO_PERSONAL_DATA)
 def sign_out() -> Response:
     response = RedirectResponse("/me/signin", status_code=303)
     response.delete_cookie(COOKIE, path="/me")
     return response
 
 
-@router.post("/language", openapi_extra=PERSONAL_WRITE)
+@router.post("/language", openapi_extra=NO_PERSONAL_DATA)
 def choose_language(
     request: Request,
     lang: Annotated[str, Form(max_length=10)],
