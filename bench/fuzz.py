@@ -54,6 +54,19 @@ def fuzz(
 
     signal.signal(signal.SIGALRM, expire)
     started = time.perf_counter()
+
+    def interrupted(signum: int, frame: object) -> None:
+        # a stopped run still reports what it did (bench/README.md figures)
+        spent = time.perf_counter() - started
+        print(
+            f"{protocol:10} {stats.inputs:>9} {len(stats.hangs):>8} {len(stats.crashes):>10} "
+            f"{stats.max_buffer:>10} {session_class(protocol).max_frame:>9} "
+            f"{stats.slowest_s * 1000:>7.1f}ms {stats.inputs / spent:>9.0f} (stopped)",
+            flush=True,
+        )
+        sys.exit(1 if stats.hangs or stats.crashes else 0)
+
+    signal.signal(signal.SIGTERM, interrupted)
     for n in range(1, inputs + 1):
         data = next(mutator)
         signal.setitimer(signal.ITIMER_REAL, kill_s)

@@ -28,6 +28,24 @@ class AuthenticationFailed(OpenATDError):
     """Missing, expired or wrong credentials (HTTP 401)."""
 
 
+class TooManyAttempts(AuthenticationFailed):
+    """Sign-in attempts from this client or for this account must wait (HTTP 429, with
+    ``Retry-After``). A subclass of AuthenticationFailed: nobody is signed in.
+
+    Attributes:
+        retry_after_s: whole seconds to wait before the next attempt (at least 1).
+    """
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        self.retry_after_s = max(1, int(retry_after_s + 0.999))
+        super().__init__(f"{message}; try again in {self.retry_after_s} s")
+
+
+class SecondFactorRequired(AuthenticationFailed):
+    """The password was not enough: this account (or its role) needs a one-time code from an
+    authenticator app (HTTP 401, ``detail`` says so)."""
+
+
 class InvalidInput(OpenATDError):
     """Input that is well-formed but wrong: a bad GeoJSON ring, an unknown time zone (HTTP 422)."""
 

@@ -81,6 +81,31 @@ class Settings(BaseSettings):
     max_future_s: int = 300
     tick_interval_s: float = 30.0
 
+    # Sign-in throttling (issue 7): exponential delay per client address and per account.
+    rate_limit_storage: str = Field(
+        default="memory://",
+        description="limits storage URI for sign-in counters; redis://host:6379 when several "
+        "processes serve the API",
+    )
+    login_free_failures: int = Field(default=5, ge=1)
+    login_base_delay_s: float = Field(default=5.0, gt=0)
+    login_max_delay_s: float = Field(default=900.0, gt=0)
+    login_failure_window_s: float = Field(default=3600.0, gt=0)
+    login_client_rate: str = "30/minute"
+    trusted_proxies: str = Field(
+        default="",
+        description="comma-separated proxy addresses whose X-Forwarded-For is believed",
+    )
+
+    # Signed audit checkpoints (issue 7 item 6).
+    audit_signing_key: str = Field(
+        default="",
+        description="Ed25519 private key for audit checkpoints: PEM, or base64 of the 32 raw "
+        "bytes, or @/path/to/file; empty = no checkpoints",
+    )
+    audit_checkpoint_dir: Path | None = None
+    audit_checkpoint_interval_s: float = Field(default=3600.0, gt=0)
+
     # Retention (principle 4).
     position_retention_days: int = 90
 
@@ -121,6 +146,9 @@ class Settings(BaseSettings):
         gt=0,
         description="an event-loop callback running longer than this is logged as a stall",
     )
+    # Ingest processes sharing the tracker ports (issue 11): 0 = one per CPU; 1 = none,
+    # the listeners run in the server process. Needs fixed ports (not 0).
+    ingest_workers: int = Field(default=0, ge=0, le=256)
 
     shared_data: Path | None = None
 

@@ -102,3 +102,16 @@ def test_usage_errors() -> None:
     assert CliRunner().invoke(app, ["face", "verify", "--probe", "x.jpg"]).exit_code == 2
     both = CliRunner().invoke(app, ["face", "verify", "--pairs", "p.csv", "--probe", "x.jpg"])
     assert both.exit_code == 2
+
+
+def test_figures_prints_the_published_rates_and_limits() -> None:
+    from openatd.checkins.face_figures import load_face_figures
+
+    published = load_face_figures()
+    result = CliRunner().invoke(app, ["face", "figures"])
+    assert result.exit_code == 0, result.output
+    assert f"threshold {published['threshold']}" in result.output
+    assert "| women |" in result.output and "| men |" in result.output
+    assert published["limits"][0] in result.output
+    overall = published["overall"]["genuine_review"]
+    assert f"| {overall['k']} / {overall['n']} |" in result.output

@@ -22,6 +22,7 @@ from openatd.safeguards.access import (
     visible_participant_ids,
 )
 from openatd.safeguards.auth import Role, TokenClaims
+from openatd.safeguards.reads import record_read
 from openatd.storage import tables as t
 from openatd.storage.repositories import UnitOfWork
 
@@ -62,13 +63,14 @@ def list_alerts(
     else:
         ids = visible_participant_ids(uow, user)
     rows = uow.alerts.list(participant_ids=ids, status=status)
-    audit.record(
+    record_read(
         uow,
         at=now,
         actor=audit.staff_actor(user),
         action=AuditAction.ALERTS_READ,
-        participant_id=participant_id,
-        subject_type="alerts",
+        what="alerts",
+        participant_ids={a.participant_id for a in rows}
+        | ({participant_id} if participant_id is not None else set()),
         details={"count": len(rows), "status": status},
     )
     return rows

@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 
 from openatd import __version__
 from openatd.api import errors
+from openatd.api.access import NO_PERSONAL_DATA
 from openatd.api.container import Container, build_container
 from openatd.api.limits import BodyLimitMiddleware
 from openatd.api.routes import (
@@ -23,11 +24,14 @@ from openatd.api.routes import (
     obligations,
     participants,
     portal,
+    telephony,
+    visits,
     zones,
 )
 from openatd.checkins.sweeper import CheckInSweeper
 from openatd.notify.channels import channels_from_settings
 from openatd.notify.worker import NotificationWorker
+from openatd.safeguards.checkpointer import AuditCheckpointer
 from openatd.settings import Settings
 from openatd.web import docs, pages
 from openatd.web import participant as participant_app
@@ -71,11 +75,24 @@ def create_app(
             owned.uow, owned.clock, owned.settings, channels_from_settings(owned.settings)
         )
         notifier.start()  # reminders, staff notifications, the outbox (notify/worker.py)
+        s = owned.settings
+        checkpointer = None
+        if s.audit_signing_key and s.audit_checkpoint_dir is not None:
+            checkpointer = AuditCheckpointer(
+                owned.uow,
+                owned.clock,
+                s.audit_signing_key,
+                s.audit_checkpoint_dir,
+                s.audit_checkpoint_interval_s,
+            )
+            checkpointer.start()  # signed audit checkpoints (safeguards/checkpoints.py)
         try:
             yield
         finally:
             await notifier.stop()
             await sweeper.stop()
+            if checkpointer is not None:
+                await checkpointer.stop()
             if run and owned.pipeline is not None:
                 await owned.pipeline.stop()
 
@@ -112,6 +129,8 @@ def create_app(
         checkins,
         portal,
         obligations,
+        telephony,
+        visits,
     ):
         app.include_router(module.router, responses=errors.ERROR_RESPONSES)
     app.include_router(pages.router)
@@ -119,15 +138,17 @@ def create_app(
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     participant_app.install(app)  # the participant web app at /me/
 
-    @app.get("/", include_in_schema=False)
+    @app.get("/", include_in_schema=False, openapi_extra=NO_PERSONAL_DATA)
     def home() -> RedirectResponse:
         return RedirectResponse("/ui/")
 
-    @app.get("/health", tags=["ops"])
+    @app.get("/health", tags=["ops"], openapi_extra=NO_PERSONAL_DATA)
     def health() -> dict[str, str]:
         return {"status": "ok", "database": container.db.dialect}
 
-    @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
+    @app.get(
+        "/metrics", tags=["ops"], response_class=PlainTextResponse, openapi_extra=NO_PERSONAL_DATA
+    )
     def metrics() -> str:
         from prometheus_client import generate_latest
 

@@ -84,12 +84,30 @@ class ScheduleDescriptionPublic(BaseModel):
     reason: str | None
 
 
+class PortalObligationPublic(BaseModel):
+    """A hearing, appointment or other obligation as the participant sees it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    kind: str
+    title: str
+    start: datetime
+    end: datetime | None
+    location: str | None
+    status: str = Field(description="scheduled | cancelled")
+    version: int = Field(description="above 1: the date or details changed since first entered")
+
+
 class ObligationsPublic(BaseModel):
     participant_id: int
     timezone: str
     server_time: datetime
     schedules: list[ScheduleDescriptionPublic]
     windows: list[CheckInWindowPublic]
+    appointments: list[PortalObligationPublic] = Field(
+        default_factory=list, description="hearings, appointments, other obligations, by start"
+    )
 
 
 class CheckInReceiptPublic(BaseModel):
@@ -113,6 +131,7 @@ class CheckInPublic(BaseModel):
 
     id: int
     participant_id: int
+    method: str = Field(default="app", description="app | phone | visit")
     schedule_id: int | None
     window_start: datetime | None
     window_end: datetime | None

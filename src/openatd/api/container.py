@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from openatd.domain.clock import Clock, SystemClock
+from openatd.safeguards.throttle import LoginThrottle
 from openatd.settings import Settings
 from openatd.storage.db import Database
 from openatd.storage.repositories import UnitOfWork
@@ -27,6 +28,24 @@ class Container:
     clock: Clock = field(default_factory=SystemClock)
     pipeline: PositionPipeline | None = None
     face_verifier: FaceVerifier | None = None
+    login_throttle: LoginThrottle = field(init=False)
+    """Staff log-in counters (per client address, per account)."""
+    portal_throttle: LoginThrottle = field(init=False)
+    """Participant sign-in counters (per client address)."""
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        common: dict[str, Any] = {
+            "free_failures": s.login_free_failures,
+            "base_delay_s": s.login_base_delay_s,
+            "max_delay_s": s.login_max_delay_s,
+            "failure_window_s": s.login_failure_window_s,
+            "client_rate": s.login_client_rate,
+        }
+        self.login_throttle = LoginThrottle(s.rate_limit_storage, prefix="openatd:login", **common)
+        self.portal_throttle = LoginThrottle(
+            s.rate_limit_storage, prefix="openatd:portal", **common
+        )
 
     def uow(self) -> UnitOfWork:
         """A new unit of work (one transaction)."""

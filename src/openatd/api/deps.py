@@ -41,16 +41,53 @@ def get_now(container: ContainerDep) -> datetime:
 NowDep = Annotated[datetime, Depends(get_now)]
 
 
+def read_staff_session(container: Container, token: str) -> TokenClaims:
+    """Verify a staff token and that its session is still alive (the user is active and has
+    not logged out, been deactivated or changed role since). The API and the pages both use it.
+
+    Raises:
+        AuthenticationFailed: a bad, expired or ended session.
+    """
+    from openatd.accounts import current_user
+
+    claims = read_token(token, container.settings.secret_key, container.clock.now())
+    with container.uow() as uow:
+        current_user(uow, claims)
+    return claims
+
+
 def get_current_user(
     container: ContainerDep, token: Annotated[str | None, Depends(oauth2)]
 ) -> TokenClaims:
     """The staff member behind the bearer token. Raises AuthenticationFailed (401)."""
     if not token:
         raise AuthenticationFailed("not authenticated: send 'Authorization: Bearer <token>'")
-    return read_token(token, container.settings.secret_key, container.clock.now())
+    return read_staff_session(container, token)
 
 
 CurrentUser = Annotated[TokenClaims, Depends(get_current_user)]
+
+
+def client_address(request: Request, trusted_proxies: str = "") -> str:
+    """The caller's address for throttling: the socket peer, or the last address in
+    ``X-Forwarded-For`` that is not a trusted proxy when the peer is one (setting
+    ``OPENATD_TRUSTED_PROXIES``). A header from an untrusted peer is ignored (spoofable)."""
+    peer = request.client.host if request.client else "unknown"
+    trusted = {p.strip() for p in trusted_proxies.split(",") if p.strip()}
+    if peer not in trusted:
+        return peer
+    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if hop not in trusted:
+            return hop[:64]
+    return peer
+
+
+def get_client(request: Request, container: ContainerDep) -> str:
+    return client_address(request, container.settings.trusted_proxies)
+
+
+ClientDep = Annotated[str, Depends(get_client)]
 
 
 MAX_ID = 2**63 - 1

@@ -25,6 +25,7 @@ from openatd.errors import (
     PermissionDenied,
     ProtocolDecodeError,
     StorageUnavailable,
+    TooManyAttempts,
     VerificationUnavailable,
 )
 
@@ -35,6 +36,7 @@ STATUS: dict[type[OpenATDError], int] = {
     Conflict: 409,
     PermissionDenied: 403,
     AuthenticationFailed: 401,
+    TooManyAttempts: 429,
     InvalidInput: 422,
     ProtocolDecodeError: 400,
     VerificationUnavailable: 503,
@@ -69,6 +71,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (409, "conflicts with the stored state"),
         (413, "request body too large"),
         (422, "the input is invalid; detail says why"),
+        (429, "too many failed sign-ins: wait Retry-After seconds"),
     )
 }
 """Documented on every route, so the OpenAPI schema says what a refusal looks like."""
@@ -115,6 +118,8 @@ def install(app: FastAPI) -> None:
         status = status_for(exc)
         detail = exc.reason if isinstance(exc, ProtocolDecodeError) else str(exc)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if isinstance(exc, TooManyAttempts):
+            headers = {"Retry-After": str(exc.retry_after_s)}
         if status >= 500:
             log.error("%s %s: %s", request.method, request.url.path, exc)
         return JSONResponse({"detail": detail}, status_code=status, headers=headers)

@@ -73,6 +73,7 @@ from openatd.errors import (
 from openatd.safeguards import audit
 from openatd.safeguards.access import require_participant_access, require_reason, require_role
 from openatd.safeguards.auth import Role, TokenClaims
+from openatd.safeguards.reads import record_read
 from openatd.storage import tables as t
 from openatd.storage.repositories import UnitOfWork
 
@@ -101,6 +102,10 @@ _DEPENDENCY_ERRORS = frozenset({"OperationalError", "InterfaceError", "TimeoutEr
 """SQLAlchemy exception classes that mean the database, not the request, failed."""
 
 ALERT_MISSED = "missed_check_in"
+ALERT_PROBLEM_REPORT = "participant_report"
+"""A participant's own technical report ("the app would not upload"), see participants.portal."""
+REPORT_LOOKBACK = timedelta(hours=12)
+"""Problem reports this long before a window opens are named in its missed-check-in alert."""
 
 LATE_UPLOAD_MAX = timedelta(hours=72)
 """How long after its window an attempt the phone kept (a failed upload, retried) is still
@@ -262,7 +267,18 @@ def read_enrolment(
     """The enrolment summary for staff with access to the participant."""
     require_role(user, Role.CASE_MANAGER, Role.SUPERVISOR)
     require_participant_access(uow, user, participant_id)
-    return enrolment_summary(uow, participant_id)
+    summary = enrolment_summary(uow, participant_id)
+    record_read(
+        uow,
+        at=now,
+        actor=audit.staff_actor(user),
+        action=AuditAction.PARTICIPANT_READ,
+        what="face_enrolment",
+        participant_ids=[participant_id],
+        subject_id=participant_id,
+        details={"templates": summary.templates},
+    )
+    return summary
 
 
 def rotate_template_keys(uow: UnitOfWork, keys: Sequence[str]) -> int:
@@ -389,12 +405,22 @@ def create_schedule(
 
 
 def list_schedules(
-    uow: UnitOfWork, user: TokenClaims, participant_id: int
+    uow: UnitOfWork, user: TokenClaims, now: datetime, participant_id: int
 ) -> Sequence[t.CheckInSchedule]:
-    """A participant's active check-in schedules."""
+    """A participant's active check-in schedules; audited."""
     require_role(user, Role.CASE_MANAGER, Role.SUPERVISOR)
     require_participant_access(uow, user, participant_id)
-    return uow.checkin_schedules.for_participant(participant_id)
+    rows = uow.checkin_schedules.for_participant(participant_id)
+    record_read(
+        uow,
+        at=now,
+        actor=audit.staff_actor(user),
+        action=AuditAction.CHECKIN_READ,
+        what="checkin_schedules",
+        participant_ids=[participant_id],
+        details={"count": len(rows)},
+    )
+    return rows
 
 
 def cancel_schedule(
@@ -953,13 +979,13 @@ def list_checkins(
     text = _reason(reason, "reading check-ins (they include locations)")
     require_participant_access(uow, user, participant_id)
     rows = uow.checkins.for_participant(participant_id)
-    audit.record(
+    record_read(
         uow,
         at=now,
         actor=audit.staff_actor(user),
         action=AuditAction.CHECKIN_READ,
-        participant_id=participant_id,
-        subject_type="checkins",
+        what="checkins",
+        participant_ids=[participant_id],
         reason=text,
         details={"count": len(rows)},
     )
@@ -979,12 +1005,13 @@ def open_reviews(uow: UnitOfWork, user: TokenClaims, now: datetime) -> list[t.Ch
         for c in uow.checkins.for_participant(p.id)
         if c.review_status == "open"
     ]
-    audit.record(
+    record_read(
         uow,
         at=now,
         actor=audit.staff_actor(user),
         action=AuditAction.CHECKIN_READ,
-        subject_type="checkin_reviews",
+        what="checkin_reviews",
+        participant_ids={c.participant_id for c in out},
         details={"count": len(out)},
     )
     return sorted(out, key=lambda c: (c.server_time, c.id))
@@ -1006,13 +1033,13 @@ def read_selfie(
         raise NotFound(
             f"check-in {checkin_id} has no selfie (deleted after verification or review)"
         )
-    audit.record(
+    record_read(
         uow,
         at=now,
         actor=audit.staff_actor(user),
         action=AuditAction.CHECKIN_READ,
-        participant_id=row.participant_id,
-        subject_type="checkin_selfie",
+        what="checkin_selfie",
+        participant_ids=[row.participant_id],
         subject_id=row.id,
         reason=text,
     )
@@ -1077,6 +1104,7 @@ def _missed_explanation(
     attempts: Sequence[t.CheckIn],
     incidents: Sequence[t.Incident],
     enrolled: bool,
+    reports: Sequence[t.Alert] = (),
 ) -> str:
     grace_min = window.grace_s // 60
     grace = f" after a {grace_min}-minute grace period" if window.grace_s else ""
@@ -1110,7 +1138,28 @@ def _missed_explanation(
         )
     else:
         text += " A person will review this; it is not a violation by itself."
+    for report in reports:
+        said = (report.details or {}).get("text", "")
+        text += f" The participant reported a problem at {_fmt_local(report.at, window)}: “{said}”."
     return text
+
+
+def window_reminders(uow: UnitOfWork, schedule_id: int, start: datetime) -> list[dict[str, Any]]:
+    """The reminders planned for one check-in window (``notify.worker``) with their delivery
+    status: ``{"channel", "due_at", "status", "attempts", "last_error"}`` each. A window whose
+    reminders all failed makes its missed-check-in alert technical: never the participant's
+    fault."""
+    prefix = f"checkin:{schedule_id}:{start.astimezone(UTC):%Y%m%dT%H%M%SZ}:"
+    return [
+        {
+            "channel": m.channel,
+            "due_at": m.due_at.isoformat(),
+            "status": m.status,
+            "attempts": m.attempts,
+            "last_error": m.last_error,
+        }
+        for m in uow.outbox.by_key_prefix(prefix)
+    ]
 
 
 def sweep_missed_check_ins(uow: UnitOfWork, now: datetime) -> list[t.Alert]:
@@ -1148,7 +1197,15 @@ def sweep_missed_check_ins(uow: UnitOfWork, now: datetime) -> list[t.Alert]:
                 if _scope(i) in (None, participant.id)
             ]
             enrolled = bool(uow.face_templates.for_participant(participant.id))
-            technical = bool(incidents) or not enrolled
+            reminders = window_reminders(uow, row.id, window.start)
+            undelivered = bool(reminders) and all(r["status"] != "sent" for r in reminders)
+            technical = bool(incidents) or not enrolled or undelivered
+            reports = [
+                a
+                for a in uow.alerts.list(participant_ids=[participant.id], limit=1000)
+                if a.type == ALERT_PROBLEM_REPORT
+                and window.start - REPORT_LOOKBACK <= a.at <= window.closes_at
+            ]
             alert = uow.alerts.add(
                 participant_id=participant.id,
                 device_id=None,
@@ -1156,7 +1213,7 @@ def sweep_missed_check_ins(uow: UnitOfWork, now: datetime) -> list[t.Alert]:
                 category="technical" if technical else "compliance",
                 at=window.closes_at,
                 raised_at=now,
-                explanation=_missed_explanation(window, attempts, incidents, enrolled),
+                explanation=_missed_explanation(window, attempts, incidents, enrolled, reports),
                 details={
                     "schedule_id": row.id,
                     "window_start": window.start.isoformat(),
@@ -1166,6 +1223,9 @@ def sweep_missed_check_ins(uow: UnitOfWork, now: datetime) -> list[t.Alert]:
                     "last_outcome": attempts[-1].outcome if attempts else None,
                     "incident_ids": [i.id for i in incidents],
                     "face_enrolled": enrolled,
+                    "reminders": reminders,
+                    "reminders_undelivered": undelivered,
+                    "problem_report_ids": sorted(a.id for a in reports),
                 },
                 status="open",
             )

@@ -214,3 +214,43 @@ def rotate_keys(
     finally:
         db.dispose()
     typer.echo(f"{count} face template(s) re-sealed under the first key")
+
+
+@face_app.command("figures")
+def figures() -> None:
+    """Print the published accuracy, fairness and latency figures (docs/face.md) as Markdown.
+
+    They are the ones shipped in the package (``checkins/face_figures.json``, written by
+    ``bench/face.py --write-figures``): each rate is k of n with its 95 % Wilson interval.
+    """
+    from openatd.checkins.face_figures import load_face_figures, rate_rows
+
+    data = load_face_figures()
+    typer.echo(
+        f"Face check-in, measured {data.get('measured_on', '?')} on the test half "
+        f"({data.get('people', {}).get('test', '?')} people never used to choose the threshold), "
+        f"threshold {data['threshold']}, {data.get('enrolment_photos', '?')}-photo enrolment."
+    )
+    typer.echo("")
+    typer.echo("| group | people | measure | k / n | rate | 95 % interval |")
+    typer.echo("|---|---|---|---|---|---|")
+    for row in rate_rows(data):
+        rate = "n/a" if row.percent is None else f"{row.percent:.3f} %"
+        typer.echo(
+            f"| {row.group} | {row.people} | {row.label} | {row.k} / {row.n} | {rate} | "
+            f"{row.low_percent:.3f}-{row.high_percent:.3f} % |"
+        )
+    latency = data["latency_ms"]
+    typer.echo("")
+    for key, label in (("lfw_250px", "250 px photo"), ("phone_12mp", "12 MP phone photo")):
+        wall, cpu = latency.get(key, {}), latency.get(f"{key}_cpu", {})
+        typer.echo(
+            f"Latency of a full check-in, {label}, one core: p95 {wall.get('p95', '?')} ms"
+            f" wall clock, {cpu.get('p95', '?')} ms CPU time."
+        )
+    if "latency_note" in data:
+        typer.echo(str(data["latency_note"]))
+    typer.echo("")
+    typer.echo("Limits:")
+    for line in data["limits"]:
+        typer.echo(f"- {line}")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Annotated
+import os
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -36,6 +37,14 @@ def serve(
             help="tracker protocols to listen for, e.g. gt06,teltonika [env OPENATD_PROTOCOLS]"
         ),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="ingest processes sharing the tracker ports; 0 = one per CPU, 1 = in this "
+            "process [env OPENATD_INGEST_WORKERS, 0]",
+            min=0,
+        ),
+    ] = None,
 ) -> None:
     """Run OpenATD: migrations applied, API (docs at /docs) and OsmAnd intake."""
     overrides: dict[str, object] = {}
@@ -45,6 +54,7 @@ def serve(
         ("osmand_port", osmand_port),
         ("http_host", host),
         ("protocols", protocols),
+        ("ingest_workers", workers),
     ):
         if value is not None:
             overrides[key] = value
@@ -93,21 +103,35 @@ async def run_server(settings: object, *, ready: asyncio.Event | None = None) ->
             )
         ),
     ]
-    trackers = None
+    trackers: Any = None
     if settings.enabled_protocols:
-        from openatd.ingest.servers import IngestServer
+        from openatd.ingest.bus import IngestWorkers, worker_config
+        from openatd.ingest.servers import IngestServer, listeners_from_settings
+        from openatd.protocols.registry import session_class
 
-        trackers = IngestServer.from_settings(
-            settings,
-            container.pipeline,
-            container.clock,
-            registry=container.pipeline.metrics.registry,
-        )
-        bound = await trackers.start()
+        workers = settings.ingest_workers or (os.cpu_count() or 1)
+        shared = all(spec.port != 0 for spec in listeners_from_settings(settings))
+        if workers > 1 and shared:
+            trackers = IngestWorkers(container.pipeline, worker_config(settings), workers)
+            await trackers.start()
+            specs = listeners_from_settings(settings)
+            port_of = {s.protocol: s.port or session_class(s.protocol).default_port for s in specs}
+            ports = ", ".join(f"{name} tcp {port}" for name, port in port_of.items())
+            how = f"{workers} ingest processes"
+        else:
+            trackers = IngestServer.from_settings(
+                settings,
+                container.pipeline,
+                container.clock,
+                registry=container.pipeline.metrics.registry,
+            )
+            bound = await trackers.start()
+            ports = ", ".join(f"{b.protocol} tcp {b.tcp_port}" for b in bound.values())
+            how = "in the server process"
         console.print(
             f"trackers on {settings.tracker_host} "
-            f"({'OPENATD_PROTOCOL_HOST' if settings.protocol_host else 'the HTTP host'}): "
-            + ", ".join(f"{b.protocol} tcp {b.tcp_port}" for b in bound.values())
+            f"({'OPENATD_PROTOCOL_HOST' if settings.protocol_host else 'the HTTP host'}), "
+            f"{how}: {ports}"
         )
     console.print(
         f"[bold]OpenATD[/] on {container.db.dialect}: API http://{settings.http_host}:"

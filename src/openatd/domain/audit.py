@@ -72,6 +72,22 @@ class AuditAction(StrEnum):
     VISIT_RECORD = "visit:record"
     VISIT_READ = "visit:read"
     PARTICIPANT_REPORT = "participant:problem_report"
+    OBLIGATION_ACKNOWLEDGE = "obligation:acknowledge"
+    DEVICES_READ = "devices:read"
+    CHECKIN_WINDOW_READ = "checkin_window:read"
+    OBLIGATIONS_READ = "obligations:read"
+    USER_LOGIN_THROTTLED = "user:login_throttled"
+    USER_LOGOUT = "user:logout"
+    USER_PASSWORD_CHANGE = "user:password_change"
+    USER_ROLE_CHANGE = "user:role_change"
+    USER_DEACTIVATE = "user:deactivate"
+    USER_REACTIVATE = "user:reactivate"
+    USER_TOTP_ENROL = "user:totp_enrol"
+    USER_TOTP_ENABLE = "user:totp_enable"
+    USER_TOTP_RESET = "user:totp_reset"
+    ROLE_POLICY_CHANGE = "role_policy:change"
+    PARTICIPANT_APP_LOGIN_THROTTLED = "participant:app_login_throttled"
+    AUDIT_CHECKPOINT = "audit:checkpoint"
 
 
 @dataclass(frozen=True, slots=True)

@@ -183,7 +183,8 @@ def plan_reminders(
     Hearings, appointments and other obligations get one reminder per policy offset; a
     check-in gets one on the morning (``policy.morning``, local) of its local date, or an hour
     before it when it starts earlier than that. Reminders at or before *now* are dropped (a
-    hearing entered two days ahead gets its 1-day and 2-hour reminders only). A reminder inside
+    hearing entered two days ahead gets its 1-day and 2-hour reminders only); one entered less
+    than 2 hours ahead is reminded at once (at *now*). A reminder inside
     *quiet* hours moves to their end if that is still before the start, else to 15 minutes
     before they begin; the urgent (2-hour) reminder is never moved.
 
@@ -217,6 +218,14 @@ def plan_reminders(
                 at = period[1] if period[1] < start else period[0] - timedelta(minutes=15)
         if at > now and at < start:
             moved.append(PlannedReminder(r.label, at))
+    urgent = offset_label(policy.urgent)
+    if (
+        kind != "check_in"
+        and now < start <= now + policy.urgent
+        and policy.urgent in policy.offsets
+        and all(r.label != urgent for r in moved)
+    ):
+        moved.append(PlannedReminder(urgent, now))  # entered late: remind at once
     return sorted(moved, key=lambda r: r.at)
 
 

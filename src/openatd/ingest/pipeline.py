@@ -44,6 +44,7 @@ from openatd.rules.policy import Policy
 from openatd.settings import Settings
 from openatd.storage import tables as t
 from openatd.storage.db import Database
+from openatd.storage.position_rows import PositionRow, attributes_json
 from openatd.storage.repositories import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -229,7 +230,7 @@ class PositionPipeline:
         self, items: Sequence[tuple[str, Sequence[DeviceReport]]], now: datetime
     ) -> BatchResult:
         result = BatchResult()
-        position_rows: list[dict[str, Any]] = []
+        position_rows: list[PositionRow] = []
         event_rows: list[dict[str, Any]] = []
         last_seen: dict[int, datetime] = {}
         kinds: collections.Counter[str] = collections.Counter()
@@ -259,7 +260,7 @@ class PositionPipeline:
                         drops[str(outcome.drop_reason)] += 1
                     for alert in outcome.alerts:
                         result.alerts.append((entry.device_id, alert))
-            result.stored = uow.positions.insert_many(position_rows)
+            result.stored = uow.positions.insert_rows(position_rows)
             uow.events.insert_many(event_rows)
             uow.devices.touch_many(last_seen)
             self._store_alerts(uow, result.alerts, now)
@@ -519,7 +520,8 @@ def _ordered(reports: Sequence[DeviceReport], now: datetime) -> list[DeviceRepor
     return processing_order(out)
 
 
-def _position_row(entry: _DeviceEntry, r: DeviceReport, received: datetime) -> dict[str, Any]:
+def _position_row(entry: _DeviceEntry, r: DeviceReport, received: datetime) -> PositionRow:
+    """The ``positions`` row of an accepted fix (attributes serialised here, once)."""
     extras = dict(r.extras) if r.extras else {}
     if r.hdop is not None:
         extras["hdop"] = r.hdop
@@ -529,22 +531,23 @@ def _position_row(entry: _DeviceEntry, r: DeviceReport, received: datetime) -> d
         extras["battery_v"] = r.battery_v
     if r.strap is not None:
         extras["strap"] = r.strap
-    return {
-        "device_id": entry.device_id,
-        "participant_id": entry.participant_id,
-        "fix_time": r.fix_time,
-        "server_time": received,
-        "latitude": r.latitude,
-        "longitude": r.longitude,
-        "valid": r.valid,
-        "accuracy_m": _finite(r.accuracy_m),
-        "speed_mps": _finite(r.speed_mps),
-        "course_deg": _finite(r.course_deg),
-        "altitude_m": _finite(r.altitude_m),
-        "battery_pct": _finite(r.battery_pct),
-        "attributes": extras or None,
-        "in_review": False,
-    }
+    assert r.fix_time is not None and r.latitude is not None and r.longitude is not None
+    return (
+        entry.device_id,
+        entry.participant_id,
+        r.fix_time,
+        received,
+        r.latitude,
+        r.longitude,
+        r.valid,
+        _finite(r.accuracy_m),
+        _finite(r.speed_mps),
+        _finite(r.course_deg),
+        _finite(r.altitude_m),
+        _finite(r.battery_pct),
+        attributes_json(extras),
+        False,
+    )
 
 
 def _finite(value: float | None) -> float | None:

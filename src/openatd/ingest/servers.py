@@ -842,7 +842,9 @@ class IngestServer:
     async def _open_udp(self, protocol: str, cls: type[ProtocolSession], port: int) -> int:
         loop = asyncio.get_running_loop()
         transport, _ = await loop.create_datagram_endpoint(
-            lambda: _UdpEndpoint(self, protocol, cls), local_addr=(self.host, port)
+            lambda: _UdpEndpoint(self, protocol, cls),
+            local_addr=(self.host, port),
+            reuse_port=self.reuse_port or None,
         )
         self._udp.append(transport)
         return int(transport.get_extra_info("sockname")[1])

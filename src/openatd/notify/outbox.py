@@ -47,6 +47,31 @@ def staff_channels(user: t.User) -> list[tuple[str, str]]:
     return []
 
 
+STAFF_CHANNELS = ("email", "sms", "none")
+
+
+def set_notifications(
+    user: t.User, *, email: str | None, phone: str | None, channel: str, digest: bool
+) -> None:
+    """Where a staff member's alert notifications go.
+
+    Raises:
+        InvalidInput: an unknown channel, an invalid address or number, or a channel whose
+            address is missing.
+    """
+    from openatd.errors import InvalidInput
+    from openatd.participants.contact import check_email, check_phone
+
+    if channel not in STAFF_CHANNELS:
+        raise InvalidInput(f"notify must be one of {', '.join(STAFF_CHANNELS)}")
+    user.email, user.phone = check_email(email), check_phone(phone)
+    if channel == "email" and email and not user.email:
+        raise InvalidInput("an e-mail address is needed for e-mail notifications")
+    if channel == "sms" and not user.phone:
+        raise InvalidInput("a phone number (E.164) is needed for SMS notifications")
+    user.notify_channel, user.notify_digest = channel, digest
+
+
 def enqueue(
     uow: UnitOfWork,
     *,

@@ -20,6 +20,7 @@ from openatd.participants.portal import calendar_items
 from openatd.safeguards import audit
 from openatd.safeguards.access import require_participant_access
 from openatd.safeguards.auth import TokenClaims
+from openatd.safeguards.reads import record_read
 from openatd.storage.repositories import UnitOfWork
 
 FEED_ACTOR = "calendar_feed"
@@ -65,6 +66,38 @@ def revoke(uow: UnitOfWork, user: TokenClaims, now: datetime, participant_id: in
     )
 
 
+def issue_own(uow: UnitOfWork, participant_id: int, now: datetime) -> str:
+    """The participant issues their own feed URL (revoking the previous one)."""
+    p = uow.participants.get(participant_id)
+    token = secrets.token_urlsafe(32)
+    p.calendar_token_hash = token_hash(token)
+    audit.record(
+        uow,
+        at=now,
+        actor=f"participant:{participant_id}",
+        action=AuditAction.CALENDAR_FEED_ISSUE,
+        participant_id=participant_id,
+        subject_type="participant",
+        subject_id=participant_id,
+    )
+    return token
+
+
+def revoke_own(uow: UnitOfWork, participant_id: int, now: datetime) -> None:
+    """The participant revokes their own feed URL."""
+    p = uow.participants.get(participant_id)
+    p.calendar_token_hash = None
+    audit.record(
+        uow,
+        at=now,
+        actor=f"participant:{participant_id}",
+        action=AuditAction.CALENDAR_FEED_REVOKE,
+        participant_id=participant_id,
+        subject_type="participant",
+        subject_id=participant_id,
+    )
+
+
 def read(uow: UnitOfWork, token: str, now: datetime) -> bytes:
     """The feed for *token* as iCalendar bytes.
 
@@ -75,13 +108,13 @@ def read(uow: UnitOfWork, token: str, now: datetime) -> bytes:
     if p is None or not p.active:
         raise NotFound("no calendar feed at this address (revoked or never issued)")
     items = calendar_items(uow, p, now)
-    audit.record(
+    record_read(
         uow,
         at=now,
         actor=FEED_ACTOR,
         action=AuditAction.CALENDAR_FEED_READ,
-        participant_id=p.id,
-        subject_type="calendar",
+        participant_ids=[p.id],
+        what="calendar",
         details={"events": len(items)},
     )
     return calendar_bytes(p.name, ZoneInfo(p.timezone), items, now)

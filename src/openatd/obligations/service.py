@@ -28,6 +28,7 @@ from openatd.notify.outbox import enqueue, participant_channels
 from openatd.safeguards import audit
 from openatd.safeguards.access import require_participant_access
 from openatd.safeguards.auth import TokenClaims
+from openatd.safeguards.reads import record_read
 from openatd.storage import tables as t
 from openatd.storage.repositories import UnitOfWork
 
@@ -195,13 +196,13 @@ def list_obligations(
     """Every obligation of the participant (cancelled ones included), by start; audited."""
     require_participant_access(uow, user, participant_id)
     rows = uow.obligations.for_participant(participant_id)
-    audit.record(
+    record_read(
         uow,
         at=now,
         actor=audit.staff_actor(user),
         action=AuditAction.OBLIGATION_READ,
-        participant_id=participant_id,
-        subject_type="obligations",
+        participant_ids=[participant_id],
+        what="obligations",
         details={"count": len(rows)},
     )
     return rows
@@ -213,13 +214,13 @@ def get_obligation(
     """One obligation (403 outside the caseload); audited."""
     row = uow.obligations.get(obligation_id)
     require_participant_access(uow, user, row.participant_id)
-    audit.record(
+    record_read(
         uow,
         at=now,
         actor=audit.staff_actor(user),
         action=AuditAction.OBLIGATION_READ,
-        participant_id=row.participant_id,
-        subject_type="obligation",
+        participant_ids=[row.participant_id],
+        what="obligation",
         subject_id=row.id,
     )
     return row
@@ -325,6 +326,7 @@ def cancel_obligation(
         return row
     p = uow.participants.get(row.participant_id)
     row.status = "cancelled"
+    row.version += 1  # the participant's app shows the cancellation until acknowledged
     row.updated_at = now
     cancelled = uow.outbox.cancel_pending(row.id, ["reminder"])
     if row.start > now:

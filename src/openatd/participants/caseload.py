@@ -14,6 +14,7 @@ from openatd.domain.audit import AuditAction
 from openatd.safeguards import audit
 from openatd.safeguards.access import require_role, visible_participant_ids
 from openatd.safeguards.auth import Role, TokenClaims
+from openatd.safeguards.reads import record_read
 from openatd.storage import tables as t
 from openatd.storage.caseload import CaseloadStatus, caseload_status
 from openatd.storage.repositories import UnitOfWork
@@ -38,12 +39,13 @@ def caseload(uow: UnitOfWork, user: TokenClaims, now: datetime) -> list[Caseload
     ids = visible_participant_ids(uow, user)
     people = uow.participants.list(user_id=None if ids is None else user.user_id)
     status = caseload_status(uow.session, [p.id for p in people], now)
-    audit.record(
+    record_read(
         uow,
         at=now,
         actor=audit.staff_actor(user),
         action=AuditAction.PARTICIPANT_READ,
-        subject_type="caseload",
-        details={"count": len(people), "participant_ids": [p.id for p in people]},
+        what="caseload",
+        participant_ids=[p.id for p in people],
+        details={"count": len(people)},
     )
     return [CaseloadRow(p, status[p.id]) for p in sorted(people, key=lambda p: p.name.lower())]

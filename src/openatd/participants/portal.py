@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from openatd.checkins.schedule import CheckInWindow
 from openatd.checkins.service import (
+    ALERT_PROBLEM_REPORT,
     MAX_ATTEMPTS,
     enrolment_summary,
     open_windows,
@@ -34,7 +35,7 @@ from openatd.checkins.service import (
 )
 from openatd.domain.audit import AuditAction
 from openatd.domain.schedules import parse_schedule
-from openatd.errors import AuthenticationFailed, InvalidInput, NotFound
+from openatd.errors import AuthenticationFailed, InvalidInput, NotFound, TooManyAttempts
 from openatd.notify.calendar import Obligation, calendar_bytes, local_dates
 from openatd.safeguards import audit
 from openatd.safeguards.access import require_participant_access, require_role
@@ -46,6 +47,8 @@ from openatd.safeguards.auth import (
     hash_app_code,
     issue_participant_token,
 )
+from openatd.safeguards.reads import record_read
+from openatd.safeguards.throttle import LoginThrottle
 from openatd.storage import tables as t
 from openatd.storage.repositories import UnitOfWork
 
@@ -53,7 +56,7 @@ CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 """Sign-in code symbols: no 0/O, 1/I/L to misread (31 symbols; 12 of them ≈ 59 bits)."""
 CODE_LENGTH = 12
 CODE_TTL_S = 24 * 3600
-MAX_CODE_FAILURES = 5
+_DUMMY_CODE_HASH = hash_app_code("NOT-A-REAL-CODE")
 MAX_RESPONSE_CHARS = 4000
 OBLIGATION_HORIZON = timedelta(days=14)
 
@@ -114,13 +117,33 @@ def sign_in(
     *,
     secret: str,
     ttl_s: int,
+    throttle: LoginThrottle | None = None,
+    client: str = "unknown",
 ) -> tuple[str, ParticipantClaims]:
     """Exchange a one-time code for a participant token; the code is used up. Audited.
 
+    Wrong guesses never void the code (a stranger guessing must not keep the participant from
+    checking in): they are throttled per client address instead (exponential delay,
+    :mod:`openatd.safeguards.throttle`), and the code is long: :data:`CODE_LENGTH` symbols of
+    :data:`CODE_ALPHABET` are 31**12 ≈ 2**59 codes, so even a million clients each making the
+    free attempts and then waiting out the delays for the code's 24 hours find it with a
+    chance below 10**-9. Failures are aggregated in the audit log (an entry when a
+    participant's code has drawn :attr:`LoginThrottle.free_failures` wrong guesses, and at
+    each doubling; none for ids that do not exist).
+
     Raises:
+        TooManyAttempts: this client must wait (429).
         AuthenticationFailed: unknown participant, no code, expired, voided or wrong code (one
             message for all, so the answer reveals nothing).
     """
+    if throttle is not None:
+        if not throttle.hit_client(client):
+            raise TooManyAttempts(
+                "too many sign-in attempts from your address", throttle.client_rate_reset_s(client)
+            )
+        wait = throttle.wait_s("client", client)
+        if wait > 0:
+            raise TooManyAttempts("too many wrong sign-in codes from your address", wait)
     ok = False
     result: tuple[str, ParticipantClaims] | None = None
     with new_uow() as uow:
@@ -128,35 +151,58 @@ def sign_in(
             p: t.Participant | None = uow.participants.get(participant_id)
         except NotFound:
             p = None
-        if (
+        usable = (
             p is not None
             and p.active
             and p.app_code_hash is not None
             and p.app_code_expires_at is not None
             and now < p.app_code_expires_at
-        ):
-            ok = check_app_code(p.app_code_hash, _normalise_code(code))
-            if ok:
-                p.app_code_hash = None
-                p.app_code_expires_at = None
-                p.app_code_failures = 0
-                result = _token(p, now, secret, ttl_s)
-            else:
-                p.app_code_failures = (p.app_code_failures or 0) + 1
-                if p.app_code_failures >= MAX_CODE_FAILURES:
-                    p.app_code_hash = None
-                    p.app_code_expires_at = None
-        audit.record(
-            uow,
-            at=now,
-            actor=participant_actor(participant_id),
-            action=AuditAction.PARTICIPANT_APP_LOGIN
-            if ok
-            else AuditAction.PARTICIPANT_APP_LOGIN_FAILED,
-            participant_id=participant_id if p is not None else None,
-            subject_type="participant",
-            subject_id=participant_id,
         )
+        # Hash even when there is nothing to compare, so timing says nothing either.
+        ok = (
+            check_app_code(
+                p.app_code_hash
+                if usable and p is not None and p.app_code_hash
+                else _DUMMY_CODE_HASH,
+                _normalise_code(code),
+            )
+            and usable
+        )
+        if ok and p is not None:
+            failures = throttle.succeeded("account", str(p.id)) if throttle is not None else 0
+            if throttle is not None:
+                throttle.succeeded("client", client)
+            p.app_code_hash = None
+            p.app_code_expires_at = None
+            p.app_code_failures = 0
+            result = _token(p, now, secret, ttl_s)
+            audit.record(
+                uow,
+                at=now,
+                actor=participant_actor(participant_id),
+                action=AuditAction.PARTICIPANT_APP_LOGIN,
+                participant_id=participant_id,
+                subject_type="participant",
+                subject_id=participant_id,
+                details={"failed_attempts": failures} if failures else None,
+            )
+        elif throttle is not None:
+            throttle.failed("client", client)
+            if p is not None:
+                p.app_code_failures = (p.app_code_failures or 0) + 1  # counted, never voids
+                n = throttle.failed("account", str(p.id))
+                free = throttle.free_failures
+                if n >= free and n % free == 0 and ((n // free) & (n // free - 1)) == 0:
+                    audit.record(
+                        uow,
+                        at=now,
+                        actor="system:sign-in",
+                        action=AuditAction.PARTICIPANT_APP_LOGIN_THROTTLED,
+                        participant_id=participant_id,
+                        subject_type="participant",
+                        subject_id=participant_id,
+                        details={"failures": n, "last_client": client[:64], "code_kept": True},
+                    )
     if result is None:
         raise AuthenticationFailed("wrong participant id or sign-in code, or the code has expired")
     return result
@@ -211,9 +257,17 @@ def open_window(uow: UnitOfWork, claims: ParticipantClaims, now: datetime) -> Wi
     windows = open_windows(uow, p, now)
     views = [window_view(uow, w) for w in windows]
     pending = [v for v in views if v.done is None]
-    if pending:
-        return pending[0]
-    return views[0] if views else None
+    chosen = pending[0] if pending else (views[0] if views else None)
+    record_read(
+        uow,
+        at=now,
+        actor=participant_actor(p.id),
+        action=AuditAction.CHECKIN_WINDOW_READ,
+        what="checkin_window",
+        participant_ids=[p.id],
+        details={"open": chosen is not None, "by": "participant"},
+    )
+    return chosen
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +277,7 @@ class Obligations:
     participant: t.Participant
     schedules: list[tuple[t.CheckInSchedule, str]]
     windows: list[WindowView]
+    appointments: list[t.Obligation] = field(default_factory=list)
 
 
 def obligations(uow: UnitOfWork, claims: ParticipantClaims, now: datetime) -> Obligations:
@@ -231,7 +286,24 @@ def obligations(uow: UnitOfWork, claims: ParticipantClaims, now: datetime) -> Ob
     rows = uow.checkin_schedules.for_participant(p.id)
     described = [(row, plan_of(row, p.timezone).describe()) for row in rows]
     windows = [window_view(uow, w) for w in upcoming_windows(uow, p, now, OBLIGATION_HORIZON)]
-    return Obligations(p, described, windows)
+    # Hearings, appointments and other obligations from yesterday on (cancelled ones too, so
+    # that the participant sees the cancellation).
+    appointments = list(uow.obligations.for_participant(p.id, since=now - timedelta(days=1)))
+    record_read(
+        uow,
+        at=now,
+        actor=participant_actor(p.id),
+        action=AuditAction.OBLIGATIONS_READ,
+        what="obligations",
+        participant_ids=[p.id],
+        details={
+            "schedules": len(described),
+            "windows": len(windows),
+            "appointments": len(appointments),
+            "by": "participant",
+        },
+    )
+    return Obligations(p, described, windows, appointments)
 
 
 def calendar(uow: UnitOfWork, claims: ParticipantClaims, now: datetime) -> bytes:
@@ -239,13 +311,13 @@ def calendar(uow: UnitOfWork, claims: ParticipantClaims, now: datetime) -> bytes
     an iCalendar file, each with a reminder 30 minutes before, in the participant's own zone."""
     p = current_participant(uow, claims)
     items = calendar_items(uow, p, now)
-    audit.record(
+    record_read(
         uow,
         at=now,
         actor=participant_actor(p.id),
         action=AuditAction.PARTICIPANT_READ,
-        participant_id=p.id,
-        subject_type="calendar",
+        what="calendar",
+        participant_ids=[p.id],
         details={"events": len(items), "by": "participant"},
     )
     return calendar_bytes(p.name, ZoneInfo(p.timezone), items, now)
@@ -313,13 +385,13 @@ def my_alerts(uow: UnitOfWork, claims: ParticipantClaims, now: datetime) -> list
     """Every alert raised about the participant, newest first, with its explanation."""
     p = current_participant(uow, claims)
     rows = list(uow.alerts.list(participant_ids=[p.id], limit=100_000))
-    audit.record(
+    record_read(
         uow,
         at=now,
         actor=participant_actor(p.id),
         action=AuditAction.ALERTS_READ,
-        participant_id=p.id,
-        subject_type="alerts",
+        what="alerts",
+        participant_ids=[p.id],
         details={"count": len(rows), "by": "participant"},
     )
     return rows
@@ -360,7 +432,6 @@ def respond_to_alert(
 
 # -- problem reports and the access log ------------------------------------------------------------
 
-ALERT_PROBLEM_REPORT = "participant_report"
 PROBLEM_KINDS = ("app", "device", "other")
 """What a participant can report as not working: the check-in app, their tracker, other."""
 
@@ -443,19 +514,27 @@ def access_log(uow: UnitOfWork, claims: ParticipantClaims, now: datetime) -> lis
     p = current_participant(uow, claims)
     mine = participant_actor(p.id)
     rows = [e for e in uow.exports.audit_entries(p.id) if e.actor != mine]
-    audit.record(
+    record_read(
         uow,
         at=now,
         actor=mine,
         action=AuditAction.PARTICIPANT_READ,
-        participant_id=p.id,
-        subject_type="access_log",
+        what="access_log",
+        participant_ids=[p.id],
         details={"entries": len(rows), "by": "participant"},
     )
     return [AccessEntry(e.at, e.actor, e.action, e.subject_type, e.reason) for e in reversed(rows)]
 
 
 # -- export ---------------------------------------------------------------------------------------
+
+
+def _own_details(details: dict[str, Any] | None) -> dict[str, Any] | None:
+    """An entry's details without the ids of *other* participants a caseload-wide read
+    returned (one participant's export never names another)."""
+    if not details or "participant_ids" not in details:
+        return details
+    return {k: v for k, v in details.items() if k != "participant_ids"}
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -605,18 +684,18 @@ def export(uow: UnitOfWork, claims: ParticipantClaims, now: datetime) -> dict[st
                 "subject_type": e.subject_type,
                 "subject_id": e.subject_id,
                 "reason": e.reason,
-                "details": e.details,
+                "details": _own_details(e.details),
             }
             for e in uow.exports.audit_entries(p.id)
         ],
     }
-    audit.record(
+    record_read(
         uow,
         at=now,
         actor=participant_actor(p.id),
         action=AuditAction.PARTICIPANT_EXPORT,
-        participant_id=p.id,
-        subject_type="participant",
+        what="participant",
+        participant_ids=[p.id],
         subject_id=p.id,
         details={
             key: len(data[key])

@@ -27,6 +27,7 @@ from openatd.safeguards.access import (
     visible_participant_ids,
 )
 from openatd.safeguards.auth import Role, TokenClaims
+from openatd.safeguards.reads import flush_reads, record_read
 from openatd.storage import tables as t
 from openatd.storage.repositories import UnitOfWork
 
@@ -158,12 +159,13 @@ def list_participants(uow: UnitOfWork, user: TokenClaims, now: datetime) -> Sequ
     require_role(user, Role.CASE_MANAGER, Role.SUPERVISOR)
     ids = visible_participant_ids(uow, user)
     rows = uow.participants.list(user_id=None if ids is None else user.user_id)
-    audit.record(
+    record_read(
         uow,
         at=now,
         actor=audit.staff_actor(user),
         action=AuditAction.PARTICIPANT_READ,
-        subject_type="participant_list",
+        what="participant_list",
+        participant_ids=[p.id for p in rows],
         details={"count": len(rows)},
     )
     return rows
@@ -174,13 +176,13 @@ def get_participant(
 ) -> t.Participant:
     """One participant (403 outside the caseload); audited."""
     require_participant_access(uow, user, participant_id)
-    audit.record(
+    record_read(
         uow,
         at=now,
         actor=audit.staff_actor(user),
         action=AuditAction.PARTICIPANT_READ,
-        participant_id=participant_id,
-        subject_type="participant",
+        what="participant",
+        participant_ids=[participant_id],
         subject_id=participant_id,
     )
     return uow.participants.get(participant_id)
@@ -329,14 +331,34 @@ def read_positions(
         raise InvalidInput("a position read covers at most 31 days")
     require_participant_access(uow, user, participant_id)
     rows = uow.positions.for_participant(participant_id, start, end, limit=limit)
-    entry = audit.record(
+    record_read(
         uow,
         at=now,
         actor=audit.staff_actor(user),
         action=AuditAction.POSITIONS_READ,
-        participant_id=participant_id,
-        subject_type="positions",
+        what="positions",
+        participant_ids=[participant_id],
         reason=reason,
         details={"start": start.isoformat(), "end": end.isoformat(), "count": len(rows)},
     )
+    entry = flush_reads(uow)  # the response names its entry
+    assert entry is not None
     return PositionRead(rows, entry)
+
+
+def list_devices(uow: UnitOfWork, user: TokenClaims, now: datetime) -> Sequence[t.Device]:
+    """Devices of the participants *user* may see (an administrator sees all); audited and
+    attributed to each participant whose device is listed."""
+    require_role(user, Role.CASE_MANAGER, Role.SUPERVISOR, Role.ADMIN)
+    ids = None if user.role is Role.ADMIN else visible_participant_ids(uow, user)
+    rows = uow.devices.list(ids)
+    record_read(
+        uow,
+        at=now,
+        actor=audit.staff_actor(user),
+        action=AuditAction.DEVICES_READ,
+        what="devices",
+        participant_ids={d.participant_id for d in rows if d.participant_id is not None},
+        details={"count": len(rows)},
+    )
+    return rows

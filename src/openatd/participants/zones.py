@@ -15,6 +15,7 @@ from openatd.domain.zones import parse_zone
 from openatd.safeguards import audit
 from openatd.safeguards.access import require_participant_access
 from openatd.safeguards.auth import TokenClaims
+from openatd.safeguards.reads import record_read
 from openatd.storage import tables as t
 from openatd.storage.repositories import UnitOfWork
 
@@ -101,13 +102,13 @@ def list_zones(
     """A participant's active zones (zones reveal places: audited)."""
     require_participant_access(uow, user, participant_id)
     rows = uow.zones.for_participant(participant_id)
-    audit.record(
+    record_read(
         uow,
         at=now,
         actor=audit.staff_actor(user),
         action=AuditAction.PARTICIPANT_READ,
-        participant_id=participant_id,
-        subject_type="zones",
+        what="zones",
+        participant_ids=[participant_id],
         details={"count": len(rows)},
     )
     return rows

@@ -553,9 +553,24 @@ def _binary_block(
     month, day, hour, minute, second = r.take(5)
     extras["cell"] = {"mcc": r.u(2), "mnc": r.u(2), "lac": r.u(2), "cid": r.u(2)}
     r.u8()
+    try:
+        fix_time = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+    except ValueError:
+        # no fix (a zeroed time) or an impossible one: the status and alarms are still
+        # sound and are delivered without a position (issue 14, item 7)
+        if year or month or day or hour or minute or second:
+            extras["invalid_fields"] = "fix_time"
+        return DeviceReport(
+            kind=ReportKind.HEARTBEAT,
+            unique_id=imei,
+            satellites=satellites,
+            battery_pct=battery,
+            alarms=alarms,
+            extras=extras,
+        )
     return DeviceReport(
         unique_id=imei,
-        fix_time=datetime(year, month, day, hour, minute, second, tzinfo=UTC),
+        fix_time=fix_time,
         latitude=lat,
         longitude=lon,
         valid=hdop > 0,

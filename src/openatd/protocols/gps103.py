@@ -54,6 +54,9 @@ class Gps103Session(ProtocolSession):
     protocol: ClassVar[str] = PROTOCOL
     default_port: ClassVar[int] = 5001
     transports: ClassVar[frozenset[str]] = frozenset({"tcp", "udp"})
+    max_frame: ClassVar[int] = _MAX_FRAME
+    """GPS103 text reports of about 100 bytes (the largest captured is 1,049: a long
+    OBD line); the framer already drops an unterminated line past 2 KiB."""
 
     def next_frame(self, buffer: bytearray) -> bytes | None:
         """Cut at ``;``, CR or LF (delimiters dropped, empty pieces skipped)."""

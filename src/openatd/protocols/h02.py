@@ -113,6 +113,9 @@ class H02Session(ProtocolSession):
     protocol: ClassVar[str] = PROTOCOL
     default_port: ClassVar[int] = 5013
     transports: ClassVar[frozenset[str]] = frozenset({"tcp", "udp"})
+    max_frame: ClassVar[int] = 4096
+    """H02: text frames ``*HQ,...#`` of about 100-200 bytes, binary frames of 32 or 45 bytes
+    (the largest captured frame is 152 bytes). 4 KiB leaves room for long cell lists."""
 
     binary_length: int = 0
 

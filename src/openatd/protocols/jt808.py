@@ -196,6 +196,9 @@ class Jt808Session(ProtocolSession):
 
     protocol: ClassVar[str] = PROTOCOL
     default_port: ClassVar[int] = 5015
+    max_frame: ClassVar[int] = 4096
+    """JT/T 808-2013 §4.4: a message body is at most 1,023 bytes (10-bit length), so an
+    escaped frame is at most about 2,100 bytes (the largest captured is 565). 4 KiB."""
 
     model: str | None = None
 

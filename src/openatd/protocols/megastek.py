@@ -102,6 +102,9 @@ class MegastekSession(ProtocolSession):
 
     protocol: ClassVar[str] = PROTOCOL
     default_port: ClassVar[int] = 5024
+    max_frame: ClassVar[int] = 4096
+    """Megastek text reports are a few hundred bytes (the largest captured frame is 327);
+    the 4-digit length prefix could claim 9,999. 4 KiB."""
 
     def next_frame(self, buffer: bytearray) -> bytes | None:
         """Length-prefixed (4 digits) or delimited (CR LF, ``!`` or LF) frames."""

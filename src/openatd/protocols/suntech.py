@@ -63,6 +63,9 @@ class SuntechSession(ProtocolSession):
 
     protocol: ClassVar[str] = PROTOCOL
     default_port: ClassVar[int] = 5011
+    max_frame: ClassVar[int] = 4096
+    """Suntech text reports are a few hundred bytes, binary ones carry a 2-byte length
+    (the largest captured frame is 384 bytes). 4 KiB."""
 
     def next_frame(self, buffer: bytearray) -> bytes | None:
         """Binary: 0x02 + length u16 + body + 0x03, or 0x8x 0x00 + length u16; text: up to CR."""

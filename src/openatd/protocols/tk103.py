@@ -127,6 +127,9 @@ class Tk103Session(ProtocolSession):
     protocol: ClassVar[str] = PROTOCOL
     default_port: ClassVar[int] = 5002
     transports: ClassVar[frozenset[str]] = frozenset({"tcp", "udp"})
+    max_frame: ClassVar[int] = _MAX_FRAME
+    """TK103 ``(...)`` frames of about 100 bytes (the largest captured is 245); the framer
+    already resynchronises past 1 KiB."""
 
     _in_text: bool = field(default=False, repr=False)
 

@@ -13,6 +13,7 @@ from openatd.domain.audit import AuditAction
 from openatd.safeguards import audit
 from openatd.safeguards.access import require_role
 from openatd.safeguards.auth import Role, TokenClaims
+from openatd.safeguards.reads import record_read
 from openatd.storage import tables as t
 from openatd.storage.audit_search import search_audit
 from openatd.storage.repositories import UnitOfWork
@@ -51,12 +52,13 @@ def read_log(
         uow.session, participant_id=participant_id, actor=actor, action=action,
         since=since, until=until, limit=limit,
     )  # fmt: skip
-    audit.record(
+    record_read(
         uow,
         at=now,
         actor=audit.staff_actor(user),
         action=AuditAction.AUDIT_READ,
-        participant_id=participant_id,
+        what="audit_entries",
+        participant_ids=[participant_id] if participant_id is not None else [],
         details={
             "count": len(rows),
             "actor": actor,

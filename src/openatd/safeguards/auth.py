@@ -46,12 +46,15 @@ def check_password(password_hash: str, password: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class TokenClaims:
-    """What a bearer token says: who, with which role, until when (UTC)."""
+    """What a bearer token says: who, with which role, until when (UTC), and the user's
+    session version when it was issued (a log-out or deactivation bumps the stored version,
+    which ends every token issued before)."""
 
     user_id: int
     username: str
     role: Role
     expires: datetime
+    version: int = 0
 
 
 def issue_token(claims: TokenClaims, secret: str) -> str:
@@ -60,6 +63,7 @@ def issue_token(claims: TokenClaims, secret: str) -> str:
         "sub": str(claims.user_id),
         "name": claims.username,
         "role": claims.role.value,
+        "ver": claims.version,
         "exp": int(claims.expires.timestamp()),
     }
     return jwt.encode(payload, secret, algorithm=_ALGORITHM)
@@ -79,6 +83,7 @@ def read_token(token: str, secret: str, now: datetime) -> TokenClaims:
             username=str(payload["name"]),
             role=Role(payload["role"]),
             expires=expires,
+            version=int(payload.get("ver", 0)),
         )
     except (jwt.PyJWTError, KeyError, ValueError) as exc:
         raise AuthenticationFailed("invalid token") from exc

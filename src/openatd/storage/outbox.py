@@ -80,6 +80,14 @@ class OutboxRepository:
             raise NotFound(f"message {message_id} not found")
         return row
 
+    def by_key_prefix(self, prefix: str) -> Sequence[t.OutboxMessage]:
+        """Messages whose dedupe key starts with *prefix* (e.g. one check-in window's)."""
+        return self.s.scalars(
+            select(t.OutboxMessage)
+            .where(t.OutboxMessage.dedupe_key.startswith(prefix, autoescape=True))
+            .order_by(t.OutboxMessage.id)
+        ).all()
+
     def due(self, now: datetime, limit: int = 100) -> Sequence[t.OutboxMessage]:
         """Pending messages whose next attempt is due, oldest first."""
         return self.s.scalars(

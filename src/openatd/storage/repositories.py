@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from openatd.domain.audit import GENESIS, AuditRecord, entry_hash
 from openatd.errors import Conflict, NotFound, StorageUnavailable
 from openatd.storage import tables as t
+from openatd.storage.position_rows import PositionRow, insert_position_rows
 
 _AUDIT_LOCK = threading.Lock()
 
@@ -56,6 +57,22 @@ class UserRepository:
         if user is None:
             raise NotFound(f"user {user_id} not found")
         return user
+
+    def requires_totp(self, role: str) -> bool:
+        """Whether an administrator requires a second factor for *role*."""
+        policy = self.s.get(t.RolePolicy, role)
+        return bool(policy and policy.require_totp)
+
+    def set_requires_totp(self, role: str, required: bool) -> bool:
+        """Set the policy of *role*; returns the previous value."""
+        policy = self.s.get(t.RolePolicy, role)
+        before = bool(policy and policy.require_totp)
+        if policy is None:
+            self.s.add(t.RolePolicy(role=role, require_totp=required))
+        else:
+            policy.require_totp = required
+        self.s.flush()
+        return before
 
 
 class ParticipantRepository:
@@ -220,6 +237,11 @@ class PositionRepository:
         stmt = pg_insert(table).on_conflict_do_nothing(index_elements=["device_id", "fix_time"])
         return len(self.s.execute(stmt.returning(table.c.id), list(rows)).all())
 
+    def insert_rows(self, rows: Sequence[PositionRow]) -> int:
+        """Bulk insert position row tuples without the ORM's value conversion (the
+        pipeline's path; see :mod:`openatd.storage.position_rows`). Returns rows stored."""
+        return insert_position_rows(self.s, rows)
+
     def _insert_many_sqlite(
         self, table: Table, rows: Sequence[dict[str, Any]], dialect: Any
     ) -> int:
@@ -329,31 +351,43 @@ class AuditRepository:
         self.s = session
 
     def append(self, record: AuditRecord) -> t.AuditEntry:
-        """Append *record* after the current head (locks the head on PostgreSQL)."""
-        with _AUDIT_LOCK:
-            if self.s.get_bind().dialect.name == "postgresql":
-                from sqlalchemy import text
+        """Append *record* after the current head.
 
-                self.s.execute(text("SELECT pg_advisory_xact_lock(7420001)"))
-            prev = self.s.scalar(
-                select(t.AuditEntry.hash).order_by(t.AuditEntry.id.desc()).limit(1)
-            )
-            prev_hash = prev or GENESIS
-            entry = t.AuditEntry(
-                at=record.at,
-                actor=record.actor,
-                action=record.action,
-                subject_type=record.subject_type,
-                subject_id=record.subject_id,
-                participant_id=record.participant_id,
-                reason=record.reason,
-                details=dict(record.details) if record.details is not None else None,
-                prev_hash=prev_hash,
-                hash=entry_hash(prev_hash, record),
-            )
-            self.s.add(entry)
-            self.s.flush()
-            return entry
+        PostgreSQL: a transaction-scoped advisory lock serialises appends across processes
+        and threads (held to commit). SQLite: a process lock around the read-then-insert
+        (SQLite's own write lock orders processes). Never both: a thread holding the process
+        lock while it waits for another transaction's advisory lock deadlocks with that
+        transaction's next append.
+        """
+        if self.s.get_bind().dialect.name == "postgresql":
+            from sqlalchemy import text
+
+            self.s.execute(text("SELECT pg_advisory_xact_lock(7420001)"))
+            return self._append(record)
+        with _AUDIT_LOCK:
+            return self._append(record)
+
+    def _append(self, record: AuditRecord) -> t.AuditEntry:
+        prev = self.s.scalar(select(t.AuditEntry.hash).order_by(t.AuditEntry.id.desc()).limit(1))
+        prev_hash = prev or GENESIS
+        entry = t.AuditEntry(
+            at=record.at,
+            actor=record.actor,
+            action=record.action,
+            subject_type=record.subject_type,
+            subject_id=record.subject_id,
+            participant_id=record.participant_id,
+            reason=record.reason,
+            details=dict(record.details) if record.details is not None else None,
+            prev_hash=prev_hash,
+            hash=entry_hash(prev_hash, record),
+        )
+        self.s.add(entry)
+        self.s.flush()
+        for pid in sorted(participants_of(record)):
+            self.s.add(t.AuditEntryParticipant(entry_id=entry.id, participant_id=pid))
+        self.s.flush()
+        return entry
 
     def count_since(self, actor: str, action: str, since: datetime) -> int:
         """Entries by *actor* with *action* at or after *since*."""
@@ -393,10 +427,40 @@ class AuditRepository:
     def list(
         self, *, participant_id: int | None = None, limit: int = 500
     ) -> Sequence[t.AuditEntry]:
+        """Newest first; with *participant_id*, every entry about that participant, including
+        caseload-wide reads that returned their data."""
         q = select(t.AuditEntry).order_by(t.AuditEntry.id.desc()).limit(limit)
         if participant_id is not None:
-            q = q.where(t.AuditEntry.participant_id == participant_id)
+            q = q.where(t.AuditEntry.id.in_(_entries_about(participant_id)))
         return self.s.scalars(q).all()
+
+    def head(self) -> tuple[int, int, str] | None:
+        """``(count, id of the last entry, its hash)``, or ``None`` for an empty log."""
+        last = self.s.execute(
+            select(t.AuditEntry.id, t.AuditEntry.hash).order_by(t.AuditEntry.id.desc()).limit(1)
+        ).first()
+        if last is None:
+            return None
+        n = self.s.scalar(select(func.count(t.AuditEntry.id)))
+        return int(n or 0), int(last[0]), str(last[1])
+
+
+def _entries_about(participant_id: int) -> Any:
+    return select(t.AuditEntryParticipant.entry_id).where(
+        t.AuditEntryParticipant.participant_id == participant_id
+    )
+
+
+def participants_of(record: AuditRecord) -> set[int]:
+    """Participant ids an entry is about: its ``participant_id`` and
+    ``details["participant_ids"]`` (caseload-wide reads)."""
+    ids: set[int] = set()
+    if record.participant_id is not None:
+        ids.add(int(record.participant_id))
+    extra = (record.details or {}).get("participant_ids")
+    if isinstance(extra, list):
+        ids.update(int(i) for i in extra if isinstance(i, int))
+    return ids
 
 
 def to_record(e: t.AuditEntry) -> AuditRecord:
@@ -423,8 +487,15 @@ class UnitOfWork:
 
     def __init__(self, factory: sessionmaker[Session]) -> None:
         self._factory = factory
+        self.before_commit: list[Callable[[UnitOfWork], object]] = []
+        """Run in order inside the transaction just before it commits (e.g. the one audit
+        entry of a request's reads, ``safeguards/reads.py``); an error there rolls back."""
+        self.scratch: dict[str, Any] = {}
+        """Per-transaction state of code above storage (keyed by its module name)."""
 
     def __enter__(self) -> UnitOfWork:
+        self.before_commit = []
+        self.scratch = {}
         self.session = self._factory()
         self.session.begin()
         s = self.session
@@ -460,6 +531,8 @@ class UnitOfWork:
         try:
             if exc_type is None:
                 try:
+                    for hook in self.before_commit:
+                        hook(self)
                     self.session.commit()
                 except IntegrityError as err:
                     self.session.rollback()
@@ -645,7 +718,7 @@ class ParticipantExportRepository:
         """Audit entries about the participant, oldest first."""
         return self.s.scalars(
             select(t.AuditEntry)
-            .where(t.AuditEntry.participant_id == participant_id)
+            .where(t.AuditEntry.id.in_(_entries_about(participant_id)))
             .order_by(t.AuditEntry.id)
         ).all()
 

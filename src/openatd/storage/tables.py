@@ -96,6 +96,23 @@ class User(Base):
     phone: Mapped[str | None] = mapped_column(String(40), nullable=True)
     notify_channel: Mapped[str] = mapped_column(String(10), default="email")
     notify_digest: Mapped[bool] = mapped_column(Boolean, default=False)
+    totp_secret: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """The TOTP shared secret, Fernet-encrypted (``safeguards/second_factor.py``)."""
+    totp_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    """True once the user confirmed a code from their authenticator (enrolment finished)."""
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    """The last TOTP time step used (a code is accepted once: no replay)."""
+    token_version: Mapped[int] = mapped_column(Integer, default=0)
+    """Tokens carry this number; bumping it (log-out, deactivation) ends every session."""
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class RolePolicy(Base):
+    """Per-role account policy set by an administrator: whether a second factor is required."""
+
+    __tablename__ = "role_policies"
+    role: Mapped[str] = mapped_column(String(20), primary_key=True)
+    require_totp: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Participant(Base):
@@ -268,6 +285,18 @@ class AuditEntry(Base):
     hash: Mapped[str] = mapped_column(String(64), unique=True)
 
 
+class AuditEntryParticipant(Base):
+    """Which participants' data one audit entry is about (many for a caseload-wide read).
+
+    Derived from the hashed entry (``participant_id`` and ``details["participant_ids"]``) when
+    it is appended; it is an index for "who read my data", not part of the chain.
+    """
+
+    __tablename__ = "audit_entry_participants"
+    entry_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    participant_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, index=True)
+
+
 class FaceTemplate(Base):
     """An enrolled face template (embedding), Fernet-encrypted at rest; never the photo."""
 
@@ -387,6 +416,8 @@ class Obligation(Base):
     notes: Mapped[str | None] = mapped_column(Text, nullable=True)
     status: Mapped[str] = mapped_column(String(20), default="scheduled")
     version: Mapped[int] = mapped_column(Integer, default=1)
+    seen_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """The ``version`` the participant acknowledged in their app (``None``: never seen)."""
     source_uid: Mapped[str | None] = mapped_column(String(255), nullable=True)
     outcome: Mapped[str | None] = mapped_column(String(20), nullable=True)
     created_by: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
+from openatd.api.access import NO_PERSONAL_DATA
+
 router = APIRouter(include_in_schema=False)
 
 DOCS_HTML = """<!doctype html>
@@ -29,7 +31,7 @@ DOCS_HTML = """<!doctype html>
 """
 
 
-@router.get("/docs", response_class=HTMLResponse)
+@router.get("/docs", response_class=HTMLResponse, openapi_extra=NO_PERSONAL_DATA)
 def docs() -> HTMLResponse:
     """Swagger UI for ``/openapi.json``, every asset from ``/static/``."""
     return HTMLResponse(DOCS_HTML)

@@ -271,6 +271,12 @@ def test_participant_checks_in_on_a_phone_in_spanish(
     # Installable: the service worker controls /me/.
     scope = page.evaluate("navigator.serviceWorker.ready.then(r => r.scope)")
     assert scope == f"{base}/me/"
+    # Without a connection the app shell still opens and says what happens to kept check-ins.
+    context.set_offline(True)
+    page.goto(f"{base}/me/alerts")
+    assert "Sin conexión" in page.inner_text("h1")
+    assert "quedan guardadas en el teléfono" in page.inner_text("main")
+    context.set_offline(False)
 
     with db.uow() as uow:
         alert = uow.alerts.get(alert_id)

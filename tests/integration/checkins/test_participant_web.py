@@ -271,3 +271,163 @@ def test_every_page_is_translated(stack: Stack) -> None:
             text = re.sub(r"<script.*?</script>|<[^>]+>", " ", html, flags=re.S)
             for english in ("Check in", "Sign out", "Report a problem", "My data", "the ", "your "):
                 assert english not in text, (path, english)
+
+
+def test_portal_api_problem_report_and_access_log(stack: Stack) -> None:
+    """The same services over the participant API: one audit entry per request."""
+    api, client = stack.api, stack.client
+    alice = api.login("alice")
+    pid = api.participant(alice, "Api Reader")
+    phone = api.phone(alice, pid)
+    r = client.post("/api/portal/problems", headers=phone, json={"kind": "nope", "text": "x"})
+    assert r.status_code == 422
+    r = client.post(
+        "/api/portal/problems",
+        headers=phone,
+        json={"kind": "device", "text": "the tracker will not charge"},
+    )
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert (body["type"], body["category"], body["status"]) == (
+        "participant_report",
+        "technical",
+        "open",
+    )
+    with stack.container.uow() as uow:
+        before = len(uow.exports.audit_entries(pid))
+    r = client.get("/api/portal/access-log", headers=phone)
+    assert r.status_code == 200, r.text
+    log = r.json()
+    # Staff and system entries only, newest first: the app code, then the participant's creation.
+    assert [e["action"] for e in log] == ["participant:app_code", "participant:create"]
+    assert all(e["actor"] == "user:alice" for e in log)
+    with stack.container.uow() as uow:
+        entries = uow.exports.audit_entries(pid)
+    assert len(entries) == before + 1
+    assert (entries[-1].action, entries[-1].subject_type) == ("participant:read", "access_log")
+    # Staff tokens are refused there.
+    assert client.get("/api/portal/access-log", headers=alice).status_code == 401
+
+
+def test_forms_and_uploads_need_the_csrf_token(stack: Stack) -> None:
+    base = str(stack.client.base_url).rstrip("/")
+    with httpx.Client(base_url=base, timeout=30) as bare:
+        assert bare.get("/me/signin").status_code == 200
+        r = bare.post(
+            "/me/signin", data={"participant_id": "1", "code": "x"}, headers={"Origin": base}
+        )
+        assert r.status_code == 403
+        r = bare.post(
+            "/me/checkin",
+            files={"selfie": ("s.jpg", b"x", "image/jpeg")},
+            data={"latitude": "1", "longitude": "1", "accuracy_m": "1"},
+            headers={"Origin": base},
+        )
+        assert r.status_code == 403
+
+
+def test_court_dates_flagged_until_seen_and_quiet_hours(stack: Stack) -> None:
+    """A new, changed or cancelled hearing is shown as such until the participant says they
+    have seen it; no check-in prompt inside their quiet hours."""
+    api, client, clock = stack.api, stack.client, stack.clock
+    alice = api.login("alice")
+    r = client.post(
+        "/api/participants",
+        headers=alice,
+        json={
+            "name": "Quiet Hours",
+            "timezone": "America/Chicago",
+            "supervision_level": "app",
+            "quiet_start": "08:30",
+            "quiet_end": "09:30",
+        },
+    )
+    assert r.status_code == 201, r.text
+    pid = r.json()["id"]
+    api.adhoc(alice, pid, minutes=120, grace_s=0)
+    r = client.post(
+        f"/api/participants/{pid}/obligations",
+        headers=alice,
+        json={
+            "kind": "court_hearing",
+            "title": "Hearing before Judge Ortiz",
+            "start": "2026-03-20T10:00",
+            "location": "50 W Washington St, Chicago",
+        },
+    )
+    assert r.status_code == 201, r.text
+    hearing = r.json()["id"]
+    code = _code(stack, alice, pid)
+    clock.set(T0 + timedelta(minutes=2))  # 09:02 local: quiet hours until 09:30
+
+    def flagged(home: str) -> list[str]:
+        return re.findall(r'<strong class="flag">([^<]+)</strong>', home)
+
+    with _phone(stack) as phone:
+        _sign_in(stack, phone, pid, code)
+        home = phone.get("/me/").text
+        assert "Horas de descanso hasta las 09:30" in home
+        assert "Presentarme ahora" not in home
+        assert "Audiencia en el tribunal, Hearing before Judge Ortiz" in home
+        assert "viernes 20 marzo 2026, 10:00" in home
+        assert flagged(home) == ["Nuevo"]
+        r = phone.post(f"/me/obligations/{hearing}/seen")
+        assert r.status_code == 303 and r.headers["location"] == "/me/?notice=seen"
+        home = phone.get(r.headers["location"]).text
+        assert flagged(home) == [] and "Quedó anotado que lo vio" in home
+
+        # The court moves the hearing: changed, until seen again.
+        r = client.patch(
+            f"/api/obligations/{hearing}", headers=alice, json={"start": "2026-03-23T14:00"}
+        )
+        assert r.status_code == 200, r.text
+        clock.set(T0 + timedelta(minutes=40))  # 09:40: quiet hours over, the prompt is back
+        home = phone.get("/me/").text
+        assert flagged(home) == ["Cambiado"] and "lunes 23 marzo 2026, 14:00" in home
+        assert "Presentarme ahora" in home
+        assert phone.post(f"/me/obligations/{hearing}/seen").status_code == 303
+
+        # Cancelled: shown as cancelled until seen, then gone.
+        assert client.delete(f"/api/obligations/{hearing}", headers=alice).status_code == 200
+        home = phone.get("/me/").text
+        assert flagged(home) == ["Cambiado", "Cancelado"]
+        assert phone.post(f"/me/obligations/{hearing}/seen").status_code == 303
+        assert "Hearing before Judge Ortiz" not in phone.get("/me/").text
+        # Someone else's obligation reads as missing.
+        assert phone.post("/me/obligations/999999/seen").status_code == 404
+
+    with stack.container.uow() as uow:
+        seen = [e for e in uow.exports.audit_entries(pid) if e.action == "obligation:acknowledge"]
+    assert [e.details["version"] for e in seen] == [1, 2, 3]
+
+
+def test_missed_check_in_names_the_participants_problem_report(stack: Stack) -> None:
+    """A report made during the window is named in the missed-check-in alert, for the person
+    who reviews it; one made long before the window is not."""
+    api, client, clock = stack.api, stack.client, stack.clock
+    alice = api.login("alice")
+    pid = api.participant(alice, "Reported Early")
+    phone = api.phone(alice, pid)
+    clock.set(T0 - timedelta(hours=13))  # 13 h before the window: too early to be named
+    r = client.post("/api/portal/problems", headers=phone, json={"text": "old trouble"})
+    assert r.status_code == 201, r.text
+    clock.set(T0)
+    alice = api.login("alice")
+    api.adhoc(alice, pid, minutes=30, grace_s=0)
+    clock.set(T0 + timedelta(minutes=10))
+    phone = api.phone(alice, pid)
+    r = client.post(
+        "/api/portal/problems",
+        headers=phone,
+        json={"kind": "app", "text": "the upload spins forever"},
+    )
+    assert r.status_code == 201, r.text
+    report_id = r.json()["id"]
+    clock.set(T0 + timedelta(minutes=31))
+    with stack.container.uow() as uow:
+        (missed,) = service.sweep_missed_check_ins(uow, clock.now())
+        assert missed.explanation.endswith(
+            "The participant reported a problem at 09:10: “the upload spins forever”."
+        )
+        assert "old trouble" not in missed.explanation
+        assert missed.details["problem_report_ids"] == [report_id]

@@ -399,8 +399,14 @@ def test_udp_datagrams_are_stored_and_answered(shared_data: Any, protocol: str) 
 
 
 @pytest.mark.skipif("gt06" not in PROTOCOLS, reason="gt06 decoder not in this checkout")
-def test_back_pressure_pauses_reading_and_keeps_order() -> None:
-    """With more frames waiting than ``max_pending_frames``, reading pauses; nothing is lost."""
+@pytest.mark.parametrize(
+    "limits",
+    [{"max_pending_frames": 4}, {"max_pending_frames": 10_000, "max_pending_bytes": 150}],
+    ids=["frames", "bytes"],
+)
+def test_back_pressure_pauses_reading_and_keeps_order(limits: dict[str, int]) -> None:
+    """With more frames (or bytes of frames) waiting than allowed, reading pauses; nothing
+    is lost. GT06 position frames are 36 bytes: 150 bytes is about 4 frames."""
     from openatd.ingest.simulator import Fix, Gt06Encoder
 
     encoder = Gt06Encoder("860000000000042")
@@ -429,5 +435,5 @@ def test_back_pressure_pauses_reading_and_keeps_order() -> None:
         assert not conn._paused
         await client.close()
 
-    run(with_server(sink, "gt06", body, max_pending_frames=4))
+    run(with_server(sink, "gt06", body, **limits))
     assert [r.fix_time for r in sink.reports] == [f.time for f in fixes]

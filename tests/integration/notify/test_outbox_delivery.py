@@ -153,3 +153,29 @@ def test_the_same_key_is_enqueued_once(db_url: str) -> None:
         )
         assert again is None
     db.dispose()
+
+
+def test_staff_notification_preferences_from_the_cli(db_url: str) -> None:
+    from typer.testing import CliRunner
+
+    from openatd.cli.main import app
+
+    runner = CliRunner()
+    base = ["user", "create", "--password", "correct horse battery", "--database-url", db_url]
+    done = runner.invoke(app, [*base, "dana", "--phone", "+1 312 555 0188", "--notify", "sms"])
+    assert done.exit_code == 0, done.output
+    done = runner.invoke(app, [*base, "erin", "--notify", "sms"])
+    assert done.exit_code == 2 and "phone number (E.164) is needed" in done.output
+    done = runner.invoke(app, [*base, "fay", "--email", "fay@", "--notify", "email"])
+    assert done.exit_code == 2 and "email 'fay@' is not valid" in done.output
+    db = Database(db_url)
+    with db.uow() as uow:
+        dana = uow.users.by_username("dana")
+        assert dana is not None
+        assert (dana.phone, dana.notify_channel, dana.notify_digest) == (
+            "+13125550188",
+            "sms",
+            False,
+        )
+        assert uow.users.by_username("erin") is None  # refused: nothing stored
+    db.dispose()

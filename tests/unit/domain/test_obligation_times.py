@@ -73,6 +73,13 @@ def test_past_reminders_are_dropped() -> None:
     assert [r.label for r in plan] == ["1d", "2h"]
 
 
+def test_an_obligation_entered_less_than_2_hours_ahead_is_reminded_at_once() -> None:
+    now = utc("2024-03-11T12:00:00Z")
+    plan = plan_reminders("court_hearing", utc("2024-03-11T13:00:00Z"), NY, ReminderPolicy(), now)
+    assert [(r.label, r.at) for r in plan] == [("2h", now)]
+    assert plan_reminders("court_hearing", now, NY, ReminderPolicy(), now) == []
+
+
 def test_quiet_hours_move_reminders_but_never_the_2_hour_one() -> None:
     # A 06:30 hearing: the 1-day reminder (06:30 the day before) falls in 22:00-07:00 quiet
     # hours and moves to 07:00; the 2-hour one (04:30) stays.

@@ -119,3 +119,46 @@ def test_sack_for_every_report_when_the_device_asks_for_it() -> None:
 def test_malformed_frame_is_an_error() -> None:
     result = SESSION().receive_datagram(b"+RESP:GTFRI,DE0114,not-an-imei,,0,0$")
     assert result.error is not None and result.error.protocol == "gl200"
+
+
+def _binary_event_samples(shared_data: Any) -> list[bytes]:
+    import json
+
+    samples = json.loads(shared_data.path("protocols", "gl200.json").read_text())["samples"]
+    return [
+        bytes.fromhex(s["raw"])
+        for s in samples
+        if s["encoding"] == "hex" and bytes.fromhex(s["raw"])[:4] in (b"+EVT", b"+RSP")
+    ]
+
+
+@pytest.mark.parametrize("time_bytes", [b"\x00" * 7, b"\x07\xea\x0d\x20\x19\x3c\x3c"])
+def test_binary_block_without_a_usable_time_keeps_its_status(
+    shared_data: Any, time_bytes: bytes
+) -> None:
+    """Issue 14 item 7: a binary report whose GPS time is zeroed (no fix) or impossible
+    (month 13) is delivered as a status report (battery, alarms, cell) without a position,
+    instead of failing the whole frame."""
+    checked = 0
+    for raw in _binary_event_samples(shared_data):
+        good = SESSION().receive_datagram(raw)
+        if good.decoded is None or not good.decoded.messages:
+            continue
+        first = good.decoded.messages[0]
+        if first.fix_time is None:
+            continue
+        t = first.fix_time
+        encoded = t.year.to_bytes(2, "big") + bytes([t.month, t.day, t.hour, t.minute, t.second])
+        at = raw.find(encoded)
+        if at < 0:
+            continue
+        broken = raw[:at] + time_bytes + raw[at + 7 :]
+        result = SESSION().receive_datagram(broken)
+        assert result.error is None, result.error
+        assert result.decoded is not None
+        report = result.decoded.messages[0]
+        assert not report.has_fix and report.kind is ReportKind.HEARTBEAT
+        assert report.battery_pct == first.battery_pct and report.alarms == first.alarms
+        assert ("invalid_fields" in report.extras) is any(time_bytes)
+        checked += 1
+    assert checked >= 2

@@ -86,3 +86,30 @@ def test_dropped_fix_does_not_move_the_newest_position() -> None:
 def test_needs_received() -> None:
     with pytest.raises(ValueError, match="received"):
         fresh().check(replace(GOOD, received=None))
+
+
+def test_jump_bound_never_under_the_geodesic_and_changes_no_outcome() -> None:
+    """The planar bound before the geodesic (issue 11): never below the distance, and the
+    filter's jump verdicts equal the geodesic-only rule's on random pairs, near the limit."""
+    import random
+
+    from openatd.domain.geodesy import distance_m, distance_upper_bound_m
+
+    rng = random.Random(11)
+    limit = Policy().max_speed_mps
+    for _ in range(20000):
+        lat1, lon1 = rng.uniform(-89.9, 89.9), rng.uniform(-180, 180)
+        scale = rng.choice([1e-5, 1e-3, 0.1, 5.0, 90.0])
+        lat2 = max(-89.9, min(89.9, lat1 + rng.uniform(-scale, scale)))
+        lon2 = (lon1 + rng.uniform(-scale, scale) * 3 + 180) % 360 - 180
+        d = distance_m(lat1, lon1, lat2, lon2)
+        assert distance_upper_bound_m(lat1, lon1, lat2, lon2) >= d
+        # a second fix whose implied speed is within ±3 % of the limit, either side
+        dt = max(1, round(d / (limit * rng.uniform(0.97, 1.03))))
+        f = PositionFilterStage(Policy())
+        first = DeviceReport(fix_time=T0, received=T0, latitude=lat1, longitude=lon1)
+        f.apply(first)
+        t = T0 + timedelta(seconds=dt)
+        second = DeviceReport(fix_time=t, received=t, latitude=lat2, longitude=lon2)
+        expected = DropReason.JUMP if d / dt > limit else None
+        assert f.check(second) is expected

@@ -15,6 +15,7 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from starlette.types import Message
 
+from openatd.api.access import PERSONAL_WRITE, personal_read
 from openatd.api.checkin_schemas import (
     MAX_ID,
     AppCodePublic,
@@ -132,7 +133,10 @@ def _enrolment(summary: service.EnrolmentSummary) -> EnrolmentPublic:
 
 
 @router.post(
-    "/participants/{participant_id}/face-enrolment", response_model=EnrolmentPublic, status_code=201
+    "/participants/{participant_id}/face-enrolment",
+    response_model=EnrolmentPublic,
+    status_code=201,
+    openapi_extra=PERSONAL_WRITE,
 )
 @body_limit(service.MAX_ENROLMENT_PHOTOS * MAX_PHOTO_BYTES + MULTIPART_OVERHEAD)
 def enrol_face(
@@ -162,7 +166,11 @@ def enrol_face(
     return _enrolment(summary)
 
 
-@router.get("/participants/{participant_id}/face-enrolment", response_model=EnrolmentPublic)
+@router.get(
+    "/participants/{participant_id}/face-enrolment",
+    response_model=EnrolmentPublic,
+    openapi_extra=personal_read("face_enrolment"),
+)
 def read_enrolment(
     participant_id: RecordId, uow: UowDep, user: CurrentUser, now: NowDep
 ) -> EnrolmentPublic:
@@ -170,7 +178,9 @@ def read_enrolment(
     return _enrolment(service.read_enrolment(uow, user, now, participant_id))
 
 
-@router.delete("/participants/{participant_id}/face-enrolment", status_code=204)
+@router.delete(
+    "/participants/{participant_id}/face-enrolment", status_code=204, openapi_extra=PERSONAL_WRITE
+)
 def delete_enrolment(
     participant_id: RecordId,
     uow: UowDep,
@@ -186,6 +196,7 @@ def delete_enrolment(
     "/participants/{participant_id}/checkin-schedules",
     response_model=CheckInSchedulePublic,
     status_code=201,
+    openapi_extra=PERSONAL_WRITE,
 )
 def create_schedule(
     participant_id: RecordId,
@@ -212,16 +223,17 @@ def create_schedule(
 @router.get(
     "/participants/{participant_id}/checkin-schedules",
     response_model=list[CheckInSchedulePublic],
+    openapi_extra=personal_read("checkin_schedules"),
 )
 def list_schedules(
-    participant_id: RecordId, uow: UowDep, user: CurrentUser
+    participant_id: RecordId, uow: UowDep, user: CurrentUser, now: NowDep
 ) -> list[CheckInSchedulePublic]:
     """The participant's active check-in schedules."""
-    rows = service.list_schedules(uow, user, participant_id)
+    rows = service.list_schedules(uow, user, now, participant_id)
     return [CheckInSchedulePublic.model_validate(r) for r in rows]
 
 
-@router.delete("/checkin-schedules/{schedule_id}", status_code=204)
+@router.delete("/checkin-schedules/{schedule_id}", status_code=204, openapi_extra=PERSONAL_WRITE)
 def cancel_schedule(
     schedule_id: RecordId,
     uow: UowDep,
@@ -237,6 +249,7 @@ def _checkin(row: t.CheckIn) -> CheckInPublic:
     return CheckInPublic(
         id=row.id,
         participant_id=row.participant_id,
+        method=row.method,
         schedule_id=row.schedule_id,
         window_start=row.window_start,
         window_end=row.window_end,
@@ -262,7 +275,11 @@ def _checkin(row: t.CheckIn) -> CheckInPublic:
     )
 
 
-@router.get("/participants/{participant_id}/checkins", response_model=list[CheckInPublic])
+@router.get(
+    "/participants/{participant_id}/checkins",
+    response_model=list[CheckInPublic],
+    openapi_extra=personal_read("checkins"),
+)
 def list_checkins(
     participant_id: RecordId,
     uow: UowDep,
@@ -276,7 +293,11 @@ def list_checkins(
     return [_checkin(r) for r in service.list_checkins(uow, user, now, participant_id, reason)]
 
 
-@router.get("/checkins/reviews", response_model=list[CheckInReviewPublic])
+@router.get(
+    "/checkins/reviews",
+    response_model=list[CheckInReviewPublic],
+    openapi_extra=personal_read("checkin_reviews"),
+)
 def open_reviews(uow: UowDep, user: CurrentUser, now: NowDep) -> list[CheckInReviewPublic]:
     """Check-ins waiting for a person on your caseload: score and quality report, no location."""
     return [
@@ -301,6 +322,7 @@ def open_reviews(uow: UowDep, user: CurrentUser, now: NowDep) -> list[CheckInRev
     "/checkins/{checkin_id}/selfie",
     response_class=Response,
     responses={200: {"content": {"image/jpeg": {}}}},
+    openapi_extra=personal_read("checkin_selfie"),
 )
 def read_selfie(
     checkin_id: RecordId,
@@ -314,7 +336,9 @@ def read_selfie(
     return Response(content=data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
-@router.post("/checkins/{checkin_id}/review", response_model=CheckInPublic)
+@router.post(
+    "/checkins/{checkin_id}/review", response_model=CheckInPublic, openapi_extra=PERSONAL_WRITE
+)
 def close_review(
     checkin_id: RecordId, body: ReviewClose, uow: UowDep, user: CurrentUser, now: NowDep
 ) -> CheckInPublic:
@@ -326,7 +350,10 @@ def close_review(
 
 
 @router.post(
-    "/participants/{participant_id}/app-code", response_model=AppCodePublic, status_code=201
+    "/participants/{participant_id}/app-code",
+    response_model=AppCodePublic,
+    status_code=201,
+    openapi_extra=PERSONAL_WRITE,
 )
 def issue_app_code(
     participant_id: RecordId, uow: UowDep, user: CurrentUser, now: NowDep

@@ -4,24 +4,21 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from openatd.api.access import PERSONAL_WRITE, personal_read
 from openatd.api.deps import ContainerDep, CurrentUser, NowDep, UowDep
 from openatd.api.schemas import DeviceCreate, DevicePublic
 from openatd.participants import service
-from openatd.safeguards.access import require_role, visible_participant_ids
-from openatd.safeguards.auth import Role
 
 router = APIRouter(prefix="/api/devices", tags=["devices"])
 
 
-@router.get("", response_model=list[DevicePublic])
-def list_devices(uow: UowDep, user: CurrentUser) -> list[DevicePublic]:
-    """Devices of the participants you may see (administrators see all)."""
-    require_role(user, Role.CASE_MANAGER, Role.SUPERVISOR, Role.ADMIN)
-    ids = None if user.role is Role.ADMIN else visible_participant_ids(uow, user)
-    return [DevicePublic.model_validate(d) for d in uow.devices.list(ids)]
+@router.get("", response_model=list[DevicePublic], openapi_extra=personal_read("devices"))
+def list_devices(uow: UowDep, user: CurrentUser, now: NowDep) -> list[DevicePublic]:
+    """Devices of the participants you may see (administrators see all); audited."""
+    return [DevicePublic.model_validate(d) for d in service.list_devices(uow, user, now)]
 
 
-@router.post("", response_model=DevicePublic, status_code=201)
+@router.post("", response_model=DevicePublic, status_code=201, openapi_extra=PERSONAL_WRITE)
 def create_device(
     body: DeviceCreate, uow: UowDep, user: CurrentUser, now: NowDep, container: ContainerDep
 ) -> DevicePublic:

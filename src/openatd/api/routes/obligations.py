@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
+from openatd.api.access import PERSONAL_WRITE, personal_read
 from openatd.api.deps import ContainerDep, CurrentUser, NowDep, PathId, UowDep
 from openatd.api.schemas import Public
 from openatd.domain.audit import AuditAction
@@ -17,6 +18,7 @@ from openatd.errors import InvalidInput
 from openatd.obligations import feed, ical, service
 from openatd.safeguards import audit
 from openatd.safeguards.access import require_participant_access
+from openatd.safeguards.reads import record_read
 from openatd.settings import Settings
 
 router = APIRouter(tags=["obligations"])
@@ -110,6 +112,7 @@ class FeedPublic(BaseModel):
     "/api/participants/{participant_id}/obligations",
     response_model=ObligationPublic,
     status_code=201,
+    openapi_extra=PERSONAL_WRITE,
 )
 def create(
     participant_id: PathId,
@@ -127,7 +130,11 @@ def create(
     return ObligationPublic.model_validate(row)
 
 
-@router.get("/api/participants/{participant_id}/obligations", response_model=list[ObligationPublic])
+@router.get(
+    "/api/participants/{participant_id}/obligations",
+    response_model=list[ObligationPublic],
+    openapi_extra=personal_read("obligations"),
+)
 def list_(participant_id: PathId, uow: UowDep, user: CurrentUser, now: NowDep) -> list[Any]:
     """Every obligation of the participant, by start (cancelled ones included)."""
     return [
@@ -136,13 +143,21 @@ def list_(participant_id: PathId, uow: UowDep, user: CurrentUser, now: NowDep) -
     ]
 
 
-@router.get("/api/obligations/{obligation_id}", response_model=ObligationPublic)
+@router.get(
+    "/api/obligations/{obligation_id}",
+    response_model=ObligationPublic,
+    openapi_extra=personal_read("obligation"),
+)
 def get(obligation_id: PathId, uow: UowDep, user: CurrentUser, now: NowDep) -> ObligationPublic:
     """One obligation."""
     return ObligationPublic.model_validate(service.get_obligation(uow, user, now, obligation_id))
 
 
-@router.patch("/api/obligations/{obligation_id}", response_model=ObligationPublic)
+@router.patch(
+    "/api/obligations/{obligation_id}",
+    response_model=ObligationPublic,
+    openapi_extra=PERSONAL_WRITE,
+)
 def update(
     obligation_id: PathId,
     body: ObligationUpdate,
@@ -160,7 +175,11 @@ def update(
     return ObligationPublic.model_validate(row)
 
 
-@router.delete("/api/obligations/{obligation_id}", response_model=ObligationPublic)
+@router.delete(
+    "/api/obligations/{obligation_id}",
+    response_model=ObligationPublic,
+    openapi_extra=PERSONAL_WRITE,
+)
 def cancel(obligation_id: PathId, uow: UowDep, user: CurrentUser, now: NowDep) -> ObligationPublic:
     """Cancel an obligation (kept on the record as ``cancelled``); the participant is told."""
     return ObligationPublic.model_validate(service.cancel_obligation(uow, user, now, obligation_id))
@@ -169,7 +188,10 @@ def cancel(obligation_id: PathId, uow: UowDep, user: CurrentUser, now: NowDep) -
 @router.post(
     "/api/participants/{participant_id}/obligations/import",
     response_model=ImportPublic,
-    openapi_extra={"requestBody": {"content": {"text/calendar": {"schema": {"type": "string"}}}}},
+    openapi_extra={
+        **PERSONAL_WRITE,
+        "requestBody": {"content": {"text/calendar": {"schema": {"type": "string"}}}},
+    },
 )
 async def import_ics(
     participant_id: PathId, request: Request, user: CurrentUser, container: ContainerDep
@@ -190,43 +212,54 @@ async def import_ics(
     )
 
 
-@router.get("/api/participants/{participant_id}/messages", response_model=list[MessagePublic])
+@router.get(
+    "/api/participants/{participant_id}/messages",
+    response_model=list[MessagePublic],
+    openapi_extra=personal_read("outbox"),
+)
 def outbox(participant_id: PathId, uow: UowDep, user: CurrentUser, now: NowDep) -> list[Any]:
     """Messages to the participant (reminders, notices) with their delivery status, newest
     first: a ``failed`` one was not the participant's fault."""
     require_participant_access(uow, user, participant_id)
     rows = uow.outbox.for_participant(participant_id)
-    audit.record(
+    record_read(
         uow,
         at=now,
         actor=audit.staff_actor(user),
         action=AuditAction.MESSAGES_READ,
-        participant_id=participant_id,
-        subject_type="outbox",
+        participant_ids=[participant_id],
+        what="outbox",
         details={"count": len(rows)},
     )
     return [MessagePublic.model_validate(r) for r in rows]
 
 
-@router.get("/api/participants/{participant_id}/inbox", response_model=list[InboundPublic])
+@router.get(
+    "/api/participants/{participant_id}/inbox",
+    response_model=list[InboundPublic],
+    openapi_extra=personal_read("inbox"),
+)
 def inbox(participant_id: PathId, uow: UowDep, user: CurrentUser, now: NowDep) -> list[Any]:
     """Messages from the participant (SMS replies to reminders), newest first."""
     require_participant_access(uow, user, participant_id)
     rows = uow.participant_messages.for_participant(participant_id)
-    audit.record(
+    record_read(
         uow,
         at=now,
         actor=audit.staff_actor(user),
         action=AuditAction.MESSAGES_READ,
-        participant_id=participant_id,
-        subject_type="inbox",
+        participant_ids=[participant_id],
+        what="inbox",
         details={"count": len(rows)},
     )
     return [InboundPublic.model_validate(r) for r in rows]
 
 
 @router.post(
-    "/api/participants/{participant_id}/calendar-feed", response_model=FeedPublic, status_code=201
+    "/api/participants/{participant_id}/calendar-feed",
+    response_model=FeedPublic,
+    status_code=201,
+    openapi_extra=PERSONAL_WRITE,
 )
 def issue_feed(
     participant_id: PathId, request: Request, uow: UowDep, user: CurrentUser, now: NowDep
@@ -237,13 +270,22 @@ def issue_feed(
     return FeedPublic(url=str(request.base_url).rstrip("/") + path, path=path)
 
 
-@router.delete("/api/participants/{participant_id}/calendar-feed", status_code=204)
+@router.delete(
+    "/api/participants/{participant_id}/calendar-feed",
+    status_code=204,
+    openapi_extra=PERSONAL_WRITE,
+)
 def revoke_feed(participant_id: PathId, uow: UowDep, user: CurrentUser, now: NowDep) -> None:
     """Revoke the participant's calendar feed URL."""
     feed.revoke(uow, user, now, participant_id)
 
 
-@router.get("/api/calendar/{token}.ics", response_class=Response, tags=["participant"])
+@router.get(
+    "/api/calendar/{token}.ics",
+    response_class=Response,
+    tags=["participant"],
+    openapi_extra=personal_read("calendar"),
+)
 def calendar_feed(token: Annotated[str, "the secret"], uow: UowDep, now: NowDep) -> Response:
     """The participant's calendar (obligations, check-in and curfew windows) for a phone to
     subscribe to; 404 once revoked."""

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
+from openatd.api.access import PERSONAL_WRITE, personal_read
 from openatd.api.deps import CurrentUser, NowDep, PathId, UowDep
 from openatd.api.schemas import (
     CaseloadAssign,
@@ -17,18 +18,23 @@ from openatd.api.schemas import (
     PositionPublic,
     PositionsPublic,
 )
+from openatd.domain.audit import AuditAction
 from openatd.participants import service, stepdown
+from openatd.safeguards import audit
+from openatd.safeguards.reads import record_read
 
 router = APIRouter(prefix="/api/participants", tags=["participants"])
 
 
-@router.get("", response_model=list[ParticipantPublic])
+@router.get(
+    "", response_model=list[ParticipantPublic], openapi_extra=personal_read("participant_list")
+)
 def list_participants(uow: UowDep, user: CurrentUser, now: NowDep) -> list[ParticipantPublic]:
     """Your caseload (a supervisor sees every participant)."""
     return [ParticipantPublic.model_validate(p) for p in service.list_participants(uow, user, now)]
 
 
-@router.post("", response_model=ParticipantPublic, status_code=201)
+@router.post("", response_model=ParticipantPublic, status_code=201, openapi_extra=PERSONAL_WRITE)
 def create_participant(
     body: ParticipantCreate, uow: UowDep, user: CurrentUser, now: NowDep
 ) -> ParticipantPublic:
@@ -37,7 +43,11 @@ def create_participant(
     return ParticipantPublic.model_validate(p)
 
 
-@router.get("/{participant_id}", response_model=ParticipantPublic)
+@router.get(
+    "/{participant_id}",
+    response_model=ParticipantPublic,
+    openapi_extra=personal_read("participant"),
+)
 def get_participant(
     participant_id: PathId, uow: UowDep, user: CurrentUser, now: NowDep
 ) -> ParticipantPublic:
@@ -45,7 +55,7 @@ def get_participant(
     return ParticipantPublic.model_validate(service.get_participant(uow, user, now, participant_id))
 
 
-@router.patch("/{participant_id}", response_model=ParticipantPublic)
+@router.patch("/{participant_id}", response_model=ParticipantPublic, openapi_extra=PERSONAL_WRITE)
 def update_participant(
     participant_id: PathId, body: ParticipantUpdate, uow: UowDep, user: CurrentUser, now: NowDep
 ) -> ParticipantPublic:
@@ -54,7 +64,7 @@ def update_participant(
     return ParticipantPublic.model_validate(p)
 
 
-@router.post("/{participant_id}/caseload", status_code=204)
+@router.post("/{participant_id}/caseload", status_code=204, openapi_extra=PERSONAL_WRITE)
 def assign(
     participant_id: PathId, body: CaseloadAssign, uow: UowDep, user: CurrentUser, now: NowDep
 ) -> None:
@@ -62,7 +72,11 @@ def assign(
     service.assign_caseload(uow, user, now, participant_id, body.user_id)
 
 
-@router.get("/{participant_id}/positions", response_model=PositionsPublic)
+@router.get(
+    "/{participant_id}/positions",
+    response_model=PositionsPublic,
+    openapi_extra=personal_read("positions"),
+)
 def positions(
     participant_id: PathId,
     uow: UowDep,
@@ -114,15 +128,27 @@ class StepDownPublic(BaseModel):
     reasons: list[str]
 
 
-@router.get("/{participant_id}/step-down", response_model=StepDownPublic)
+@router.get(
+    "/{participant_id}/step-down",
+    response_model=StepDownPublic,
+    openapi_extra=personal_read("participant", "alert_history"),
+)
 def step_down(
     participant_id: PathId, uow: UowDep, user: CurrentUser, now: NowDep
 ) -> StepDownPublic:
     """Step-down recommendation from compliance history (a recommendation, never automatic)."""
     p = service.get_participant(uow, user, now, participant_id)
-    rec = stepdown.recommend(
-        p, uow.alerts.list(participant_ids=[participant_id], limit=100000), now
+    history = uow.alerts.list(participant_ids=[participant_id], limit=100000)
+    record_read(
+        uow,
+        at=now,
+        actor=audit.staff_actor(user),
+        action=AuditAction.ALERTS_READ,
+        what="alert_history",
+        participant_ids=[participant_id],
+        details={"count": len(history)},
     )
+    rec = stepdown.recommend(p, history, now)
     return StepDownPublic(
         current=rec.current,
         recommended=rec.recommended,

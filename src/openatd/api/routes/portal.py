@@ -12,8 +12,9 @@ import logging
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Path, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, Request, Response, UploadFile
 
+from openatd.api.access import NO_PERSONAL_DATA, PERSONAL_WRITE, personal_read
 from openatd.api.checkin_schemas import (
     MAX_ID,
     AccessEntryPublic,
@@ -25,11 +26,12 @@ from openatd.api.checkin_schemas import (
     ParticipantSignIn,
     ParticipantTokenPublic,
     PortalAlertPublic,
+    PortalObligationPublic,
     ProblemReportCreate,
     ScheduleDescriptionPublic,
 )
 from openatd.api.container import Container
-from openatd.api.deps import ContainerDep, NowDep, UowDep, oauth2
+from openatd.api.deps import ClientDep, ContainerDep, NowDep, UowDep, oauth2
 from openatd.api.routes.checkins import (
     MAX_PHOTO_BYTES,
     MULTIPART_OVERHEAD,
@@ -42,6 +44,7 @@ from openatd.api.routes.checkins import (
 from openatd.checkins import service
 from openatd.checkins.service import Location
 from openatd.errors import AuthenticationFailed, OpenATDError, VerificationUnavailable
+from openatd.obligations import feed
 from openatd.participants import portal
 from openatd.safeguards.auth import ParticipantClaims, read_participant_token
 
@@ -72,9 +75,9 @@ def _token(token: str, claims: ParticipantClaims) -> ParticipantTokenPublic:
     )
 
 
-@router.post("/token", response_model=ParticipantTokenPublic)
+@router.post("/token", response_model=ParticipantTokenPublic, openapi_extra=PERSONAL_WRITE)
 def sign_in(
-    body: ParticipantSignIn, container: ContainerDep, now: NowDep
+    body: ParticipantSignIn, container: ContainerDep, now: NowDep, client: ClientDep
 ) -> ParticipantTokenPublic:
     """Exchange the one-time code from your case manager for a token (lifetime
     OPENATD_TOKEN_TTL_S); renew it with ``/api/portal/token/refresh`` before it expires."""
@@ -85,11 +88,15 @@ def sign_in(
         now,
         secret=container.settings.secret_key,
         ttl_s=container.settings.token_ttl_s,
+        throttle=container.portal_throttle,
+        client=client,
     )
     return _token(token, claims)
 
 
-@router.post("/token/refresh", response_model=ParticipantTokenPublic)
+@router.post(
+    "/token/refresh", response_model=ParticipantTokenPublic, openapi_extra=NO_PERSONAL_DATA
+)
 def refresh(
     claims: CurrentParticipant, uow: UowDep, container: ContainerDep, now: NowDep
 ) -> ParticipantTokenPublic:
@@ -115,14 +122,20 @@ def _window(view: portal.WindowView) -> CheckInWindowPublic:
     )
 
 
-@router.get("/checkin-window", response_model=OpenWindowPublic)
+@router.get(
+    "/checkin-window",
+    response_model=OpenWindowPublic,
+    openapi_extra=personal_read("checkin_window"),
+)
 def checkin_window(claims: CurrentParticipant, uow: UowDep, now: NowDep) -> OpenWindowPublic:
     """The check-in window open now by the server's clock (``window`` is null if none)."""
     view = portal.open_window(uow, claims, now)
     return OpenWindowPublic(server_time=now, window=_window(view) if view else None)
 
 
-@router.get("/obligations", response_model=ObligationsPublic)
+@router.get(
+    "/obligations", response_model=ObligationsPublic, openapi_extra=personal_read("obligations")
+)
 def obligations(claims: CurrentParticipant, uow: UowDep, now: NowDep) -> ObligationsPublic:
     """Your check-in schedules in words and the windows of the next 14 days."""
     got = portal.obligations(uow, claims, now)
@@ -135,10 +148,11 @@ def obligations(claims: CurrentParticipant, uow: UowDep, now: NowDep) -> Obligat
             for s, d in got.schedules
         ],
         windows=[_window(v) for v in got.windows],
+        appointments=[PortalObligationPublic.model_validate(o) for o in got.appointments],
     )
 
 
-@router.get("/calendar.ics", response_class=Response)
+@router.get("/calendar.ics", response_class=Response, openapi_extra=personal_read("calendar"))
 def calendar(claims: CurrentParticipant, uow: UowDep, now: NowDep) -> Response:
     """Your next 14 days of check-in and curfew windows as an iCalendar file, each with a
     reminder 30 minutes before, in your time zone (import it into the phone's calendar)."""
@@ -201,7 +215,26 @@ def submit(
         raise
 
 
-@router.post("/checkins", response_model=CheckInReceiptPublic, status_code=201)
+@router.post("/calendar-feed", status_code=201, openapi_extra=PERSONAL_WRITE)
+def issue_calendar_feed(
+    claims: CurrentParticipant, request: Request, uow: UowDep, now: NowDep
+) -> dict[str, str]:
+    """A private URL for your phone's calendar to subscribe to (it stays up to date; a new one
+    replaces the old, which stops working)."""
+    token = feed.issue_own(uow, claims.participant_id, now)
+    path = f"/api/calendar/{token}.ics"
+    return {"url": str(request.base_url).rstrip("/") + path, "path": path}
+
+
+@router.delete("/calendar-feed", status_code=204, openapi_extra=PERSONAL_WRITE)
+def revoke_calendar_feed(claims: CurrentParticipant, uow: UowDep, now: NowDep) -> None:
+    """Stop your calendar feed URL from working (a lost phone)."""
+    feed.revoke_own(uow, claims.participant_id, now)
+
+
+@router.post(
+    "/checkins", response_model=CheckInReceiptPublic, status_code=201, openapi_extra=PERSONAL_WRITE
+)
 @body_limit(MAX_PHOTO_BYTES + MULTIPART_OVERHEAD)
 def check_in(
     claims: CurrentParticipant,
@@ -263,13 +296,17 @@ def check_in(
     )
 
 
-@router.get("/alerts", response_model=list[PortalAlertPublic])
+@router.get(
+    "/alerts", response_model=list[PortalAlertPublic], openapi_extra=personal_read("alerts")
+)
 def alerts(claims: CurrentParticipant, uow: UowDep, now: NowDep) -> list[PortalAlertPublic]:
     """Every alert raised about you, newest first, with its explanation and status."""
     return [PortalAlertPublic.model_validate(a) for a in portal.my_alerts(uow, claims, now)]
 
 
-@router.post("/alerts/{alert_id}/response", response_model=PortalAlertPublic)
+@router.post(
+    "/alerts/{alert_id}/response", response_model=PortalAlertPublic, openapi_extra=PERSONAL_WRITE
+)
 def respond(
     alert_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     body: AlertResponseCreate,
@@ -283,7 +320,9 @@ def respond(
     )
 
 
-@router.post("/problems", response_model=PortalAlertPublic, status_code=201)
+@router.post(
+    "/problems", response_model=PortalAlertPublic, status_code=201, openapi_extra=PERSONAL_WRITE
+)
 def report_problem(
     body: ProblemReportCreate, claims: CurrentParticipant, uow: UowDep, now: NowDep
 ) -> PortalAlertPublic:
@@ -294,13 +333,17 @@ def report_problem(
     )
 
 
-@router.get("/access-log", response_model=list[AccessEntryPublic])
+@router.get(
+    "/access-log",
+    response_model=list[AccessEntryPublic],
+    openapi_extra=personal_read("access_log"),
+)
 def access_log(claims: CurrentParticipant, uow: UowDep, now: NowDep) -> list[AccessEntryPublic]:
     """Who read or changed your data, when and why (staff and the system), newest first."""
     return [AccessEntryPublic.model_validate(e) for e in portal.access_log(uow, claims, now)]
 
 
-@router.get("/export")
+@router.get("/export", openapi_extra=personal_read("participant"))
 def export(claims: CurrentParticipant, uow: UowDep, now: NowDep) -> dict[str, Any]:
     """Everything held about you, as JSON (profile, face enrolment, schedules, check-ins,
     alerts, zones, devices, positions, and the audit log of accesses to your data)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from openatd.api.access import PERSONAL_WRITE, personal_read
 from openatd.api.deps import ContainerDep, CurrentUser, NowDep, PathId, UowDep
 from openatd.api.schemas import CircleSpec, ZoneCreate, ZonePublic
 from openatd.participants import zones as service
@@ -28,7 +29,11 @@ def _public(z: t.Zone) -> ZonePublic:
     )
 
 
-@router.get("/participants/{participant_id}/zones", response_model=list[ZonePublic])
+@router.get(
+    "/participants/{participant_id}/zones",
+    response_model=list[ZonePublic],
+    openapi_extra=personal_read("zones"),
+)
 def list_zones(
     participant_id: PathId, uow: UowDep, user: CurrentUser, now: NowDep
 ) -> list[ZonePublic]:
@@ -36,7 +41,12 @@ def list_zones(
     return [_public(z) for z in service.list_zones(uow, user, now, participant_id)]
 
 
-@router.post("/participants/{participant_id}/zones", response_model=ZonePublic, status_code=201)
+@router.post(
+    "/participants/{participant_id}/zones",
+    response_model=ZonePublic,
+    status_code=201,
+    openapi_extra=PERSONAL_WRITE,
+)
 def create_zone(
     participant_id: PathId,
     body: ZoneCreate,
@@ -63,7 +73,7 @@ def create_zone(
     return out
 
 
-@router.delete("/zones/{zone_id}", status_code=204)
+@router.delete("/zones/{zone_id}", status_code=204, openapi_extra=PERSONAL_WRITE)
 def delete_zone(
     zone_id: PathId, uow: UowDep, user: CurrentUser, now: NowDep, container: ContainerDep
 ) -> None:

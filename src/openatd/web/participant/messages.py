@@ -21,6 +21,7 @@ NOTICES = {
     "responded": N_("Your response was sent to your case manager."),
     "reported": N_("Your report was recorded. Your case manager will see it."),
     "language": N_("Language changed."),
+    "seen": N_("Thank you. We noted that you have seen it."),
 }
 
 
@@ -168,4 +169,16 @@ ACTIONS: dict[str, str] = {
     "device:update": N_("changed a device"),
     "caseload:assign": N_("assigned your case"),
     "retention:purge": N_("deleted old data"),
+}
+
+
+OBLIGATION_KINDS: dict[str, str] = {
+    "court_hearing": N_("Court hearing"),
+    "appointment": N_("Appointment"),
+    "check_in": N_("Check-in"),
+    "other": N_("Other"),
+}
+NEWS: dict[str, str] = {
+    "new": N_("New"),
+    "changed": N_("Changed"),
 }

@@ -6,7 +6,8 @@ service worker that caches only the app shell, never personal data).
 
 Every read and change goes through the same services as the participant API
 (:mod:`openatd.participants.portal`, :mod:`openatd.checkins.service`), so the same checks and
-audit entries apply. The session is the participant API's token in an HttpOnly, SameSite=Lax
+audit entries apply; every form and the upload script send the CSRF token of
+:mod:`openatd.web.security`. The session is the participant API's token in an HttpOnly, SameSite=Lax
 cookie on path ``/me`` (lifetime ``OPENATD_PARTICIPANT_SESSION_TTL_S``, renewed while in use,
 revoked at once when the case manager issues a new sign-in code).
 """
@@ -25,10 +26,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from markupsafe import Markup
 
+from openatd.api.access import NO_PERSONAL_DATA, PERSONAL_WRITE, personal_read
 from openatd.api.container import Container
-from openatd.api.deps import MAX_ID, PathId, get_container
+from openatd.api.deps import MAX_ID, ClientDep, PathId, get_container
 from openatd.api.errors import status_for
 from openatd.api.routes.checkins import (
     MAX_PHOTO_BYTES,
@@ -38,8 +39,8 @@ from openatd.api.routes.checkins import (
 )
 from openatd.api.routes.portal import submit
 from openatd.checkins import service
-from openatd.errors import AuthenticationFailed, InvalidInput, OpenATDError
-from openatd.participants import portal
+from openatd.errors import AuthenticationFailed, InvalidInput, OpenATDError, TooManyAttempts
+from openatd.participants import app_home, portal
 from openatd.safeguards.auth import ParticipantClaims, read_participant_token
 from openatd.web.participant.i18n import (
     LANGUAGES,
@@ -53,13 +54,16 @@ from openatd.web.participant.messages import (
     ACTIONS,
     ALERT_TYPES,
     CATEGORIES,
+    NEWS,
     NOTICES,
+    OBLIGATION_KINDS,
     PROBLEM_KINDS,
     STATUSES,
     refusal_message,
     result_message,
     translate,
 )
+from openatd.web.security import install_templates, safe_path
 
 log = logging.getLogger(__name__)
 
@@ -80,26 +84,6 @@ router = APIRouter(prefix="/me", include_in_schema=False, route_class=LimitedBod
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-# -- CSRF hook ------------------------------------------------------------------------------------
-# The access-security issue's CSRF middleware and template helpers replace these two when they
-# land on main; until then SameSite=Lax on the session cookie keeps other sites' forms out.
-
-
-def csrf_token(request: Request) -> str:
-    """The CSRF token of *request* for forms and ``fetch`` (web/security.py's middleware)."""
-    from openatd.web import security
-
-    return security.csrf_token(request)
-
-
-def csrf_input(request: Request) -> Markup:
-    """A hidden ``<input>`` with the CSRF token, for every form (empty until CSRF lands)."""
-    token = csrf_token(request)
-    if not token:
-        return Markup("")
-    return Markup('<input type="hidden" name="csrf_token" value="{}">').format(token)
-
-
 # -- templates and language -------------------------------------------------------------------
 
 
@@ -112,8 +96,7 @@ def environment(language: str) -> Environment:
         extensions=["jinja2.ext.i18n"],
     )
     env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
-    env.globals["csrf_input"] = csrf_input
-    env.globals["csrf_token"] = csrf_token
+    install_templates(env)  # csrf_input(), csrf_token() (web/security.py)
     env.globals["languages"] = LANGUAGES
     return env
 
@@ -200,8 +183,7 @@ def _set_session(response: Response, token: str, container: Container) -> None:
         token,
         max_age=s.participant_session_ttl_s,
         httponly=True,
-        samesite="lax",
-        secure=s.env == "production",
+        samesite="lax",  # Secure is added by web/security.py (OPENATD_COOKIE_SECURE)
         path="/me",
     )
 
@@ -257,15 +239,16 @@ def _act(
 # -- sign-in, language ---------------------------------------------------------------------------
 
 
-@router.get("/signin", response_class=HTMLResponse)
+@router.get("/signin", response_class=HTMLResponse, openapi_extra=NO_PERSONAL_DATA)
 def sign_in_form(request: Request) -> HTMLResponse:
     return render(request, "signin.html", error=None, participant_id="")
 
 
-@router.post("/signin")
+@router.post("/signin", openapi_extra=PERSONAL_WRITE)
 def sign_in(
     request: Request,
     container: ContainerDep,
+    client: ClientDep,
     participant_id: Annotated[str, Form(max_length=20)] = "",
     code: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
@@ -285,6 +268,14 @@ def sign_in(
                 container.clock.now(),
                 secret=s.secret_key,
                 ttl_s=s.participant_session_ttl_s,
+                throttle=container.portal_throttle,
+                client=client,
+            )
+        except TooManyAttempts as exc:
+            error = translate(
+                lang,
+                N_("Too many tries. Please wait %(seconds)s seconds and try again."),
+                seconds=exc.retry_after_s,
             )
         except AuthenticationFailed:
             error = translate(
@@ -301,14 +292,14 @@ def sign_in(
     return response
 
 
-@router.post("/signout")
+@router.post("/signout", openapi_extra=NO_PERSONAL_DATA)
 def sign_out() -> Response:
     response = RedirectResponse("/me/signin", status_code=303)
     response.delete_cookie(COOKIE, path="/me")
     return response
 
 
-@router.post("/language")
+@router.post("/language", openapi_extra=NO_PERSONAL_DATA)
 def choose_language(
     request: Request,
     lang: Annotated[str, Form(max_length=10)],
@@ -317,8 +308,10 @@ def choose_language(
     """Remember the participant's language on this phone."""
     if lang not in LANGUAGES:
         raise InvalidInput(f"language must be one of {', '.join(LANGUAGES)}")
-    target = back if back.startswith("/me/") and "//" not in back else "/me/"
-    response = RedirectResponse(target.split("?")[0] + "?notice=language", status_code=303)
+    target = safe_path(back, "/me/").split("?")[0]
+    if not target.startswith("/me/"):
+        target = "/me/"
+    response = RedirectResponse(target + "?notice=language", status_code=303)
     response.set_cookie(LANG_COOKIE, lang, max_age=LANG_COOKIE_MAX_AGE, samesite="lax", path="/me")
     return response
 
@@ -326,7 +319,7 @@ def choose_language(
 # -- home ----------------------------------------------------------------------------------------
 
 
-@router.get("/", response_class=HTMLResponse)
+@router.get("/", response_class=HTMLResponse, openapi_extra=personal_read("obligations"))
 def home(request: Request, container: ContainerDep) -> Response:
     """The open check-in window, the coming windows (local time) and the way to add them to the
     phone's calendar."""
@@ -340,12 +333,27 @@ def home(request: Request, container: ContainerDep) -> Response:
             "coming": coming,
             "schedules": got.schedules,
             "timezone": got.participant.timezone,
+            "quiet_until": app_home.quiet_until(got.participant, now),
+            "obligations": app_home.my_obligations(uow, me.claims, now),
+            "kinds": OBLIGATION_KINDS,
+            "news": NEWS,
         }
 
     return _page(request, container, "home.html", build)
 
 
-@router.get("/calendar.ics")
+@router.post("/obligations/{obligation_id}/seen", openapi_extra=PERSONAL_WRITE)
+def obligation_seen(obligation_id: PathId, request: Request, container: ContainerDep) -> Response:
+    """The participant acknowledges a new, changed or cancelled hearing or appointment."""
+    return _act(
+        request,
+        container,
+        lambda me, uow, now: app_home.acknowledge_obligation(uow, me.claims, now, obligation_id),
+        "/me/?notice=seen",
+    )
+
+
+@router.get("/calendar.ics", openapi_extra=personal_read("calendar"))
 def calendar(request: Request, container: ContainerDep) -> Response:
     """The coming 14 days of windows as an iCalendar file to import (same as the API's)."""
     try:
@@ -367,7 +375,7 @@ def calendar(request: Request, container: ContainerDep) -> Response:
 # -- check in ------------------------------------------------------------------------------------
 
 
-@router.get("/checkin", response_class=HTMLResponse)
+@router.get("/checkin", response_class=HTMLResponse, openapi_extra=personal_read("checkin_window"))
 def checkin_page(request: Request, container: ContainerDep) -> Response:
     """The camera, the reason for the location, the result, and the receipts on this phone."""
 
@@ -390,7 +398,7 @@ def _form_time(value: str, what: str) -> datetime | None:
         raise InvalidInput(f"{what} must be an ISO 8601 time with offset") from exc
 
 
-@router.post("/checkin")
+@router.post("/checkin", openapi_extra=PERSONAL_WRITE)
 @body_limit(MAX_PHOTO_BYTES + MULTIPART_OVERHEAD)
 def check_in(
     request: Request,
@@ -463,7 +471,7 @@ def check_in(
 # -- alerts ----------------------------------------------------------------------------------------
 
 
-@router.get("/alerts", response_class=HTMLResponse)
+@router.get("/alerts", response_class=HTMLResponse, openapi_extra=personal_read("alerts"))
 def alerts_page(request: Request, container: ContainerDep) -> Response:
     """Each alert about the participant with its explanation, status and their response."""
 
@@ -479,7 +487,7 @@ def alerts_page(request: Request, container: ContainerDep) -> Response:
     return _page(request, container, "alerts.html", build)
 
 
-@router.post("/alerts/{alert_id}/respond")
+@router.post("/alerts/{alert_id}/respond", openapi_extra=PERSONAL_WRITE)
 def respond(
     alert_id: PathId,
     request: Request,
@@ -498,7 +506,7 @@ def respond(
 # -- report a problem -----------------------------------------------------------------------------
 
 
-@router.get("/report", response_class=HTMLResponse)
+@router.get("/report", response_class=HTMLResponse, openapi_extra=NO_PERSONAL_DATA)
 def report_form(request: Request, container: ContainerDep) -> Response:
     def build(me: Me, uow: Any, now: datetime) -> dict[str, Any]:
         return {"kinds": PROBLEM_KINDS, "error": None, "text": ""}
@@ -506,7 +514,7 @@ def report_form(request: Request, container: ContainerDep) -> Response:
     return _page(request, container, "report.html", build)
 
 
-@router.post("/report")
+@router.post("/report", openapi_extra=PERSONAL_WRITE)
 def report(
     request: Request,
     container: ContainerDep,
@@ -534,7 +542,7 @@ def report(
 # -- my data ---------------------------------------------------------------------------------
 
 
-@router.get("/data", response_class=HTMLResponse)
+@router.get("/data", response_class=HTMLResponse, openapi_extra=personal_read("access_log"))
 def my_data(request: Request, container: ContainerDep) -> Response:
     """Who read or changed the participant's data, when and why; the export."""
 
@@ -544,7 +552,7 @@ def my_data(request: Request, container: ContainerDep) -> Response:
     return _page(request, container, "data.html", build)
 
 
-@router.get("/export")
+@router.get("/export", openapi_extra=personal_read("participant"))
 def export(request: Request, container: ContainerDep) -> Response:
     """Everything held about the participant, as a JSON download (same as the API's)."""
     try:
@@ -566,7 +574,7 @@ def export(request: Request, container: ContainerDep) -> Response:
 # -- the installable app: manifest, service worker, offline page, static files -------------------
 
 
-@router.get("/manifest.webmanifest")
+@router.get("/manifest.webmanifest", openapi_extra=NO_PERSONAL_DATA)
 def manifest(request: Request) -> Response:
     """The web app manifest (W3C Web Application Manifest), in the request's language."""
     lang = language_of(request)
@@ -593,7 +601,7 @@ def manifest(request: Request) -> Response:
     return JSONResponse(body, media_type="application/manifest+json")
 
 
-@router.get("/sw.js")
+@router.get("/sw.js", openapi_extra=NO_PERSONAL_DATA)
 def service_worker() -> Response:
     """The service worker, served from ``/me/`` so that its scope is the whole app."""
     return Response(
@@ -603,13 +611,13 @@ def service_worker() -> Response:
     )
 
 
-@router.get("/offline", response_class=HTMLResponse)
+@router.get("/offline", response_class=HTMLResponse, openapi_extra=NO_PERSONAL_DATA)
 def offline(request: Request) -> HTMLResponse:
     """The page the service worker shows when the phone has no connection."""
     return render(request, "offline.html")
 
 
-@router.get("/static/{name}")
+@router.get("/static/{name}", openapi_extra=NO_PERSONAL_DATA)
 def static(name: str) -> Response:
     """A file of the app shell (only files shipped in ``static/``)."""
     path = STATIC / name

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from openatd.alerts import service as alerts
+from openatd.api.access import PERSONAL_WRITE, personal_read
 from openatd.api.deps import PathId
 from openatd.participants import service as participants
 from openatd.safeguards.auth import Role, TokenClaims
@@ -18,7 +19,7 @@ from openatd.web.staff.common import ContainerDep, NeedLogin, act, current_user,
 router = APIRouter()
 
 
-@router.get("/", response_class=HTMLResponse)
+@router.get("/", response_class=HTMLResponse, openapi_extra=personal_read("alerts"))
 def queue(request: Request, container: ContainerDep, show: str = "open") -> Response:
     """Alerts on the caseload not yet resolved (``show=all``: also resolved ones), oldest
     condition first, in two lists: compliance (a person must judge) and technical (a fault
@@ -47,7 +48,7 @@ def queue(request: Request, container: ContainerDep, show: str = "open") -> Resp
     return page(request, container, "inbox.html", build)
 
 
-@router.post("/alerts/{alert_id}/acknowledge")
+@router.post("/alerts/{alert_id}/acknowledge", openapi_extra=PERSONAL_WRITE)
 def acknowledge(
     alert_id: PathId,
     request: Request,
@@ -63,7 +64,7 @@ def acknowledge(
     )
 
 
-@router.post("/alerts/{alert_id}/resolve")
+@router.post("/alerts/{alert_id}/resolve", openapi_extra=PERSONAL_WRITE)
 def resolve(
     alert_id: PathId,
     request: Request,

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from openatd.api.access import personal_read
 from openatd.errors import InvalidInput
 from openatd.safeguards import audit_reading
 from openatd.safeguards.auth import TokenClaims
@@ -17,7 +18,7 @@ from openatd.web.staff.common import ContainerDep, page
 router = APIRouter()
 
 
-@router.get("/audit", response_class=HTMLResponse)
+@router.get("/audit", response_class=HTMLResponse, openapi_extra=personal_read("audit_entries"))
 def audit_log(
     request: Request,
     container: ContainerDep,

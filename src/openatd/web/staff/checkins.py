@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
+from openatd.api.access import PERSONAL_WRITE, personal_read
 from openatd.api.deps import PathId
 from openatd.checkins import service as checkins
 from openatd.participants import service as participants
@@ -19,7 +20,9 @@ from openatd.web.staff.common import ContainerDep, act, page
 router = APIRouter()
 
 
-@router.get("/checkins/reviews", response_class=HTMLResponse)
+@router.get(
+    "/checkins/reviews", response_class=HTMLResponse, openapi_extra=personal_read("checkin_reviews")
+)
 def queue(request: Request, container: ContainerDep) -> Response:
     """Open reviews on the caseload with score, threshold and quality (no selfie, no place)."""
 
@@ -31,7 +34,11 @@ def queue(request: Request, container: ContainerDep) -> Response:
     return page(request, container, "reviews.html", build)
 
 
-@router.get("/checkins/{checkin_id}/review", response_class=HTMLResponse)
+@router.get(
+    "/checkins/{checkin_id}/review",
+    response_class=HTMLResponse,
+    openapi_extra=personal_read("checkin_selfie"),
+)
 def review(
     checkin_id: PathId, request: Request, container: ContainerDep, reason: str = ""
 ) -> Response:
@@ -55,7 +62,7 @@ def review(
     return response
 
 
-@router.post("/checkins/{checkin_id}/review")
+@router.post("/checkins/{checkin_id}/review", openapi_extra=PERSONAL_WRITE)
 def close(
     checkin_id: PathId,
     request: Request,

@@ -20,10 +20,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from openatd.api.container import Container
-from openatd.api.deps import get_container
+from openatd.api.deps import get_container, read_staff_session
 from openatd.api.errors import status_for
 from openatd.errors import AuthenticationFailed, OpenATDError
-from openatd.safeguards.auth import Role, TokenClaims, read_token
+from openatd.safeguards.auth import Role, TokenClaims
 from openatd.storage.repositories import UnitOfWork
 from openatd.web.security import install_templates, safe_path
 
@@ -85,7 +85,7 @@ def current_user(request: Request, container: Container) -> TokenClaims:
     if not token:
         raise NeedLogin
     try:
-        return read_token(token, container.settings.secret_key, container.clock.now())
+        return read_staff_session(container, token)  # revoked sessions end here too
     except AuthenticationFailed as exc:
         raise NeedLogin from exc
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from openatd.api.access import NO_PERSONAL_DATA
 from openatd.checkins.face_figures import load_face_figures, rate_rows
 from openatd.errors import ConfigurationError
 from openatd.web.staff.common import ContainerDep, NeedLogin, current_user, render
@@ -17,7 +18,7 @@ from openatd.web.staff.common import ContainerDep, NeedLogin, current_user, rend
 router = APIRouter()
 
 
-@router.get("/face-figures", response_class=HTMLResponse)
+@router.get("/face-figures", response_class=HTMLResponse, openapi_extra=NO_PERSONAL_DATA)
 def face_figures(request: Request, container: ContainerDep) -> HTMLResponse:
     """Threshold, error rates per group with 95 % intervals, ratios, latency, limits."""
     try:

@@ -17,6 +17,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
 from openatd.alerts import service as alerts
+from openatd.api.access import PERSONAL_WRITE, personal_read
 from openatd.api.deps import PathId
 from openatd.checkins import service as checkins
 from openatd.checkins.templates import parse_keys
@@ -48,7 +49,7 @@ MAX_GEOJSON_CHARS = 400_000
 MAX_PHOTO_BYTES = 8 * 1024 * 1024
 
 
-@router.get("/participants", response_class=HTMLResponse)
+@router.get("/participants", response_class=HTMLResponse, openapi_extra=personal_read("caseload"))
 def caseload(
     request: Request,
     container: ContainerDep,
@@ -93,7 +94,7 @@ def caseload(
     return page(request, container, "participants.html", build)
 
 
-@router.post("/participants")
+@router.post("/participants", openapi_extra=PERSONAL_WRITE)
 def create(
     request: Request,
     container: ContainerDep,
@@ -122,7 +123,11 @@ def create(
     )
 
 
-@router.get("/participants/{participant_id}", response_class=HTMLResponse)
+@router.get(
+    "/participants/{participant_id}",
+    response_class=HTMLResponse,
+    openapi_extra=personal_read("participant"),
+)
 def participant_page(participant_id: PathId, request: Request, container: ContainerDep) -> Response:
     def build(user: TokenClaims, uow: UnitOfWork, now: datetime) -> dict[str, Any]:
         p = participants.get_participant(uow, user, now, participant_id)
@@ -133,7 +138,7 @@ def participant_page(participant_id: PathId, request: Request, container: Contai
             "zones_json": script_json([_zone_json(z) for z in zones]),
             "alerts": alerts.list_alerts(uow, user, now, participant_id=participant_id),
             "devices": uow.devices.list(participant_ids=[participant_id]),
-            "schedules": checkins.list_schedules(uow, user, participant_id),
+            "schedules": checkins.list_schedules(uow, user, now, participant_id),
             "enrolment": checkins.read_enrolment(uow, user, now, participant_id),
             "obligations": obligations.list_obligations(uow, user, now, participant_id),
             "obligation_kinds": OBLIGATION_KINDS,
@@ -146,7 +151,7 @@ def participant_page(participant_id: PathId, request: Request, container: Contai
     return page(request, container, "participant.html", build)
 
 
-@router.post("/participants/{participant_id}/level")
+@router.post("/participants/{participant_id}/level", openapi_extra=PERSONAL_WRITE)
 def change_level(
     participant_id: PathId,
     request: Request,
@@ -165,7 +170,7 @@ def change_level(
     )
 
 
-@router.post("/participants/{participant_id}/zones")
+@router.post("/participants/{participant_id}/zones", openapi_extra=PERSONAL_WRITE)
 def create_zone(
     participant_id: PathId,
     request: Request,
@@ -209,7 +214,7 @@ def create_zone(
     )
 
 
-@router.post("/zones/{zone_id}/replace")
+@router.post("/zones/{zone_id}/replace", openapi_extra=PERSONAL_WRITE)
 def replace_zone(
     zone_id: PathId,
     request: Request,
@@ -242,7 +247,7 @@ def replace_zone(
     )
 
 
-@router.post("/zones/{zone_id}/delete")
+@router.post("/zones/{zone_id}/delete", openapi_extra=PERSONAL_WRITE)
 def delete_zone(zone_id: PathId, request: Request, container: ContainerDep) -> Response:
     return act(
         request,
@@ -254,7 +259,7 @@ def delete_zone(zone_id: PathId, request: Request, container: ContainerDep) -> R
     )
 
 
-@router.post("/participants/{participant_id}/obligations")
+@router.post("/participants/{participant_id}/obligations", openapi_extra=PERSONAL_WRITE)
 def add_obligation(
     participant_id: PathId,
     request: Request,
@@ -281,7 +286,7 @@ def add_obligation(
     )  # fmt: skip
 
 
-@router.post("/obligations/{obligation_id}/cancel")
+@router.post("/obligations/{obligation_id}/cancel", openapi_extra=PERSONAL_WRITE)
 def cancel_obligation(obligation_id: PathId, request: Request, container: ContainerDep) -> Response:
     return act(
         request,
@@ -294,7 +299,7 @@ def cancel_obligation(obligation_id: PathId, request: Request, container: Contai
     )
 
 
-@router.post("/participants/{participant_id}/devices")
+@router.post("/participants/{participant_id}/devices", openapi_extra=PERSONAL_WRITE)
 def add_device(
     participant_id: PathId,
     request: Request,
@@ -331,7 +336,7 @@ def add_device(
     )
 
 
-@router.post("/devices/{device_id}/unassign")
+@router.post("/devices/{device_id}/unassign", openapi_extra=PERSONAL_WRITE)
 def unassign_device(device_id: PathId, request: Request, container: ContainerDep) -> Response:
     return act(
         request,
@@ -343,7 +348,7 @@ def unassign_device(device_id: PathId, request: Request, container: ContainerDep
     )
 
 
-@router.post("/participants/{participant_id}/checkin-schedules")
+@router.post("/participants/{participant_id}/checkin-schedules", openapi_extra=PERSONAL_WRITE)
 def add_schedule(
     participant_id: PathId,
     request: Request,
@@ -378,7 +383,7 @@ def add_schedule(
     )
 
 
-@router.post("/checkin-schedules/{schedule_id}/cancel")
+@router.post("/checkin-schedules/{schedule_id}/cancel", openapi_extra=PERSONAL_WRITE)
 def cancel_schedule(
     schedule_id: PathId,
     request: Request,
@@ -395,7 +400,7 @@ def cancel_schedule(
     )
 
 
-@router.post("/participants/{participant_id}/face-enrolment")
+@router.post("/participants/{participant_id}/face-enrolment", openapi_extra=PERSONAL_WRITE)
 def enrol_face(
     participant_id: PathId,
     request: Request,
@@ -426,7 +431,11 @@ def enrol_face(
     )
 
 
-@router.post("/participants/{participant_id}/app-code", response_class=HTMLResponse)
+@router.post(
+    "/participants/{participant_id}/app-code",
+    response_class=HTMLResponse,
+    openapi_extra=PERSONAL_WRITE,
+)
 def app_code(participant_id: PathId, request: Request, container: ContainerDep) -> Response:
     """Issue a one-time sign-in code for the participant's phone and show it once."""
     try:
@@ -449,7 +458,11 @@ def app_code(participant_id: PathId, request: Request, container: ContainerDep) 
     )  # fmt: skip
 
 
-@router.get("/participants/{participant_id}/positions", response_class=HTMLResponse)
+@router.get(
+    "/participants/{participant_id}/positions",
+    response_class=HTMLResponse,
+    openapi_extra=personal_read("positions"),
+)
 def track(
     participant_id: PathId,
     request: Request,
@@ -501,7 +514,11 @@ def track(
     return page(request, container, "positions.html", build)
 
 
-@router.get("/participants/{participant_id}/checkins", response_class=HTMLResponse)
+@router.get(
+    "/participants/{participant_id}/checkins",
+    response_class=HTMLResponse,
+    openapi_extra=personal_read("checkins"),
+)
 def checkin_history(
     participant_id: PathId, request: Request, container: ContainerDep, reason: str = ""
 ) -> Response:

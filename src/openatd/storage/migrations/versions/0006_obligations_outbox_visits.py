@@ -2,7 +2,7 @@
 fields, quiet hours, calendar feed token, telephone PIN, staff notification preferences
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0004
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -21,7 +21,17 @@ self.addEventListener("fetch", function (event) {
   var url = new URL(req.url);
   if (url.origin !== self.location.origin) { return; }
   if (url.pathname.indexOf("/me/static/") === 0) {
-    event.respondWith(caches.match(req).then(function (hit) { return hit || fetch(req); }));
+    // Stale-while-revalidate: the cached copy at once, refreshed from the network behind it.
+    event.respondWith(caches.open(SHELL).then(function (cache) {
+      return cache.match(req).then(function (hit) {
+        var fresh = fetch(req).then(function (resp) {
+          if (resp.ok) { cache.put(req, resp.clone()); }
+          return resp;
+        });
+        if (hit) { fresh.catch(function () {}); return hit; }
+        return fresh;
+      });
+    }));
   } else if (req.mode === "navigate" && url.pathname.indexOf("/me/") === 0) {
     event.respondWith(fetch(req).catch(function () { return caches.match("/me/offline"); }));
   }
