@@ -146,9 +146,11 @@ class Settings(BaseSettings):
         gt=0,
         description="an event-loop callback running longer than this is logged as a stall",
     )
-    # Ingest processes sharing the tracker ports (issue 11): 0 = one per CPU; 1 = none,
-    # the listeners run in the server process. Needs fixed ports (not 0).
-    ingest_workers: int = Field(default=0, ge=0, le=256)
+    # Ingest processes sharing the tracker ports (issue 11): 0 = one per CPU; 1 (the default)
+    # = none, the listeners run in the server process. Needs fixed ports (not 0). Ingest
+    # processes keep their own per-connection counters (not yet on the server's /metrics)
+    # and are not restarted by the server if one dies, hence not the default.
+    ingest_workers: int = Field(default=1, ge=0, le=256)
 
     shared_data: Path | None = None
 

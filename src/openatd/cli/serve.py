@@ -41,7 +41,7 @@ def serve(
         int | None,
         typer.Option(
             help="ingest processes sharing the tracker ports; 0 = one per CPU, 1 = in this "
-            "process [env OPENATD_INGEST_WORKERS, 0]",
+            "process [env OPENATD_INGEST_WORKERS, 1]",
             min=0,
         ),
     ] = None,

@@ -24,6 +24,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from browser_helpers import wait_until
 
 from openatd.accounts import create_user
 from openatd.checkins import service as checkins
@@ -217,7 +218,7 @@ def test_participant_checks_in_on_a_phone_in_spanish(
     context.set_offline(True)
     page.click("#start-camera")
     page.wait_for_selector("#take-photo", state="visible")
-    page.wait_for_function("document.getElementById('preview').videoWidth > 0")
+    wait_until(page, "document.getElementById('preview').videoWidth > 0")
     page.click("#take-photo")
     _wait_text(page, "#result", "No se pudo enviar ahora")
     page.wait_for_selector("#receipts li[data-status=pending]")

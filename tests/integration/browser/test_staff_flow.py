@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+from browser_helpers import wait_until
 
 from openatd.accounts import create_user
 from openatd.storage.db import Database
@@ -117,7 +118,7 @@ def test_case_manager_runs_the_caseload_in_the_browser(
     pid = int(page.url.split("/ui/participants/")[1].split("?")[0])
 
     # Draw the home zone on the map: a rectangle of about 160 m x 160 m around HOME.
-    page.wait_for_function("window.openatdMap !== undefined")
+    wait_until(page, "window.openatdMap !== undefined")
     page.evaluate(f"openatdMap.setView([{HOME[0]}, {HOME[1]}], 17)")
     box = page.locator("#map").bounding_box()
 
@@ -210,7 +211,7 @@ def test_case_manager_runs_the_caseload_in_the_browser(
     page.click("text=Show positions")
     assert page.locator("tbody tr").count() == 7
     entry = int(page.inner_text("main").split("recorded as audit entry ")[1].split(".")[0])
-    page.wait_for_function("window.openatdMap !== undefined")
+    wait_until(page, "window.openatdMap !== undefined")
     # 7 accuracy circles + 7 fix markers + the track line + the zone, all SVG paths
     assert page.locator("#map path.leaflet-interactive").count() >= 7 + 7 + 1 + 1
     _axe(page)
