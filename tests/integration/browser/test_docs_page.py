@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+pytestmark = pytest.mark.slow  # a browser or a live server per test; -m 'not slow' skips
+
 
 def test_docs_load_nothing_from_another_host(live_server: Any, browser: Any) -> None:
     page = browser.new_page()

@@ -13,12 +13,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 
 from openatd.accounts import create_user
 from openatd.participants import service
 from openatd.participants.zones import create_zone
 from openatd.safeguards.auth import Role, TokenClaims
 from openatd.storage.db import Database
+
+pytestmark = pytest.mark.slow  # a browser or a live server per test; -m 'not slow' skips
 
 PASSWORD = "correct horse battery"
 HOME = (45.4526, 14.0182)

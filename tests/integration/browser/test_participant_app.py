@@ -36,6 +36,8 @@ from openatd.safeguards.auth import Role, TokenClaims
 from openatd.settings import get_settings
 from openatd.storage.db import Database
 
+pytestmark = pytest.mark.slow  # a browser or a live server per test; -m 'not slow' skips
+
 CHROMIUM = os.environ.get("OPENATD_CHROMIUM", "/usr/bin/chromium")
 PHONE = {"width": 390, "height": 844}
 WHERE = {"latitude": 41.8781, "longitude": -87.6298, "accuracy": 12}

@@ -21,10 +21,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 from browser_helpers import wait_until
 
 from openatd.accounts import create_user
 from openatd.storage.db import Database
+
+pytestmark = pytest.mark.slow  # a browser or a live server per test; -m 'not slow' skips
 
 PASSWORD = "correct horse battery"
 HOME = (45.4526, 14.0182)  # Rijeka, Croatia

@@ -14,6 +14,7 @@ import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from openatd.domain.clock import SystemClock
@@ -23,6 +24,8 @@ from openatd.ingest.servers import run
 from openatd.ingest.simulator import device_ids, load_fixes, simulate
 from openatd.settings import get_settings
 from openatd.storage.db import Database
+
+pytestmark = pytest.mark.slow  # a browser or a live server per test; -m 'not slow' skips
 
 TRACES = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "traces"
 

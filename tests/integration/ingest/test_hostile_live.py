@@ -22,11 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from ingest_support import load_samples, session_script
 from live import free_port
 
 from openatd.protocols.registry import PROTOCOL_NAMES
 from openatd.storage.db import Database
+
+pytestmark = pytest.mark.slow  # a browser or a live server per test; -m 'not slow' skips
 
 TWENTY_YEARS_S = 20 * 365 * 86400
 MIB = 1024 * 1024
