@@ -2,7 +2,8 @@
 
 It creates a throwaway SQLite database (in a temporary folder, deleted on
 exit unless ``--keep``), a case manager, one participant with a home zone
-that is a curfew and an exclusion zone, and a device; starts the real server
+that is a curfew and an exclusion zone, a device, a check-in window open for the
+demo's lifetime and a face enrolled from a real photo; starts the real server
 (API + OsmAnd intake + pipeline); replays a real trace into the intake over
 HTTP; and prints the alerts the rules raised, with how to log in and look.
 
@@ -29,8 +30,10 @@ import typer
 from rich.console import Console
 
 from openatd.accounts import create_user
+from openatd.checkins import service as checkins
+from openatd.checkins.templates import parse_keys
 from openatd.domain.geodesy import distance_m
-from openatd.errors import InvalidInput
+from openatd.errors import InvalidInput, VerificationUnavailable
 from openatd.ingest.replay import replay
 from openatd.ingest.traces import TracePoint, read_trace
 from openatd.participants import service as participants
@@ -39,12 +42,18 @@ from openatd.participants.zones import create_zone
 from openatd.safeguards.auth import Role, TokenClaims
 from openatd.settings import Settings, get_settings
 from openatd.storage.db import Database
+from openatd.storage.repositories import UnitOfWork
 
 console = Console(soft_wrap=True)
 DEFAULT_TRACE = Path("traces") / "gpxpy_slovenia" / "around-visnjan-with-car.gpx"
 DEMO_TZ = "Europe/Zagreb"
 DEMO_USER = "demo"
 DEVICE_ID = "demo-phone-1"
+DEMO_FACE = Path("faces") / "lfw" / "Adam_Sandler" / "Adam_Sandler_0001.jpg"
+"""The demo participant's enrolment photo in the shared data (LFW, see faces/PROVENANCE.md)."""
+DEMO_CONSENT = "demo program: consent recorded for the demonstration"
+CHECKIN_WINDOW_MIN = 1440
+"""The demo's ad-hoc check-in window, minutes (the longest an ad-hoc request may be open)."""
 
 
 def register(app: typer.Typer) -> None:
@@ -124,7 +133,10 @@ def setup_program(
 
     Zones are placed on the trace: a 120 m home circle around its first fix
     (a curfew, active for the hours the replay covers, in the participant's
-    local time) and a 150 m exclusion zone around the fix two-thirds along.
+    local time) and a 150 m exclusion zone around the fix two-thirds along. The participant
+    gets an ad-hoc check-in window open for :data:`CHECKIN_WINDOW_MIN` minutes and, when the
+    shared data is there, a face enrolment from :data:`DEMO_FACE`, so that a check-in from
+    the participant app (/me/) completes.
     """
     db = Database(settings.database_url)
     db.migrate()
@@ -182,9 +194,56 @@ def setup_program(
             uow, claims, now, unique_id=DEVICE_ID, protocol="osmand", participant_id=p.id
         )
         pid = p.id
+        checkins.create_schedule(
+            uow,
+            claims,
+            now,
+            pid,
+            kind="adhoc",
+            within_minutes=CHECKIN_WINDOW_MIN,
+            reason="demo: check in from the participant app",
+        )
+        face = _enrol_demo_face(uow, claims, now, settings, pid)
         code, _ = issue_app_code(uow, claims, now, pid)
     db.dispose()
+    if face is not None:
+        console.print(
+            f"the demo participant's face is enrolled from {face} (shared data): a check-in "
+            "showing that photo is verified, any other face goes to review"
+        )
     return pid, code
+
+
+def _enrol_demo_face(
+    uow: UnitOfWork, claims: TokenClaims, now: datetime, settings: Settings, pid: int
+) -> Path | None:
+    """Enrol :data:`DEMO_FACE` from the shared data, with consent, as the API route does.
+
+    Returns the photo's path, or ``None`` (with a note printed) when the shared data or the
+    face models are missing: the demo then runs without photo check-ins.
+    """
+    shared = find_shared_data()
+    photo = shared / DEMO_FACE if shared is not None else None
+    if photo is None or not photo.is_file():
+        console.print("no face enrolment: the shared data's faces/ folder was not found")
+        return None
+    from openatd.checkins.face import OpenCVFaceVerifier
+
+    try:
+        checkins.enrol_face(
+            uow,
+            claims,
+            now,
+            OpenCVFaceVerifier.from_installed_package(),
+            parse_keys(settings.template_key),
+            pid,
+            [photo.read_bytes()],
+            DEMO_CONSENT,
+        )
+    except (VerificationUnavailable, InvalidInput) as exc:
+        console.print(f"no face enrolment: {exc}")
+        return None
+    return photo
 
 
 def _exclusion_centre(points: list[TracePoint]) -> TracePoint:
