@@ -42,7 +42,9 @@ def test_demo_raises_alerts_and_prints_what_to_open(shared_data: Any, tmp_path: 
     api = f"http://127.0.0.1:{http}"
     login = re.search(rf"staff pages\s+{api}/ui/\s+log in as demo / (\S+)", out)
     assert login, out
-    assert re.search(rf"audit log\s+{api}/ui/\s+log in as auditor / {re.escape(login[1])}", out)
+    assert re.search(
+        rf"audit log\s+{api}/ui/audit\s+log in as auditor / {re.escape(login[1])}", out
+    )
     assert re.search(rf"API docs\s+{api}/docs", out)
     code = re.search(rf"participant app\s+{api}/me/\s+participant 1 signs in with code (\S+)", out)
     assert code and re.fullmatch(r"[A-Z0-9]{4}(-[A-Z0-9]{4})+", code[1]), out

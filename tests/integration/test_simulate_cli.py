@@ -57,8 +57,8 @@ def test_unregistered_devices_are_named_and_the_exit_is_nonzero(
     result = simulate(shared_data, port, "--first-id", "70")
     assert result.exit_code == 1
     assert "2/2 connected, 0 logged in" in result.stdout
-    assert "did not acknowledge the login of no device" in result.stderr
-    assert "is device 860000000000070..860000000000071 registered?" in result.stderr
+    assert "did not acknowledge the login of any of the 2 connected devices" in result.stderr
+    assert "are devices 860000000000070..860000000000071 registered?" in result.stderr
     assert "--register-for" in result.stderr
 
 

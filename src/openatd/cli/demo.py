@@ -316,7 +316,11 @@ def _print_links(api: str, password: str, participant_id: int, app_code: str) ->
             f"log in as [bold]{DEMO_USER}[/] / [bold]{password}[/]"
             " (case manager: alerts, participants, tracks)",
         ),
-        ("audit log", f"{api}/ui/", f"log in as [bold]auditor[/] / [bold]{password}[/]"),
+        (
+            "audit log",
+            f"{api}/ui/audit",
+            f"log in as [bold]auditor[/] / [bold]{password}[/] (who read what, and why)",
+        ),
         ("API docs", f"{api}/docs", "press 'Authorize' and use either login above"),
         (
             "participant app",

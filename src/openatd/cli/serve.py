@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
+import socket
 from typing import Annotated, Any
 
 import typer
@@ -75,6 +77,7 @@ async def run_server(settings: object, *, ready: asyncio.Event | None = None) ->
     from openatd.settings import Settings
 
     assert isinstance(settings, Settings)
+    check_ports_free(settings)
     container = build_container(settings)
     assert container.pipeline is not None
     with container.uow() as uow:
@@ -162,6 +165,49 @@ async def run_server(settings: object, *, ready: asyncio.Event | None = None) ->
         await container.pipeline.stop()
         watchdog.stop()
         container.db.dispose()
+
+
+def check_ports_free(settings: object) -> None:
+    """Refuse to start, with one line saying which port and option, when a port is taken.
+
+    Probes the staff API and OsmAnd intake ports (TCP, on ``settings.http_host``)
+    by binding them as uvicorn will (``SO_REUSEADDR``) and releasing them at once;
+    port 0 (any free port) is not probed. Without this a port in use ends in
+    uvicorn's exit with a hundred lines of traceback.
+
+    Raises:
+        ConfigurationError: a port is in use, not ours to bind (below 1024), or the
+            host is not an address of this machine.
+    """
+    from openatd.errors import ConfigurationError
+    from openatd.settings import Settings
+
+    assert isinstance(settings, Settings)
+    host = settings.http_host
+    for port, what, option in (
+        (settings.http_port, "staff API", "--http-port (OPENATD_HTTP_PORT)"),
+        (settings.osmand_port, "OsmAnd intake", "--osmand-port (OPENATD_OSMAND_PORT)"),
+    ):
+        if port == 0:
+            continue
+        try:
+            family, kind, proto, _, address = socket.getaddrinfo(
+                host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+            )[0]
+            with socket.socket(family, kind, proto) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                why = "is in use by another program (another openatd serve or demo?)"
+            elif exc.errno == errno.EACCES:
+                why = "needs privileges to bind"
+            else:
+                why = f"cannot be bound: {exc.strerror or exc}"
+            raise ConfigurationError(
+                f"port {port} ({what}) on {host} {why}: stop what uses it, "
+                f"or choose another with {option}"
+            ) from None
 
 
 RETENTION_EVERY_S = 3600.0

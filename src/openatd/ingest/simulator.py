@@ -502,12 +502,13 @@ class SimulationReport:
         span = self._id_span()
         if enc.acks_login and self.logged_in < self.connected:
             who = (
-                "no device"
+                f"any of the {self.connected} connected devices"
                 if self.logged_in == 0
                 else (f"{self.connected - self.logged_in} of {self.connected} devices")
             )
             out.append(
-                f"the server did not acknowledge the login of {who}: is device {span} "
+                f"the server did not acknowledge the login of {who}: "
+                f"{'is device' if len(self.ids) == 1 else 'are devices'} {span} "
                 f"registered? Register the simulated ids first (openatd simulate "
                 f"--register-for PARTICIPANT_ID, or POST /api/devices); the server neither "
                 f"stores nor acknowledges data of unknown devices."
