@@ -1,4 +1,5 @@
-"""Reading the audit log (auditors and supervisors): filtered entries and the chain's state.
+"""Reading the audit log (auditors and supervisors): filtered entries, the chain's state and
+the log checked against the signed checkpoints.
 
 Reading the log is itself audited, with the filters used.
 """
@@ -8,9 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from openatd.domain.audit import AuditAction
-from openatd.safeguards import audit
+from openatd.errors import OpenATDError
+from openatd.safeguards import audit, checkpoints
 from openatd.safeguards.access import require_role
 from openatd.safeguards.auth import Role, TokenClaims
 from openatd.safeguards.reads import record_read
@@ -83,4 +86,53 @@ def chain_state(uow: UnitOfWork, user: TokenClaims) -> ChainState:
         ok=broken is None,
         first_broken_id=broken.entry_id if broken else None,
         reason=broken.reason if broken else None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointState:
+    """The log checked against the signed checkpoints (what the auditor's page shows).
+
+    ``configured`` is false when ``OPENATD_AUDIT_SIGNING_KEY`` or
+    ``OPENATD_AUDIT_CHECKPOINT_DIR`` is unset (then nothing else is filled in). ``latest_at``
+    (UTC) and ``latest_entries`` describe the newest checkpoint in the file (``None`` when none
+    was written yet); ``report`` is :func:`openatd.safeguards.checkpoints.verify_checkpoints`'
+    answer, or ``None`` without checkpoints; ``error`` says why the file or the key could not
+    be read (then the log is not shown as verified).
+    """
+
+    configured: bool
+    directory: str | None = None
+    latest_at: datetime | None = None
+    latest_entries: int | None = None
+    report: checkpoints.CheckpointReport | None = None
+    error: str | None = None
+
+
+def checkpoint_state(
+    uow: UnitOfWork, user: TokenClaims, signing_key: str, directory: Path | None
+) -> CheckpointState:
+    """Verify the log against the checkpoint file in *directory* with the public half of
+    *signing_key* (as ``openatd audit verify --checkpoints`` does).
+
+    Raises:
+        PermissionDenied: not an auditor, supervisor or admin.
+    """
+    require_role(user, Role.AUDITOR, Role.SUPERVISOR, Role.ADMIN)
+    if not signing_key or directory is None:
+        return CheckpointState(configured=False)
+    try:
+        key = checkpoints.load_signing_key(signing_key).public_key()
+        cps = checkpoints.read_checkpoints(directory)
+    except (OpenATDError, OSError) as exc:
+        return CheckpointState(configured=True, directory=str(directory), error=str(exc))
+    if not cps:
+        return CheckpointState(configured=True, directory=str(directory))
+    latest = cps[-1]
+    return CheckpointState(
+        configured=True,
+        directory=str(directory),
+        latest_at=datetime.fromisoformat(latest.at.replace("Z", "+00:00")),
+        latest_entries=latest.entries,
+        report=checkpoints.verify_checkpoints(uow, cps, key),
     )

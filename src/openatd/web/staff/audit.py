@@ -1,4 +1,5 @@
-"""The auditor's page: the audit log with filters, and the hash chain's verification."""
+"""The auditor's page: the audit log with filters, the hash chain's verification and the log
+checked against the signed checkpoints (``OPENATD_AUDIT_CHECKPOINT_DIR``)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def audit_log(
 ) -> Response:
     """Entries newest first (500 at most) filtered by participant id, staff user name,
     action (``positions*`` for a prefix) and UTC dates (*until* inclusive); the chain's
-    verification status above them."""
+    verification status and the signed checkpoints' status (when configured) above them."""
 
     def build(user: TokenClaims, uow: UnitOfWork, now: datetime) -> dict[str, Any]:
         try:
@@ -44,6 +45,9 @@ def audit_log(
         except ValueError as exc:
             raise InvalidInput("participant is a number; dates are YYYY-MM-DD (UTC)") from exc
         chain = audit_reading.chain_state(uow, user)
+        signed = audit_reading.checkpoint_state(
+            uow, user, container.settings.audit_signing_key, container.settings.audit_checkpoint_dir
+        )
         rows = audit_reading.read_log(
             uow, user, now, participant_id=pid, actor=staff.strip() or None,
             action=action.strip() or None, since=t0, until=t1,
@@ -51,6 +55,7 @@ def audit_log(
         return {
             "rows": rows,
             "chain": chain,
+            "signed": signed,
             "f": {"participant": participant, "staff": staff, "action": action,
                   "since": since, "until": until},
         }  # fmt: skip

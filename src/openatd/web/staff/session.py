@@ -22,7 +22,9 @@ router = APIRouter()
 
 @router.get("/login", response_class=HTMLResponse, openapi_extra=NO_PERSONAL_DATA)
 def login_form(request: Request, next: str = "/ui/") -> HTMLResponse:
-    return render(request, "login.html", next=next, error=None)
+    """The log-in form (with the notice a sign-out or password change left, if any)."""
+    notice = request.query_params.get("notice")
+    return render(request, "login.html", next=next, error=None, notice=notice)
 
 
 @router.post("/login", openapi_extra=NO_PERSONAL_DATA)
