@@ -245,3 +245,47 @@ def test_resent_messages_never_reenter_the_rules(db_url: str) -> None:
         positions = c.execute(sa.text("SELECT count(*) FROM positions")).scalar_one()
         assert positions == 4
     db.dispose()
+
+
+OUT = HOME[0] + 0.01  # ~1.1 km north: outside the 100 m home circle
+
+
+def test_restart_forgets_nothing(db_url: str) -> None:
+    """Rule state is saved with each batch and restored at start (issue 11): a dwell run in
+    progress and the battery hysteresis survive a restart; an uninterrupted run gives the same
+    alerts."""
+
+    def run(restart_at: int | None) -> list[tuple[str, str, datetime]]:
+        db = Database(db_url)
+        db.migrate()
+        with db.uow() as uow:
+            uow.session.execute(sa.text("DELETE FROM alerts"))
+            uow.session.execute(sa.text("DELETE FROM rule_states"))
+            uow.session.execute(sa.text("DELETE FROM positions"))
+        settings = get_settings(env="development")
+        pipeline = PositionPipeline(db, settings, SimulatedClock(T0))
+        pipeline.build_engines()
+        fixes = [
+            _fix(0, battery_pct=14.0),  # low battery alert; disarmed until above 15 + margin
+            _fix(20, lat=OUT),  # run outside home starts (dwell 60 s)
+            _fix(40, lat=OUT),
+            _fix(60, lat=OUT, battery_pct=13.0),  # still low: no second battery alert
+            _fix(90, lat=OUT),  # 70 s outside: the exit alert
+        ]
+        for i, f in enumerate(fixes):
+            if i == restart_at:
+                pipeline = PositionPipeline(db, settings, SimulatedClock(T0))  # a restart
+                pipeline.build_engines()
+            pipeline.process([("imei-1", [f])])
+        got = _alerts(db)
+        db.dispose()
+        return got
+
+    db = Database(db_url)
+    db.migrate()
+    _setup(db)
+    db.dispose()
+    straight = run(None)
+    assert [a[0] for a in straight] == ["inclusion_zone_exit", "low_battery"]
+    assert run(3) == straight  # restarted with the run 20 s old and the battery disarmed
+    assert run(1) == straight

@@ -41,11 +41,13 @@ from openatd.participants.zones import to_domain
 from openatd.rules.alerts import RaisedAlert
 from openatd.rules.engine import DeviceRulesEngine, processing_order
 from openatd.rules.policy import Policy
+from openatd.rules.state import restore, snapshot
 from openatd.settings import Settings
 from openatd.storage import tables as t
 from openatd.storage.db import Database
 from openatd.storage.position_rows import PositionRow, attributes_json
 from openatd.storage.repositories import UnitOfWork
+from openatd.storage.rule_states import load_rule_states, save_rule_states
 
 log = logging.getLogger(__name__)
 
@@ -233,6 +235,7 @@ class PositionPipeline:
         position_rows: list[PositionRow] = []
         event_rows: list[dict[str, Any]] = []
         last_seen: dict[int, datetime] = {}
+        touched: dict[int, DeviceRulesEngine] = {}
         kinds: collections.Counter[str] = collections.Counter()
         drops: collections.Counter[str] = collections.Counter()
         with self.db.uow() as uow:
@@ -242,6 +245,7 @@ class PositionPipeline:
                     self.metrics.unknown.inc(len(reports))
                     continue
                 engine = self._engine(uow, entry)
+                touched[entry.device_id] = engine
                 for report in _ordered(reports, now):
                     kinds[report.kind.value] += 1
                     received = report.received or now
@@ -264,6 +268,7 @@ class PositionPipeline:
             uow.events.insert_many(event_rows)
             uow.devices.touch_many(last_seen)
             self._store_alerts(uow, result.alerts, now)
+            save_rule_states(uow.session, {d: snapshot(e) for d, e in touched.items()}, now)
         for kind, n in kinds.items():  # counted once per batch, not once per report
             self.metrics.reports.labels(kind).inc(n)
         for reason, n in drops.items():
@@ -275,13 +280,16 @@ class PositionPipeline:
         self._apply_invalidations()
         now = now or self.clock.now()
         result = BatchResult()
+        changed: dict[int, DeviceRulesEngine] = {}
         with self.db.uow() as uow:
             for entry in list(self._devices.values()):
                 if entry.engine is None:
                     continue
                 for alert in entry.engine.on_tick(now):
                     result.alerts.append((entry.device_id, alert))
+                    changed[entry.device_id] = entry.engine
             self._store_alerts(uow, result.alerts, now)
+            save_rule_states(uow.session, {d: snapshot(e) for d, e in changed.items()}, now)
         return result
 
     # -- internals ---------------------------------------------------------------------------
@@ -318,13 +326,18 @@ class PositionPipeline:
     def _engine(self, uow: UnitOfWork, entry: _DeviceEntry) -> DeviceRulesEngine:
         if entry.engine is not None:
             return entry.engine
+        saved = load_rule_states(uow.session, [entry.device_id]).get(entry.device_id)
         if entry.participant_id is None:
-            return self._make_engine(entry, None, [])
+            return self._make_engine(entry, None, [], saved)
         p = uow.participants.get(entry.participant_id)
-        return self._make_engine(entry, p, uow.zones.for_participant(p.id))
+        return self._make_engine(entry, p, uow.zones.for_participant(p.id), saved)
 
     def _make_engine(
-        self, entry: _DeviceEntry, participant: t.Participant | None, rows: Sequence[t.Zone]
+        self,
+        entry: _DeviceEntry,
+        participant: t.Participant | None,
+        rows: Sequence[t.Zone],
+        saved: dict[str, Any] | None = None,
     ) -> DeviceRulesEngine:
         policy = self._default_policy()
         tz = "UTC"
@@ -338,8 +351,15 @@ class PositionPipeline:
                 label = z.name if names.count(z.name) == 1 else f"{z.name} #{z.id}"
                 entry.zone_ids[label] = z.id
                 zones.append(to_domain(z, tz, label=label))
-        entry.engine = DeviceRulesEngine(zones, policy, tz)
-        return entry.engine
+        engine = DeviceRulesEngine(zones, policy, tz)
+        if saved is not None:
+            try:
+                restore(engine, saved)
+            except (ValueError, TypeError, KeyError) as exc:
+                log.warning("device %d: saved rule state not restored: %s", entry.device_id, exc)
+                engine = DeviceRulesEngine(zones, policy, tz)
+        entry.engine = engine
+        return engine
 
     def build_engines(self) -> int:
         """Build every registered device's rule engine now, with one query per table.
@@ -354,13 +374,19 @@ class PositionPipeline:
             zones: dict[int, list[t.Zone]] = {}
             for z in uow.zones.all_active():
                 zones.setdefault(z.participant_id, []).append(z)
+            saved = load_rule_states(uow.session)
         built = 0
         for entry in list(self._devices.values()):
             if entry.engine is not None:
                 continue
             pid = entry.participant_id
             person = people.get(pid) if pid is not None else None
-            self._make_engine(entry, person, zones.get(pid, []) if pid is not None else [])
+            self._make_engine(
+                entry,
+                person,
+                zones.get(pid, []) if pid is not None else [],
+                saved.get(entry.device_id),
+            )
             built += 1
         return built
 

@@ -16,7 +16,8 @@ Shape of the entry written:
 - one read: ``action``, ``subject_type``, ``subject_id``, ``reason`` and ``details`` of that
   read; ``participant_id`` when it returned one participant's data;
 - several reads in one request (a page showing a participant, their zones and alerts):
-  ``action`` and ``subject_type`` of the first, and ``details["read"]`` listing each
+  ``action`` and ``subject_type`` of the first read made with a stated reason (else the
+  first read), and ``details["read"]`` listing each
   ``{"what", "subject_id", **details}`` in order; reasons joined with " | ";
 - in both, ``details["participant_ids"]`` (sorted) when more than one participant's data was
   returned.
@@ -123,7 +124,9 @@ def _write_pending(uow: UnitOfWork) -> int | None:
     if _write_pending in uow.before_commit:
         uow.before_commit.remove(_write_pending)
     ids = sorted(pending.participant_ids)
-    first = pending.reads[0]
+    # The entry is filed under the read made for a stated reason (positions, check-ins, a
+    # selfie), else the first: an auditor filtering "positions:*" finds the page that showed them.
+    first = next((r for r in pending.reads if r.reason), pending.reads[0])
     if len(pending.reads) == 1:
         details: dict[str, Any] = dict(first.details)
         subject_id = first.subject_id

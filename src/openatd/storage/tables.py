@@ -506,3 +506,15 @@ class Visit(Base):
     alert_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     officer_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RuleState(Base):
+    """A device's rule state as of its last committed batch (``openatd.rules.state``), so a
+    restart forgets no dwell run, hysteresis or timer. Written with the batch that changed it."""
+
+    __tablename__ = "rule_states"
+    device_id: Mapped[int] = mapped_column(
+        ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True
+    )
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -6,12 +6,11 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import httpx
 import pytest
 import uvicorn
+from security_helpers import PASSWORD, T0, Served
 
 from openatd.api.app import create_app
 from openatd.api.container import Container
@@ -19,28 +18,7 @@ from openatd.domain.clock import SimulatedClock
 from openatd.settings import get_settings
 from openatd.storage.db import Database
 
-T0 = datetime(2026, 3, 9, 15, 0, tzinfo=UTC)
-PASSWORD = "correct horse battery"
-
-
-@dataclass
-class Served:
-    """The API served on loopback, its container (database, clock) and a client."""
-
-    client: httpx.Client
-    container: Container
-    clock: SimulatedClock
-
-    def audit_count(self) -> int:
-        with self.container.uow() as uow:
-            head = uow.audit.head()
-            return head[0] if head else 0
-
-    def actions_since(self, count: int) -> list[tuple[str, str, dict[str, object] | None]]:
-        """``(actor, action, details)`` of the entries after the first *count*, oldest first."""
-        with self.container.uow() as uow:
-            rows = list(reversed(uow.audit.list(limit=100_000)))
-            return [(e.actor, e.action, e.details) for e in rows[count:]]
+__all__ = ["PASSWORD", "T0", "Served"]
 
 
 @pytest.fixture

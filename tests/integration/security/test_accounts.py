@@ -9,9 +9,9 @@ from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pyotp
+from security_helpers import PASSWORD, T0, Served
 from typer.testing import CliRunner
 
-from conftest import PASSWORD, T0, Served
 from openatd.accounts import create_user
 from openatd.cli.main import app as cli_app
 

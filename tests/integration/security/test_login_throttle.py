@@ -12,8 +12,8 @@ from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pyotp
+from security_helpers import PASSWORD, T0, Served
 
-from conftest import PASSWORD, T0, Served
 from openatd.accounts import create_user
 from openatd.participants import portal
 from openatd.participants import service as participants
