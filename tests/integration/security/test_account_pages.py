@@ -14,8 +14,8 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pyotp
 import sqlalchemy as sa
+from security_helpers import PASSWORD, T0, Served
 
-from conftest import PASSWORD, T0, Served
 from openatd.accounts import create_user
 from openatd.domain.audit import AuditAction, AuditRecord, entry_hash
 from openatd.safeguards import audit, checkpoints
