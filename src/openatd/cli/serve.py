@@ -171,23 +171,43 @@ def check_ports_free(settings: object) -> None:
     """Refuse to start, with one line saying which port and option, when a port is taken.
 
     Probes the staff API and OsmAnd intake ports (TCP, on ``settings.http_host``)
-    by binding them as uvicorn will (``SO_REUSEADDR``) and releasing them at once;
-    port 0 (any free port) is not probed. Without this a port in use ends in
-    uvicorn's exit with a hundred lines of traceback.
+    and the tracker listeners' TCP ports (on ``settings.tracker_host``) by binding
+    them as uvicorn will (``SO_REUSEADDR``) and releasing them at once; port 0 (any
+    free port) is not probed. Without this a port in use ends in a hundred lines of
+    traceback, or with the tracker workers, a server left running without its
+    tracker listener.
 
     Raises:
-        ConfigurationError: a port is in use, not ours to bind (below 1024), or the
-            host is not an address of this machine.
+        ConfigurationError: a port is in use, not ours to bind (below 1024), the
+            host is not an address of this machine, or ``OPENATD_PROTOCOLS`` is malformed.
     """
     from openatd.errors import ConfigurationError
     from openatd.settings import Settings
 
     assert isinstance(settings, Settings)
-    host = settings.http_host
-    for port, what, option in (
-        (settings.http_port, "staff API", "--http-port (OPENATD_HTTP_PORT)"),
-        (settings.osmand_port, "OsmAnd intake", "--osmand-port (OPENATD_OSMAND_PORT)"),
-    ):
+    wanted = [
+        (settings.http_host, settings.http_port, "staff API", "--http-port (OPENATD_HTTP_PORT)"),
+        (
+            settings.http_host,
+            settings.osmand_port,
+            "OsmAnd intake",
+            "--osmand-port (OPENATD_OSMAND_PORT)",
+        ),
+    ]
+    if settings.enabled_protocols:
+        from openatd.errors import InvalidInput
+        from openatd.ingest.servers import listeners_from_settings
+        from openatd.protocols.registry import session_class
+
+        try:
+            specs = listeners_from_settings(settings)
+            for spec in specs:
+                port = session_class(spec.protocol).default_port if spec.port is None else spec.port
+                option = f"--protocols {spec.protocol}:PORT (OPENATD_PROTOCOLS)"
+                wanted.append((settings.tracker_host, port, f"{spec.protocol} listener", option))
+        except InvalidInput as exc:
+            raise ConfigurationError(f"OPENATD_PROTOCOLS / --protocols: {exc}") from None
+    for host, port, what, option in wanted:
         if port == 0:
             continue
         try:
