@@ -9,10 +9,21 @@ from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse, RedirectResponse
 
 from openatd import __version__
+from openatd.alerts.notices import AlertNoticeTask
 from openatd.api import errors
 from openatd.api.container import Container, build_container
 from openatd.api.limits import BodyLimitMiddleware
-from openatd.api.routes import alerts, audit, auth, checkins, devices, participants, portal, zones
+from openatd.api.routes import (
+    alerts,
+    audit,
+    auth,
+    checkins,
+    devices,
+    participants,
+    portal,
+    stats,
+    zones,
+)
 from openatd.checkins.sweeper import CheckInSweeper
 from openatd.settings import Settings
 from openatd.web import pages
@@ -48,9 +59,14 @@ def create_app(
             await owned.pipeline.start()
         sweeper = CheckInSweeper(owned.uow, owned.clock, owned.settings.tick_interval_s)
         sweeper.start()  # missed check-in windows -> alerts (checkins/service.py)
+        notifier = AlertNoticeTask(
+            owned.uow, owned.clock, owned.settings.response_window_h * 3600.0, 2.0
+        )
+        notifier.start()  # participants told of new alerts (alerts/notices.py)
         try:
             yield
         finally:
+            await notifier.stop()
             await sweeper.stop()
             if run and owned.pipeline is not None:
                 await owned.pipeline.stop()
@@ -69,7 +85,7 @@ def create_app(
     app.state.container = container
     app.add_middleware(BodyLimitMiddleware)
     errors.install(app)
-    for module in (auth, participants, devices, zones, alerts, audit, checkins, portal):
+    for module in (auth, participants, devices, zones, alerts, audit, checkins, portal, stats):
         app.include_router(module.router, responses=errors.ERROR_RESPONSES)
     app.include_router(pages.router)
 

@@ -324,6 +324,7 @@ def respond_to_alert(
     if alert is None or alert.participant_id != p.id:
         raise NotFound(f"alert {alert_id} not found")
     alert.participant_response = body
+    alert.responded_at = now
     audit.record(
         uow,
         at=now,

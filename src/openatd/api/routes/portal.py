@@ -14,16 +14,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Path, Response, UploadFile
 
+from openatd.alerts.due_process import DueProcessPolicy
 from openatd.api.checkin_schemas import (
     MAX_ID,
     AlertResponseCreate,
     CheckInReceiptPublic,
     CheckInWindowPublic,
+    NoticePublic,
     ObligationsPublic,
     OpenWindowPublic,
     ParticipantSignIn,
     ParticipantTokenPublic,
     PortalAlertPublic,
+    ReviewRequest,
     ScheduleDescriptionPublic,
 )
 from openatd.api.deps import ContainerDep, NowDep, UowDep, oauth2
@@ -39,7 +42,7 @@ from openatd.api.routes.checkins import (
 from openatd.checkins import service
 from openatd.checkins.service import Location
 from openatd.errors import AuthenticationFailed, OpenATDError, VerificationUnavailable
-from openatd.participants import portal
+from openatd.participants import portal, transparency
 from openatd.safeguards.auth import ParticipantClaims, read_participant_token
 
 log = logging.getLogger(__name__)
@@ -224,9 +227,67 @@ def check_in(
 
 
 @router.get("/alerts", response_model=list[PortalAlertPublic])
-def alerts(claims: CurrentParticipant, uow: UowDep, now: NowDep) -> list[PortalAlertPublic]:
-    """Every alert raised about you, newest first, with its explanation and status."""
+def alerts(
+    claims: CurrentParticipant, uow: UowDep, now: NowDep, container: ContainerDep
+) -> list[PortalAlertPublic]:
+    """Every alert raised about you, newest first, with its explanation, status, the time
+    until which you can answer, and the decision with its evidence."""
+    transparency.catch_up_notices(
+        uow, claims, now, DueProcessPolicy.from_settings(container.settings)
+    )
     return [PortalAlertPublic.model_validate(a) for a in portal.my_alerts(uow, claims, now)]
+
+
+@router.get("/notices", response_model=list[NoticePublic])
+def notices(
+    claims: CurrentParticipant, uow: UowDep, now: NowDep, container: ContainerDep
+) -> list[NoticePublic]:
+    """What you were told (alerts raised, decisions, reviews), newest first."""
+    policy = DueProcessPolicy.from_settings(container.settings)
+    return [NoticePublic.model_validate(n) for n in transparency.notices(uow, claims, now, policy)]
+
+
+@router.get("/alerts/{alert_id}/history")
+def alert_history(
+    alert_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    claims: CurrentParticipant,
+    uow: UowDep,
+    now: NowDep,
+) -> dict[str, Any]:
+    """Every step of an alert about you: who did what, when and why."""
+    return transparency.alert_history(uow, claims, now, alert_id)
+
+
+@router.post("/alerts/{alert_id}/review", response_model=PortalAlertPublic)
+def request_review(
+    alert_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    body: ReviewRequest,
+    claims: CurrentParticipant,
+    uow: UowDep,
+    now: NowDep,
+    container: ContainerDep,
+) -> PortalAlertPublic:
+    """Ask for a review of a decision, saying why: the alert is opened again."""
+    policy = DueProcessPolicy.from_settings(container.settings)
+    return PortalAlertPublic.model_validate(
+        transparency.request_review(uow, claims, now, alert_id, body.reason, policy)
+    )
+
+
+@router.get("/access-log")
+def access_log(claims: CurrentParticipant, uow: UowDep, now: NowDep) -> list[dict[str, Any]]:
+    """Who read or changed your data, when, what and why (newest first)."""
+    return transparency.access_log(uow, claims, now)
+
+
+@router.get("/export.gpx", response_class=Response)
+def export_gpx(claims: CurrentParticipant, uow: UowDep, now: NowDep) -> Response:
+    """Every stored position of yours as a GPX 1.1 file."""
+    return Response(
+        transparency.export_gpx(uow, claims, now),
+        media_type="application/gpx+xml",
+        headers={"Content-Disposition": 'attachment; filename="my-positions.gpx"'},
+    )
 
 
 @router.post("/alerts/{alert_id}/response", response_model=PortalAlertPublic)
