@@ -106,8 +106,21 @@ class Settings(BaseSettings):
     audit_checkpoint_dir: Path | None = None
     audit_checkpoint_interval_s: float = Field(default=3600.0, gt=0)
 
-    # Retention (principle 4).
+    # Due process (principle 5): how long the participant may answer an alert before a
+    # violation can be confirmed, and who must confirm it ("supervisor", or
+    # "second_staff": a staff member other than the one who proposed it).
+    response_window_h: float = Field(default=72.0, ge=0, le=30 * 24)
+    violation_confirmation: Literal["supervisor", "second_staff"] = "supervisor"
+
+    # Retention (principle 4), in days, per kind of data; see openatd.safeguards.retention.
     position_retention_days: int = 90
+    event_retention_days: int = 90
+    checkin_location_retention_days: int = 90
+    checkin_retention_days: int = 365
+    alert_retention_days: int = 365
+    notice_retention_days: int = 365
+    participant_retention_days: int = 365
+    audit_retention_days: int = 2555
 
     # Tracker protocol listeners, e.g. "gt06,teltonika"; empty = none.
     protocols: str = ""

@@ -10,6 +10,7 @@ from openatd.domain.clock import SimulatedClock
 from openatd.domain.messages import DeviceReport
 from openatd.ingest.pipeline import PositionPipeline
 from openatd.settings import get_settings
+from openatd.storage import tables as t
 from openatd.storage.capacity import INT64_MAX, id_capacity
 from openatd.storage.db import Database
 
@@ -43,6 +44,15 @@ def test_positions_pass_2_pow_31(db_url: str) -> None:
             c.execute(
                 sa.text("SELECT setval(pg_get_serial_sequence('positions', 'id'), 2147483646)")
             )
+
+    # Positions are collected only for a participant at the gps level (least surveillance).
+    with db.uow() as uow:
+        p = t.Participant(name="P", timezone="UTC", supervision_level="gps", created_at=t0)
+        uow.session.add(p)
+        uow.session.flush()
+        uow.session.execute(
+            sa.text("UPDATE devices SET participant_id = :p WHERE id = 1"), {"p": p.id}
+        )
 
     clock = SimulatedClock(t0 + timedelta(seconds=30))
     pipeline = PositionPipeline(db, get_settings(env="development"), clock)

@@ -63,8 +63,14 @@ def test_recommendation_follows_history(db_url: str) -> None:
             "1 violation(s) confirmed in the last 60 days",
             "1 compliance alert(s) not yet reviewed",
         ]
+        # Whole history: 5 alerts, 1 technical, 2 confirmed; review once the latest
+        # confirmed violation is 60 days old.
+        assert rec.history["alerts"] == 5 and rec.history["technical_alerts"] == 1
+        assert rec.history["confirmed_violations"] == 2
+        assert rec.review_date == NOW - timedelta(days=30) + timedelta(days=60)
 
         rec = recommend(young, [], NOW)
         assert not rec.eligible and rec.recommended == "app"
-        assert rec.reasons == ["enrolled 10 days ago; the review needs 60 days of history"]
+        assert rec.reasons == ["at this level for 10 days; the review needs 60 days"]
+        assert rec.review_date == NOW + timedelta(days=50)
     db.dispose()

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 
+from openatd.alerts import due_process, evidence
+from openatd.alerts.due_process import DueProcessPolicy
 from openatd.domain.audit import AuditAction
 from openatd.errors import Conflict, InvalidInput
 from openatd.safeguards import audit
@@ -105,18 +107,23 @@ def resolve(
     *,
     resolution: str,
     reason: str,
+    policy: DueProcessPolicy | None = None,
 ) -> t.Alert:
-    """Close an alert with a resolution and a recorded reason.
+    """Close an alert with a resolution and a recorded reason; the participant is told.
 
-    ``violation_confirmed`` needs a supervisor or the participant's case
-    manager, a reason, and is refused for an alert the rules classified as
-    technical unless the reason says why (at least 30 characters): a dead
-    battery or a lost signal is not by itself a violation.
+    ``violation_confirmed`` follows :mod:`openatd.alerts.due_process`: refused (409) while
+    the participant has not been told or their response window is open; it needs a
+    supervisor (or a second staff member, per *policy*), a reason of at least 20
+    characters (30 for an alert the rules classified technical: a dead battery or a lost
+    signal is not by itself a violation), and the system's evidence packet, frozen on the
+    alert and summarised in the audit entry.
 
     Raises:
         InvalidInput: unknown resolution, reason too short.
-        Conflict: the alert is already resolved.
+        Conflict: the alert is already resolved; the response window is open.
+        PermissionDenied: not allowed to confirm a violation.
     """
+    policy = policy or DueProcessPolicy()
     alert = uow.alerts.get(alert_id)
     require_participant_access(uow, user, alert.participant_id)  # before anything else is said
     try:
@@ -128,11 +135,19 @@ def resolve(
     reason = require_reason(reason, purpose="to resolve an alert", minimum=MIN_REASON)
     if alert.status == AlertStatus.RESOLVED:
         raise Conflict(f"alert {alert_id} is already resolved")
-    if res is Resolution.VIOLATION_CONFIRMED and alert.category == "technical" and len(reason) < 30:
-        raise InvalidInput(
-            "this alert was classified technical; confirming a violation needs a reason of at "
-            "least 30 characters saying why it is not a fault of the technology"
+    packet = None
+    if res is Resolution.VIOLATION_CONFIRMED:
+        due_process.check_confirmation(alert, user, now, policy)
+        reason = require_reason(
+            reason, purpose="to confirm a violation", minimum=due_process.CONFIRM_REASON_MIN
         )
+        if alert.category == "technical" and len(reason) < 30:
+            raise InvalidInput(
+                "this alert was classified technical; confirming a violation needs a reason of "
+                "at least 30 characters saying why it is not a fault of the technology"
+            )
+        packet = evidence.assemble(uow, alert, now)
+        alert.evidence = packet
     alert.status = AlertStatus.RESOLVED.value
     alert.resolution = res.value
     alert.resolution_reason = reason
@@ -150,6 +165,8 @@ def resolve(
         subject_type="alert",
         subject_id=alert.id,
         reason=reason,
-        details={"resolution": res.value},
+        details={"resolution": res.value}
+        | ({"evidence": evidence.summary(packet)} if packet is not None else {}),
     )
+    due_process.notify_decision(uow, alert, now)
     return alert

@@ -11,6 +11,7 @@ from fastapi.responses import PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from openatd import __version__
+from openatd.alerts.notices import AlertNoticeTask
 from openatd.api import errors
 from openatd.api.access import NO_PERSONAL_DATA
 from openatd.api.container import Container, build_container
@@ -24,6 +25,7 @@ from openatd.api.routes import (
     obligations,
     participants,
     portal,
+    stats,
     telephony,
     visits,
     zones,
@@ -86,10 +88,15 @@ def create_app(
                 s.audit_checkpoint_interval_s,
             )
             checkpointer.start()  # signed audit checkpoints (safeguards/checkpoints.py)
+        notices = AlertNoticeTask(
+            owned.uow, owned.clock, owned.settings.response_window_h * 3600.0, 2.0
+        )
+        notices.start()  # participants told of new alerts (alerts/notices.py)
         try:
             yield
         finally:
             await notifier.stop()
+            await notices.stop()
             await sweeper.stop()
             if checkpointer is not None:
                 await checkpointer.stop()
@@ -131,6 +138,7 @@ def create_app(
         obligations,
         telephony,
         visits,
+        stats,
     ):
         app.include_router(module.router, responses=errors.ERROR_RESPONSES)
     app.include_router(pages.router)

@@ -211,6 +211,27 @@ class PortalAlertPublic(BaseModel):
     resolution_reason: str | None
     resolved_at: datetime | None
     participant_response: str | None
+    response_due_at: datetime | None = None
+    review_requested_at: datetime | None = None
+    review_request_reason: str | None = None
+    evidence: dict[str, Any] | None = None
+
+
+class NoticePublic(BaseModel):
+    """Something you were told: an alert raised, a decision, a review, the case closed."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    alert_id: int | None
+    kind: str
+    text: str
+    created_at: datetime
+    read_at: datetime | None
+
+
+class ReviewRequest(BaseModel):
+    reason: str = Field(max_length=4000, description="why the decision should be looked at again")
 
 
 class AlertResponseCreate(BaseModel):
@@ -237,3 +258,4 @@ class AccessEntryPublic(BaseModel):
     action: str
     subject: str | None
     reason: str | None
+    cross_caseload: bool = False

@@ -77,6 +77,12 @@ class ParticipantUpdate(BaseModel):
     language: str | None = Field(default=None, max_length=35, description="BCP 47")
     quiet_start: str | None = Field(default=None, description="local HH:MM; '' removes both")
     quiet_end: str | None = Field(default=None, description="local HH:MM")
+    level_reason: str | None = Field(
+        default=None, max_length=1000, description="why the level changes (required with it)"
+    )
+    level_until: datetime | None = Field(
+        default=None, description="end of an escalation (required for one), ISO 8601 with offset"
+    )
 
 
 class ParticipantPublic(Public):
@@ -92,6 +98,10 @@ class ParticipantPublic(Public):
     language: str = "en"
     quiet_start: str | None = None
     quiet_end: str | None = None
+    level_since: datetime | None = None
+    level_until: datetime | None = None
+    level_review_due_at: datetime | None = None
+    closed_at: datetime | None = None
 
 
 class CaseloadAssign(BaseModel):
@@ -112,6 +122,17 @@ class DevicePublic(Public):
     participant_id: int | None
     name: str | None
     last_seen_at: datetime | None
+    status: str = "active"
+    status_reason: str | None = None
+
+
+class DeviceStatusChange(BaseModel):
+    action: Literal["unassign", "return", "retire"]
+    reason: str = Field(max_length=1000, description="at least 10 characters; recorded")
+
+
+class CaseClose(BaseModel):
+    reason: str = Field(max_length=1000, description="at least 10 characters; recorded")
 
 
 class CircleSpec(BaseModel):
@@ -188,6 +209,19 @@ class AlertPublic(Public):
     resolution_reason: str | None
     resolved_at: datetime | None
     participant_response: str | None
+    notified_at: datetime | None = None
+    response_due_at: datetime | None = None
+    responded_at: datetime | None = None
+    violation_proposed_by: int | None = None
+    violation_proposed_at: datetime | None = None
+    violation_proposal_reason: str | None = None
+    review_requested_at: datetime | None = None
+    review_request_reason: str | None = None
+    evidence: dict[str, Any] | None = None
+
+
+class AlertReason(BaseModel):
+    reason: str = Field(max_length=4000, description="at least 20 characters; recorded")
 
 
 class AlertResolve(BaseModel):

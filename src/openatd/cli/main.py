@@ -25,6 +25,7 @@ _COMMAND_MODULES = (
     "decode",
     "simulate",
     "face",
+    "stats",
 )
 
 

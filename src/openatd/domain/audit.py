@@ -88,6 +88,19 @@ class AuditAction(StrEnum):
     ROLE_POLICY_CHANGE = "role_policy:change"
     PARTICIPANT_APP_LOGIN_THROTTLED = "participant:app_login_throttled"
     AUDIT_CHECKPOINT = "audit:checkpoint"
+    # Issue 8: due process, least surveillance, retention, transparency.
+    NOTICE_SEND = "notice:send"
+    NOTICES_READ = "notices:read"
+    ALERT_EVIDENCE_READ = "alert:evidence_read"
+    ALERT_HISTORY_READ = "alert:history_read"
+    ALERT_PROPOSE_VIOLATION = "alert:propose_violation"
+    ALERT_REVIEW_REQUEST = "alert:review_request"
+    DEVICE_STATUS = "device:status"
+    PARTICIPANT_LEVEL = "participant:level"
+    PARTICIPANT_CLOSE = "participant:close"
+    POSITIONS_EXPORT = "positions:export"
+    ACCESS_LOG_READ = "participant:access_log_read"
+    STEPDOWN_READ = "participant:stepdown_read"
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,14 +150,17 @@ class BrokenLink:
 
 def first_broken_link(
     entries: Iterable[tuple[int, AuditRecord, str, str]],
+    genesis: str = GENESIS,
 ) -> BrokenLink | None:
     """Check a chain given as ``(id, record, prev_hash, hash)`` in id order.
 
     Returns ``None`` when every link holds, else the first entry whose
     ``prev_hash`` is not its predecessor's hash, or whose stored hash differs
-    from the hash of its contents.
+    from the hash of its contents. *genesis* is the ``prev_hash`` the first entry
+    must carry: :data:`GENESIS`, or after retention deleted the oldest entries, the
+    hash of the last one deleted (the anchor a later purge entry records).
     """
-    expected_prev = GENESIS
+    expected_prev = genesis
     for entry_id, record, prev_hash, stored_hash in entries:
         if prev_hash != expected_prev:
             return BrokenLink(

@@ -37,6 +37,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from openatd.domain.clock import Clock
 from openatd.domain.messages import DeviceReport, ReportKind
 from openatd.errors import NotFound, OpenATDError
+from openatd.participants.lifecycle import collection_refusal
 from openatd.participants.zones import to_domain
 from openatd.rules.alerts import RaisedAlert
 from openatd.rules.engine import DeviceRulesEngine, processing_order
@@ -78,6 +79,13 @@ class PipelineMetrics:
         self.failures = Counter(
             "openatd_batch_failures", "Batches that failed to store", registry=r
         )
+        self.refused = Counter(
+            "openatd_reports_refused",
+            "Reports not collected: no active device assignment, case closed, or a supervision "
+            "level without location tracking (least surveillance)",
+            ["reason"],
+            registry=r,
+        )
         self.suppressed = Counter(
             "openatd_alerts_suppressed",
             "Missing-data alerts not raised because monitoring was degraded",
@@ -92,6 +100,8 @@ class _DeviceEntry:
     engine: DeviceRulesEngine | None = None
     zone_ids: dict[str, int] = field(default_factory=dict)
     """Zone label used by the rules (its name, unique per participant) → zone row id."""
+    refusal: str | None = None
+    """Why this device's reports are not collected (``participants.lifecycle``), or None."""
 
 
 @dataclass
@@ -108,6 +118,8 @@ class BatchResult:
 
     stored: int = 0
     dropped: int = 0
+    refused: int = 0
+    """Reports refused by the least-surveillance rule (never stored, not evaluated)."""
     alerts: list[tuple[int, RaisedAlert]] = field(default_factory=list)
 
 
@@ -245,6 +257,10 @@ class PositionPipeline:
                     self.metrics.unknown.inc(len(reports))
                     continue
                 engine = self._engine(uow, entry)
+                if entry.refusal is not None:  # least surveillance: refused, counted, not stored
+                    result.refused += len(reports)
+                    self.metrics.refused.labels(entry.refusal).inc(len(reports))
+                    continue
                 touched[entry.device_id] = engine
                 for report in _ordered(reports, now):
                     kinds[report.kind.value] += 1
@@ -283,7 +299,7 @@ class PositionPipeline:
         changed: dict[int, DeviceRulesEngine] = {}
         with self.db.uow() as uow:
             for entry in list(self._devices.values()):
-                if entry.engine is None:
+                if entry.engine is None or entry.refusal is not None:
                     continue
                 for alert in entry.engine.on_tick(now):
                     result.alerts.append((entry.device_id, alert))
@@ -351,6 +367,8 @@ class PositionPipeline:
                 label = z.name if names.count(z.name) == 1 else f"{z.name} #{z.id}"
                 entry.zone_ids[label] = z.id
                 zones.append(to_domain(z, tz, label=label))
+        refusal = collection_refusal(participant)
+        entry.refusal = None if refusal is None else refusal.value
         engine = DeviceRulesEngine(zones, policy, tz)
         if saved is not None:
             try:

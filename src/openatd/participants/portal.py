@@ -417,6 +417,7 @@ def respond_to_alert(
     if alert is None or alert.participant_id != p.id:
         raise NotFound(f"alert {alert_id} not found")
     alert.participant_response = body
+    alert.responded_at = now
     audit.record(
         uow,
         at=now,
@@ -505,6 +506,8 @@ class AccessEntry:
     action: str
     subject: str | None
     reason: str | None
+    cross_caseload: bool = False
+    """A supervisor read outside their caseload, with the explicit flag (principle 2)."""
 
 
 def access_log(uow: UnitOfWork, claims: ParticipantClaims, now: datetime) -> list[AccessEntry]:
@@ -523,7 +526,17 @@ def access_log(uow: UnitOfWork, claims: ParticipantClaims, now: datetime) -> lis
         participant_ids=[p.id],
         details={"entries": len(rows), "by": "participant"},
     )
-    return [AccessEntry(e.at, e.actor, e.action, e.subject_type, e.reason) for e in reversed(rows)]
+    return [
+        AccessEntry(
+            e.at,
+            e.actor,
+            e.action,
+            e.subject_type,
+            e.reason,
+            bool((e.details or {}).get("cross_caseload")),
+        )
+        for e in reversed(rows)
+    ]
 
 
 # -- export ---------------------------------------------------------------------------------------

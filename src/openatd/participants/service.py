@@ -16,11 +16,12 @@ from typing import Any
 from openatd.domain.audit import AuditAction
 from openatd.domain.obligations import check_quiet_hours
 from openatd.domain.schedules import load_tz
-from openatd.errors import InvalidInput
+from openatd.errors import Conflict, InvalidInput
 from openatd.participants.contact import check_email, check_language, check_phone
 from openatd.rules.policy import Policy
 from openatd.safeguards import audit
 from openatd.safeguards.access import (
+    require_location_access,
     require_participant_access,
     require_reason,
     require_role,
@@ -33,6 +34,10 @@ from openatd.storage.repositories import UnitOfWork
 
 SUPERVISION_LEVELS = ("gps", "app", "phone", "reminders")
 """From most to least intrusive (DESIGN principle 1: step-down GPS → app → reminders)."""
+
+MAX_ESCALATION_DAYS = 180
+"""An escalation to a more intrusive level ends at most this many days later (then a review
+is due)."""
 
 
 EARLIEST = datetime(1970, 1, 2, tzinfo=UTC)
@@ -139,6 +144,16 @@ def create_participant(
         quiet_end=quiet[1],
         active=True,
         created_at=now,
+        level_since=now,
+    )
+    uow.level_history.add(
+        participant_id=p.id,
+        at=now,
+        old_level=None,
+        new_level=supervision_level,
+        reason="enrolment",
+        until=None,
+        by_user=user.user_id,
     )
     if user.role is Role.CASE_MANAGER:
         uow.participants.assign(user.user_id, p.id, now)
@@ -196,15 +211,34 @@ def update_participant(
     changes: dict[str, Any],
 ) -> t.Participant:
     """Change name, time zone, supervision level, policy, contact fields (``""`` removes a
-    phone or e-mail) or quiet hours; audited with the changed keys. Raises InvalidInput."""
+    phone or e-mail) or quiet hours; audited with the changed keys.
+
+    A change of ``supervision_level`` needs ``level_reason``; an escalation (to a more
+    intrusive level) also needs ``level_until``, its end date (at most
+    :data:`MAX_ESCALATION_DAYS` ahead), after which a review is due. Each change is kept in
+    the level history and audited with the old and new level.
+
+    Raises:
+        InvalidInput: a bad value, a level change without reason or escalation without end.
+        Conflict: the case is closed.
+    """
     require_participant_access(uow, user, participant_id)
     p = uow.participants.get(participant_id)
+    if p.closed_at is not None:
+        raise Conflict(f"participant {participant_id}'s case is closed")
     if "timezone" in changes and changes["timezone"] is not None:
         p.timezone = check_timezone(changes["timezone"])
-    if changes.get("supervision_level") is not None:
-        if changes["supervision_level"] not in SUPERVISION_LEVELS:
-            raise InvalidInput(f"supervision_level must be one of {', '.join(SUPERVISION_LEVELS)}")
-        p.supervision_level = changes["supervision_level"]
+    level = changes.get("supervision_level")
+    if level is not None and level != p.supervision_level:
+        change_level(
+            uow,
+            user,
+            now,
+            p,
+            level,
+            reason=changes.get("level_reason"),
+            until=changes.get("level_until"),
+        )
     if changes.get("policy") is not None:
         p.policy = check_policy(changes["policy"])
     if changes.get("name") is not None:
@@ -232,6 +266,66 @@ def update_participant(
     return p
 
 
+def change_level(
+    uow: UnitOfWork,
+    user: TokenClaims,
+    now: datetime,
+    p: t.Participant,
+    level: str,
+    *,
+    reason: str | None,
+    until: datetime | None,
+) -> None:
+    """Move *p* to supervision *level* (see :func:`update_participant`); audited."""
+    if level not in SUPERVISION_LEVELS:
+        raise InvalidInput(f"supervision_level must be one of {', '.join(SUPERVISION_LEVELS)}")
+    text = require_reason(reason, purpose="to change the supervision level")
+    old = p.supervision_level
+    escalation = SUPERVISION_LEVELS.index(level) < SUPERVISION_LEVELS.index(old)
+    if escalation:
+        if until is None:
+            raise InvalidInput(
+                "an escalation to a more intrusive level needs level_until, the date it ends "
+                "(a review is due then)"
+            )
+        if until.tzinfo is None:
+            raise InvalidInput("level_until needs a UTC offset, e.g. 2026-03-08T00:00:00Z")
+        until = until.astimezone(UTC)
+        if until <= now or (until - now).days > MAX_ESCALATION_DAYS:
+            raise InvalidInput(f"level_until must lie in the next {MAX_ESCALATION_DAYS} days")
+    else:
+        until = None
+    p.supervision_level = level
+    p.level_since = now
+    p.level_until = until
+    p.level_review_due_at = until
+    uow.level_history.add(
+        participant_id=p.id,
+        at=now,
+        old_level=old,
+        new_level=level,
+        reason=text,
+        until=until,
+        by_user=user.user_id,
+    )
+    audit.record(
+        uow,
+        at=now,
+        actor=audit.staff_actor(user),
+        action=AuditAction.PARTICIPANT_LEVEL,
+        participant_id=p.id,
+        subject_type="participant",
+        subject_id=p.id,
+        reason=text,
+        details={
+            "old": old,
+            "new": level,
+            "escalation": escalation,
+            "until": until.isoformat() if until else None,
+        },
+    )
+
+
 def assign_caseload(
     uow: UnitOfWork, user: TokenClaims, now: datetime, participant_id: int, case_manager_id: int
 ) -> None:
@@ -239,8 +333,8 @@ def assign_caseload(
     require_role(user, Role.SUPERVISOR, Role.ADMIN)
     uow.participants.get(participant_id)
     cm = uow.users.get(case_manager_id)
-    if cm.role != Role.CASE_MANAGER.value:
-        raise InvalidInput(f"user {case_manager_id} is not a case manager")
+    if cm.role not in (Role.CASE_MANAGER.value, Role.SUPERVISOR.value):
+        raise InvalidInput(f"user {case_manager_id} is not a case manager or supervisor")
     uow.participants.assign(case_manager_id, participant_id, now)
     audit.record(
         uow,
@@ -312,34 +406,47 @@ def read_positions(
     end: datetime,
     reason: str,
     limit: int = 10000,
+    cross_caseload: bool = False,
+    export_format: str | None = None,
 ) -> PositionRead:
     """One participant's fixes in ``[start, end)`` for a stated *reason*.
 
-    Purpose limitation: per participant only, by staff with access to them,
-    with a reason of at least 10 characters; the read is audited with the
-    reason, the window and the number of fixes returned.
+    Purpose limitation: per participant only, by staff assigned to them (a supervisor
+    from another caseload only with *cross_caseload*), with a reason of at least 10
+    characters; the read is audited with the reason, the window, the number of fixes
+    returned, whether it crossed caseloads and (an export) the format.
 
     Raises:
         InvalidInput: no reason, or ``end <= start``, or a window over 31 days.
-        PermissionDenied: participant not on the caller's caseload.
+        PermissionDenied: participant not on the caller's caseload (see
+            :func:`~openatd.safeguards.access.require_location_access`).
     """
+    require_role(user, Role.CASE_MANAGER, Role.SUPERVISOR)
     reason = require_reason(reason, purpose="to read positions")
     start, end = _utc_window(start, end)
     if end <= start:
         raise InvalidInput("end must be after start")
     if (end - start).total_seconds() > 31 * 86400:
         raise InvalidInput("a position read covers at most 31 days")
-    require_participant_access(uow, user, participant_id)
+    cross = require_location_access(uow, user, participant_id, cross_caseload=cross_caseload)
     rows = uow.positions.for_participant(participant_id, start, end, limit=limit)
+    details: dict[str, Any] = {
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "count": len(rows),
+        "cross_caseload": cross,
+    }
+    if export_format is not None:
+        details["format"] = export_format
     record_read(
         uow,
         at=now,
         actor=audit.staff_actor(user),
-        action=AuditAction.POSITIONS_READ,
+        action=AuditAction.POSITIONS_EXPORT if export_format else AuditAction.POSITIONS_READ,
         what="positions",
         participant_ids=[participant_id],
         reason=reason,
-        details={"start": start.isoformat(), "end": end.isoformat(), "count": len(rows)},
+        details=details,
     )
     entry = flush_reads(uow)  # the response names its entry
     assert entry is not None

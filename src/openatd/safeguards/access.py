@@ -1,7 +1,11 @@
 """Purpose limitation (DESIGN principle 2): who may read what about whom.
 
 - A case manager reads only participants on their caseload.
-- A supervisor reads every participant (reviews violations, sets policy).
+- A supervisor reads every participant's records (reviews violations, sets policy), but
+  *location* (positions, tracks, exports) only of participants assigned to them; reading
+  another caseload's locations is an explicit act (``cross_caseload=true`` with a reason),
+  recorded as such in the audit log (:func:`require_location_access`). The evidence packet
+  of one alert, read to decide it, is the one exception, and is recorded as cross-caseload.
 - An auditor reads the audit log, not personal data.
 - An administrator manages users and devices, not personal data.
 
@@ -40,6 +44,34 @@ def require_participant_access(uow: UnitOfWork, user: TokenClaims, participant_i
         user.user_id, participant_id
     ):
         return
+    raise PermissionDenied(f"participant {participant_id} is not on your caseload")
+
+
+def require_location_access(
+    uow: UnitOfWork, user: TokenClaims, participant_id: int, *, cross_caseload: bool = False
+) -> bool:
+    """Raises PermissionDenied unless *user* may read *participant_id*'s locations.
+
+    Staff assigned to the participant may. A supervisor who is not assigned may only with
+    *cross_caseload* set (the caller also requires a reason and records both). Returns
+    whether the read is a cross-caseload read.
+
+    Raises:
+        NotFound: no such participant. PermissionDenied: as above.
+    """
+    uow.participants.get(participant_id)
+    if user.role in (Role.CASE_MANAGER, Role.SUPERVISOR) and uow.participants.is_assigned(
+        user.user_id, participant_id
+    ):
+        return False
+    if user.role is Role.SUPERVISOR:
+        if cross_caseload:
+            return True
+        raise PermissionDenied(
+            f"participant {participant_id} is not on your caseload: a supervisor reads another "
+            "caseload's locations only as a cross-caseload read (cross_caseload=true and a "
+            "reason), which the audit log records as such"
+        )
     raise PermissionDenied(f"participant {participant_id} is not on your caseload")
 
 

@@ -11,7 +11,13 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from openatd.domain.audit import AuditAction, AuditRecord, BrokenLink, first_broken_link
+from openatd.domain.audit import (
+    GENESIS,
+    AuditAction,
+    AuditRecord,
+    BrokenLink,
+    first_broken_link,
+)
 from openatd.safeguards.auth import TokenClaims
 from openatd.storage.repositories import UnitOfWork
 
@@ -50,8 +56,17 @@ def record(
 
 
 def verify(uow: UnitOfWork) -> tuple[int, BrokenLink | None]:
-    """Check the whole chain; returns ``(entries checked, first broken link or None)``."""
+    """Check the whole chain; returns ``(entries checked, first broken link or None)``.
+
+    When retention has deleted the oldest entries, the chain starts at the anchor hash that
+    a ``retention:purge`` entry of kind ``audit_entries`` recorded; that purge entry is itself
+    a link of the chain, so an anchor cannot be changed without breaking it.
+    """
     count = 0
+    genesis = GENESIS
+    first = uow.audit.first_prev_hash()
+    if first is not None and first != GENESIS and first in uow.audit.retention_anchors():
+        genesis = first
 
     def counted() -> Iterator[tuple[int, AuditRecord, str, str]]:
         nonlocal count
@@ -59,5 +74,5 @@ def verify(uow: UnitOfWork) -> tuple[int, BrokenLink | None]:
             count += 1
             yield item
 
-    broken = first_broken_link(counted())
+    broken = first_broken_link(counted(), genesis)
     return count, broken

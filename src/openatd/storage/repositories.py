@@ -408,6 +408,42 @@ class AuditRepository:
             )
         )
 
+    def first_prev_hash(self) -> str | None:
+        """``prev_hash`` of the oldest stored entry (None for an empty log)."""
+        return self.s.scalar(select(t.AuditEntry.prev_hash).order_by(t.AuditEntry.id).limit(1))
+
+    def retention_anchors(self) -> set[str]:
+        """Anchors recorded by purges of the audit log itself (``details.anchor``)."""
+        rows = self.s.scalars(
+            select(t.AuditEntry.details).where(
+                t.AuditEntry.action == "retention:purge",
+                t.AuditEntry.subject_type == "audit_entries",
+            )
+        ).all()
+        return {str(d["anchor"]) for d in rows if isinstance(d, dict) and d.get("anchor")}
+
+    def purge_before(
+        self, cutoff: datetime
+    ) -> tuple[int, str | None, datetime | None, datetime | None]:
+        """Delete the oldest entries, those up to the last one dated before *cutoff* (a prefix
+        of the chain). Returns ``(count, hash of the last deleted = the new anchor, oldest,
+        newest)``."""
+        last = self.s.execute(
+            select(t.AuditEntry.id, t.AuditEntry.hash)
+            .where(t.AuditEntry.at < cutoff)
+            .order_by(t.AuditEntry.id.desc())
+            .limit(1)
+        ).first()
+        if last is None:
+            return 0, None, None, None
+        span = self.s.execute(
+            select(func.min(t.AuditEntry.at), func.max(t.AuditEntry.at)).where(
+                t.AuditEntry.id <= last[0]
+            )
+        ).one()
+        res = self.s.execute(delete(t.AuditEntry).where(t.AuditEntry.id <= last[0]))
+        return int(getattr(res, "rowcount", 0) or 0), str(last[1]), span[0], span[1]
+
     def iter_chain(self, batch: int = 5000) -> Iterator[tuple[int, AuditRecord, str, str]]:
         """Every entry in id order as ``(id, record, prev_hash, hash)``."""
         last = 0
@@ -520,6 +556,13 @@ class UnitOfWork:
         self.participant_messages = outbox.ParticipantMessageRepository(s)
         self.visits = outbox.VisitRepository(s)
         self.staff = outbox.StaffRepository(s)
+        from openatd.storage import safeguard_repositories as sr
+
+        self.notices = sr.NoticeRepository(s)
+        self.level_history = sr.LevelHistoryRepository(s)
+        self.evidence = sr.EvidenceRepository(s)
+        self.retention = sr.RetentionRepository(s)
+        self.stats = sr.StatsRepository(s)
         return self
 
     def __exit__(

@@ -142,6 +142,14 @@ class Participant(Base):
     quiet_end: Mapped[str | None] = mapped_column(String(5), nullable=True)
     calendar_token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
     phone_pin_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # Migration 0005 (least surveillance, retention): when the current supervision level
+    # began, when an escalation ends and its review is due, and when the case was closed
+    # (collection stops; the record is purged ``participant_retention_days`` later).
+    level_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    level_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    level_review_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    closed_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class CaseloadAssignment(Base):
@@ -168,6 +176,9 @@ class Device(Base):
     name: Mapped[str | None] = mapped_column(String(120), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Migration 0005: active | returned | retired, and why it last changed (audited too).
+    status: Mapped[str] = mapped_column(String(20), default="active", server_default="active")
+    status_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Zone(Base):
@@ -262,6 +273,19 @@ class Alert(Base):
     resolved_by: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     participant_response: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Migration 0005 (due process): when the participant was told, until when they may
+    # answer before a violation can be confirmed, when they answered; a proposal of a
+    # violation by a first staff member; the evidence packet frozen at confirmation; and
+    # the participant's request for review of a decision.
+    notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    response_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    violation_proposed_by: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    violation_proposed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    violation_proposal_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    evidence: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    review_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    review_request_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class AuditEntry(Base):
@@ -518,3 +542,41 @@ class RuleState(Base):
     )
     state: Mapped[dict[str, Any]] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ParticipantNotice(Base):
+    """Something the participant is told (an alert raised, a decision, a review request).
+
+    Delivered to the portal when written (``created_at``). The notification outbox
+    (SMS / e-mail) takes rows whose ``outbox_queued_at`` is null and sets it when it has
+    queued them; see ``openatd.alerts.notices``.
+    """
+
+    __tablename__ = "participant_notices"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    participant_id: Mapped[int] = mapped_column(
+        ForeignKey("participants.id", ondelete="CASCADE"), index=True
+    )
+    alert_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    outbox_queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class SupervisionLevelChange(Base):
+    """One change of a participant's supervision level, with its reason and (escalation)
+    end date; the whole history feeds the step-down recommendation."""
+
+    __tablename__ = "supervision_level_changes"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    participant_id: Mapped[int] = mapped_column(
+        ForeignKey("participants.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    old_level: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    new_level: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(Text)
+    until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    by_user: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

@@ -31,7 +31,18 @@ def _register_device(live_server: Any) -> None:
         f"{live_server.api}/api/auth/token", data={"username": "adam", "password": PASSWORD}
     )
     admin = {"Authorization": f"Bearer {r.json()['access_token']}"}
-    r = httpx.post(f"{live_server.api}/api/devices", headers=admin, json={"unique_id": DEVICE})
+    # Positions are collected only from a device assigned to a participant at the GPS level.
+    r = httpx.post(
+        f"{live_server.api}/api/participants",
+        headers=admin,
+        json={"name": "Fuzz", "timezone": "UTC", "supervision_level": "gps"},
+    )
+    assert r.status_code == 201, r.text
+    r = httpx.post(
+        f"{live_server.api}/api/devices",
+        headers=admin,
+        json={"unique_id": DEVICE, "participant_id": r.json()["id"]},
+    )
     assert r.status_code == 201, r.text
 
 

@@ -29,6 +29,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import Mount, Route
 
 from openatd.accounts import create_user
+from openatd.alerts.notices import notify_new_alerts
 from openatd.api.access import RouteEntry, declared, iter_routes
 from openatd.api.app import create_app
 from openatd.api.container import Container
@@ -66,6 +67,7 @@ QUERY = {
     "start": (T0 - timedelta(days=1)).isoformat(),
     "end": T0.isoformat(),
     "reason": "route crawl: checking the audit trail",
+    "format": "geojson",
 }
 """Values for query parameters that reads need (positions: a window and a reason)."""
 
@@ -183,6 +185,11 @@ def world(db_url: str) -> Iterator[World]:
             uow, cm, T0, mine, kind="home", scheduled_for=(T0 + timedelta(days=2)).isoformat()
         ).id
         feed_token = feed.issue(uow, cm, T0, mine)
+    with db.uow() as uow:
+        # Participants are told of their alerts by a background task; here, before the crawl,
+        # so that a read is only a read (the catch-up on reading alerts then has nothing to do).
+        notify_new_alerts(uow, T0, settings.response_window_h * 3600.0, None)
+    with db.uow() as uow:
         version = uow.participants.get(mine).app_token_version or 0
     tokens = {}
     from openatd.safeguards.auth import issue_token

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
 from openatd.api.access import PERSONAL_WRITE, personal_read
-from openatd.api.deps import CurrentUser, NowDep, PathId, UowDep
+from openatd.api.deps import ContainerDep, CurrentUser, NowDep, PathId, UowDep
 from openatd.api.schemas import (
+    CaseClose,
     CaseloadAssign,
     ParticipantCreate,
     ParticipantPublic,
@@ -19,11 +20,19 @@ from openatd.api.schemas import (
     PositionsPublic,
 )
 from openatd.domain.audit import AuditAction
-from openatd.participants import service, stepdown
+from openatd.participants import lifecycle, service, stepdown, tracks
 from openatd.safeguards import audit
 from openatd.safeguards.reads import record_read
 
 router = APIRouter(prefix="/api/participants", tags=["participants"])
+
+CrossCaseload = Annotated[
+    bool,
+    Query(
+        description="a supervisor reading a participant not assigned to them says so "
+        "explicitly; the audit log records it as a cross-caseload read"
+    ),
+]
 
 
 @router.get(
@@ -57,11 +66,43 @@ def get_participant(
 
 @router.patch("/{participant_id}", response_model=ParticipantPublic, openapi_extra=PERSONAL_WRITE)
 def update_participant(
-    participant_id: PathId, body: ParticipantUpdate, uow: UowDep, user: CurrentUser, now: NowDep
+    participant_id: PathId,
+    body: ParticipantUpdate,
+    uow: UowDep,
+    user: CurrentUser,
+    now: NowDep,
+    container: ContainerDep,
 ) -> ParticipantPublic:
-    """Change name, time zone, supervision level or policy overrides."""
+    """Change name, time zone, supervision level or policy overrides. A level change needs
+    ``level_reason``; an escalation also ``level_until`` (its end; a review is due then)."""
     p = service.update_participant(uow, user, now, participant_id, body.model_dump())
+    uow.flush()
+    container.pipeline_changed(participant_id)
     return ParticipantPublic.model_validate(p)
+
+
+@router.post("/{participant_id}/close", openapi_extra=PERSONAL_WRITE)
+def close_case(
+    participant_id: PathId,
+    body: CaseClose,
+    uow: UowDep,
+    user: CurrentUser,
+    now: NowDep,
+    container: ContainerDep,
+) -> dict[str, object]:
+    """Close the case (the participant exits the program): collection stops, face templates
+    are deleted at once, the rest is deleted after OPENATD_PARTICIPANT_RETENTION_DAYS."""
+    done = lifecycle.close_case(
+        uow,
+        user,
+        now,
+        participant_id,
+        body.reason,
+        container.settings.participant_retention_days,
+    )
+    uow.flush()
+    container.pipeline_changed(None)
+    return done
 
 
 @router.post("/{participant_id}/caseload", status_code=204, openapi_extra=PERSONAL_WRITE)
@@ -89,10 +130,12 @@ def positions(
         Query(description="why you read them (recorded in the audit log; at least 10 characters)"),
     ] = "",
     limit: Annotated[int, Query(ge=1, le=10000)] = 10000,
+    cross_caseload: CrossCaseload = False,
 ) -> PositionsPublic:
     """One participant's positions in ``[start, end)``, for a stated reason.
 
-    There is no endpoint that searches positions across participants.
+    There is no endpoint that searches positions across participants. A supervisor reads
+    the positions of a participant not assigned to them only with ``cross_caseload=true``.
     """
     got = service.read_positions(
         uow,
@@ -103,12 +146,67 @@ def positions(
         end=_aware(end),
         reason=reason,
         limit=limit,
+        cross_caseload=cross_caseload,
     )
     return PositionsPublic(
         participant_id=participant_id,
         reason=reason.strip(),
         audit_entry_id=got.audit_entry_id,
         positions=[PositionPublic.model_validate(p) for p in got.positions],
+    )
+
+
+TRACK_FORMATS = {
+    "gpx": ("application/gpx+xml", "gpx"),
+    "geojson": ("application/geo+json", "geojson"),
+    "csv": ("text/csv; charset=utf-8", "csv"),
+}
+
+
+@router.get(
+    "/{participant_id}/track", response_class=Response, openapi_extra=personal_read("positions")
+)
+def track(
+    participant_id: PathId,
+    uow: UowDep,
+    user: CurrentUser,
+    now: NowDep,
+    start: Annotated[datetime, Query(description="ISO 8601 with offset, inclusive")],
+    end: Annotated[datetime, Query(description="ISO 8601 with offset, exclusive")],
+    format: Annotated[Literal["gpx", "geojson", "csv"], Query(description="gpx | geojson | csv")],
+    reason: Annotated[
+        str,
+        Query(description="why you export it (recorded in the audit log; at least 10 characters)"),
+    ] = "",
+    cross_caseload: CrossCaseload = False,
+) -> Response:
+    """One participant's track as GPX, GeoJSON or CSV, behind the same reason and audit as
+    reading the positions (the audit entry records the format)."""
+    got = service.read_positions(
+        uow,
+        user,
+        now,
+        participant_id,
+        start=_aware(start),
+        end=_aware(end),
+        reason=reason,
+        cross_caseload=cross_caseload,
+        export_format=format,
+    )
+    if format == "gpx":
+        body = tracks.to_gpx(got.positions, name=f"participant {participant_id}")
+    elif format == "geojson":
+        body = tracks.to_geojson(got.positions, participant_id=participant_id)
+    else:
+        body = tracks.to_csv(got.positions)
+    media, ext = TRACK_FORMATS[format]
+    return Response(
+        body,
+        media_type=media,
+        headers={
+            "Content-Disposition": f'attachment; filename="participant-{participant_id}.{ext}"',
+            "X-OpenATD-Audit-Entry": str(got.audit_entry_id),
+        },
     )
 
 
@@ -126,6 +224,8 @@ class StepDownPublic(BaseModel):
     eligible: bool
     window_days: int
     reasons: list[str]
+    review_date: datetime | None = None
+    history: dict[str, Any] = {}
 
 
 @router.get(
@@ -136,7 +236,9 @@ class StepDownPublic(BaseModel):
 def step_down(
     participant_id: PathId, uow: UowDep, user: CurrentUser, now: NowDep
 ) -> StepDownPublic:
-    """Step-down recommendation from compliance history (a recommendation, never automatic)."""
+    """Step-down recommendation from the whole compliance history (check-ins on time,
+    technical vs confirmed alerts, time at level), with its reasons and a review date; a
+    recommendation, never automatic."""
     p = service.get_participant(uow, user, now, participant_id)
     history = uow.alerts.list(participant_ids=[participant_id], limit=100000)
     record_read(
@@ -148,11 +250,13 @@ def step_down(
         participant_ids=[participant_id],
         details={"count": len(history)},
     )
-    rec = stepdown.recommend(p, history, now)
+    rec = stepdown.recommend(p, history, now, checkins=uow.evidence.all_checkins(participant_id))
     return StepDownPublic(
         current=rec.current,
         recommended=rec.recommended,
         eligible=rec.eligible,
         window_days=rec.window_days,
         reasons=rec.reasons,
+        review_date=rec.review_date,
+        history=rec.history,
     )

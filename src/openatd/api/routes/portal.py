@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Path, Request, Response, UploadFile
 
+from openatd.alerts.due_process import DueProcessPolicy
 from openatd.api.access import NO_PERSONAL_DATA, PERSONAL_WRITE, personal_read
 from openatd.api.checkin_schemas import (
     MAX_ID,
@@ -21,6 +22,7 @@ from openatd.api.checkin_schemas import (
     AlertResponseCreate,
     CheckInReceiptPublic,
     CheckInWindowPublic,
+    NoticePublic,
     ObligationsPublic,
     OpenWindowPublic,
     ParticipantSignIn,
@@ -28,6 +30,7 @@ from openatd.api.checkin_schemas import (
     PortalAlertPublic,
     PortalObligationPublic,
     ProblemReportCreate,
+    ReviewRequest,
     ScheduleDescriptionPublic,
 )
 from openatd.api.container import Container
@@ -45,7 +48,7 @@ from openatd.checkins import service
 from openatd.checkins.service import Location
 from openatd.errors import AuthenticationFailed, OpenATDError, VerificationUnavailable
 from openatd.obligations import feed
-from openatd.participants import portal
+from openatd.participants import portal, transparency
 from openatd.safeguards.auth import ParticipantClaims, read_participant_token
 
 log = logging.getLogger(__name__)
@@ -299,9 +302,63 @@ def check_in(
 @router.get(
     "/alerts", response_model=list[PortalAlertPublic], openapi_extra=personal_read("alerts")
 )
-def alerts(claims: CurrentParticipant, uow: UowDep, now: NowDep) -> list[PortalAlertPublic]:
-    """Every alert raised about you, newest first, with its explanation and status."""
+def alerts(
+    claims: CurrentParticipant, uow: UowDep, now: NowDep, container: ContainerDep
+) -> list[PortalAlertPublic]:
+    """Every alert raised about you, newest first, with its explanation, status, the time
+    until which you can answer, and the decision with its evidence."""
+    transparency.catch_up_notices(
+        uow, claims, now, DueProcessPolicy.from_settings(container.settings)
+    )
     return [PortalAlertPublic.model_validate(a) for a in portal.my_alerts(uow, claims, now)]
+
+
+@router.get("/notices", response_model=list[NoticePublic], openapi_extra=personal_read("notices"))
+def notices(
+    claims: CurrentParticipant, uow: UowDep, now: NowDep, container: ContainerDep
+) -> list[NoticePublic]:
+    """What you were told (alerts raised, decisions, reviews), newest first."""
+    policy = DueProcessPolicy.from_settings(container.settings)
+    return [NoticePublic.model_validate(n) for n in transparency.notices(uow, claims, now, policy)]
+
+
+@router.get("/alerts/{alert_id}/history", openapi_extra=personal_read("alert_history"))
+def alert_history(
+    alert_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    claims: CurrentParticipant,
+    uow: UowDep,
+    now: NowDep,
+) -> dict[str, Any]:
+    """Every step of an alert about you: who did what, when and why."""
+    return transparency.alert_history(uow, claims, now, alert_id)
+
+
+@router.post(
+    "/alerts/{alert_id}/review", response_model=PortalAlertPublic, openapi_extra=PERSONAL_WRITE
+)
+def request_review(
+    alert_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    body: ReviewRequest,
+    claims: CurrentParticipant,
+    uow: UowDep,
+    now: NowDep,
+    container: ContainerDep,
+) -> PortalAlertPublic:
+    """Ask for a review of a decision, saying why: the alert is opened again."""
+    policy = DueProcessPolicy.from_settings(container.settings)
+    return PortalAlertPublic.model_validate(
+        transparency.request_review(uow, claims, now, alert_id, body.reason, policy)
+    )
+
+
+@router.get("/export.gpx", response_class=Response, openapi_extra=personal_read("positions"))
+def export_gpx(claims: CurrentParticipant, uow: UowDep, now: NowDep) -> Response:
+    """Every stored position of yours as a GPX 1.1 file."""
+    return Response(
+        transparency.export_gpx(uow, claims, now),
+        media_type="application/gpx+xml",
+        headers={"Content-Disposition": 'attachment; filename="my-positions.gpx"'},
+    )
 
 
 @router.post(
