@@ -212,6 +212,8 @@ def test_case_manager_runs_the_caseload_in_the_browser(
     page.goto(f"{api}/ui/participants/{pid}")
     page.fill("#reason", "reviewing the zone exit before calling Ana")
     page.click("text=Show positions")
+    page.wait_for_load_state("load")
+    page.locator("tbody tr").first.wait_for()  # count() does not wait for the table
     assert page.locator("tbody tr").count() == 7
     entry = int(page.inner_text("main").split("recorded as audit entry ")[1].split(".")[0])
     wait_until(page, "window.openatdMap !== undefined")
