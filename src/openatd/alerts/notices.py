@@ -14,8 +14,6 @@ alert's details and explanation.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -27,6 +25,7 @@ from openatd.domain.clock import Clock
 from openatd.safeguards import audit
 from openatd.storage import tables as t
 from openatd.storage.repositories import UnitOfWork
+from openatd.tasks import PeriodicTask
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +122,7 @@ def notify_new_alerts(
     return done
 
 
-class AlertNoticeTask:
+class AlertNoticeTask(PeriodicTask):
     """Runs :func:`notify_new_alerts` every *interval_s* seconds in a worker thread, so a
     participant is told of an alert within seconds of it being raised, whatever raised it
     (the position pipeline, the missed-check-in sweep). A failing run is logged and retried.
@@ -136,34 +135,12 @@ class AlertNoticeTask:
         response_window_s: float,
         interval_s: float,
     ) -> None:
+        super().__init__(interval_s, "openatd-alert-notices", "alert notices")
         self._new_uow = new_uow
         self._clock = clock
         self._window_s = response_window_s
-        self._interval_s = max(0.05, float(interval_s))
-        self._task: asyncio.Task[None] | None = None
 
     def run_once(self) -> int:
         """One pass at the clock's now; returns how many alerts were notified."""
         with self._new_uow() as uow:
             return len(notify_new_alerts(uow, self._clock.now(), self._window_s))
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await asyncio.to_thread(self.run_once)
-            except Exception:
-                log.exception("alert notices failed; retrying at the next interval")
-            await asyncio.sleep(self._interval_s)
-
-    def start(self) -> None:
-        """Start on the running event loop (idempotent)."""
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._loop(), name="openatd-alert-notices")
-
-    async def stop(self) -> None:
-        """Cancel the task and wait for it."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task

@@ -7,19 +7,18 @@ and retried at the next interval; it never stops the server.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
 from openatd.checkins.service import sweep_missed_check_ins
 from openatd.domain.clock import Clock
 from openatd.storage.repositories import UnitOfWork
+from openatd.tasks import PeriodicTask
 
 log = logging.getLogger(__name__)
 
 
-class CheckInSweeper:
+class CheckInSweeper(PeriodicTask):
     """Runs the missed-check-in sweep every *interval_s* seconds in a worker thread.
 
     >>> sweeper = CheckInSweeper(container.uow, container.clock, 30.0)  # doctest: +SKIP
@@ -27,10 +26,9 @@ class CheckInSweeper:
     """
 
     def __init__(self, new_uow: Callable[[], UnitOfWork], clock: Clock, interval_s: float) -> None:
+        super().__init__(interval_s, "openatd-checkin-sweeper", "missed-check-in sweep")
         self._new_uow = new_uow
         self._clock = clock
-        self._interval_s = max(0.05, float(interval_s))
-        self._task: asyncio.Task[None] | None = None
 
     def run_once(self) -> int:
         """One sweep at the clock's current instant; returns the number of alerts raised."""
@@ -44,24 +42,3 @@ class CheckInSweeper:
                 alert.id,
             )
         return len(raised)
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await asyncio.to_thread(self.run_once)
-            except Exception:
-                log.exception("missed-check-in sweep failed; retrying at the next interval")
-            await asyncio.sleep(self._interval_s)
-
-    def start(self) -> None:
-        """Start the periodic task on the running event loop (idempotent)."""
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._loop(), name="openatd-checkin-sweeper")
-
-    async def stop(self) -> None:
-        """Cancel the task and wait for it."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task

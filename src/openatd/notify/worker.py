@@ -15,8 +15,6 @@ step is logged and retried at the next run; it never stops the server or the oth
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
@@ -36,6 +34,7 @@ from openatd.notify.outbox import (
 )
 from openatd.settings import Settings
 from openatd.storage.repositories import UnitOfWork
+from openatd.tasks import PeriodicTask
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +174,7 @@ def send_digests(uow: UnitOfWork, now: datetime, hour_utc: int) -> int:
     return n
 
 
-class NotificationWorker:
+class NotificationWorker(PeriodicTask):
     """Runs the steps of the module docstring every *interval_s* seconds in a worker thread."""
 
     def __init__(
@@ -190,9 +189,8 @@ class NotificationWorker:
         self._settings = settings
         self._channels = channels
         self._policy = ReminderPolicy.parse(settings.reminder_offsets, settings.reminder_morning)
-        self._interval_s = max(0.05, float(settings.outbox_interval_s))
+        super().__init__(settings.outbox_interval_s, "openatd-notify", "outbox run")
         self._since: datetime | None = None
-        self._task: asyncio.Task[None] | None = None
 
     def run_once(self) -> SendReport:
         """One run at the clock's instant; each step isolated from the others' failures."""
@@ -220,24 +218,3 @@ class NotificationWorker:
             max_attempts=self._settings.outbox_max_attempts,
             retry_base_s=self._settings.outbox_retry_base_s,
         )
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await asyncio.to_thread(self.run_once)
-            except Exception:
-                log.exception("outbox run failed; retrying at the next interval")
-            await asyncio.sleep(self._interval_s)
-
-    def start(self) -> None:
-        """Start the periodic task on the running event loop (idempotent)."""
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._loop(), name="openatd-notify")
-
-    async def stop(self) -> None:
-        """Cancel the periodic task and wait for it."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None

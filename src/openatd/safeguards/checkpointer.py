@@ -8,8 +8,6 @@ retried at the next interval; it never stops the server.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -17,11 +15,12 @@ from pathlib import Path
 from openatd.domain.clock import Clock
 from openatd.safeguards.checkpoints import Checkpoint, checkpoint_now, load_signing_key
 from openatd.storage.repositories import UnitOfWork
+from openatd.tasks import PeriodicTask
 
 log = logging.getLogger(__name__)
 
 
-class AuditCheckpointer:
+class AuditCheckpointer(PeriodicTask):
     """Writes a signed checkpoint every *interval_s* seconds (when the log has grown).
 
     Raises (at construction):
@@ -42,8 +41,7 @@ class AuditCheckpointer:
         self._clock = clock
         self._key = signing_key
         self._dir = directory
-        self._interval_s = max(0.05, float(interval_s))
-        self._task: asyncio.Task[None] | None = None
+        super().__init__(interval_s, "openatd-audit-checkpointer", "audit checkpoint")
 
     def run_once(self) -> Checkpoint | None:
         """Sign the head now if it moved; returns the checkpoint written, if any."""
@@ -52,24 +50,3 @@ class AuditCheckpointer:
         if cp is not None:
             log.info("audit checkpoint #%d: %d entries, key %s", cp.seq, cp.entries, cp.key_id)
         return cp
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await asyncio.to_thread(self.run_once)
-            except Exception:
-                log.exception("audit checkpoint failed; retrying at the next interval")
-            await asyncio.sleep(self._interval_s)
-
-    def start(self) -> None:
-        """Start the periodic task on the running event loop (idempotent)."""
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._loop(), name="openatd-audit-checkpointer")
-
-    async def stop(self) -> None:
-        """Cancel the task and wait for it."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
