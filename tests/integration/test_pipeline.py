@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from openatd.accounts import create_user
@@ -209,10 +210,13 @@ def test_engines_are_built_at_start(db_url: str) -> None:
     db.dispose()
 
 
-def test_resent_messages_never_reenter_the_rules(db_url: str) -> None:
+@pytest.mark.parametrize("restart_before", [None, 2, 3])
+def test_resent_messages_never_reenter_the_rules(db_url: str, restart_before: int | None) -> None:
     """Issue 14 item 8: a device re-sends an unacknowledged pair (strap closed at 22 %, strap
     open at 14 % with a removing alarm) after newer messages, then its login, then the pair
-    again in one batch: one strap_tamper, one low_battery, one alarm event, however often."""
+    again in one batch: one strap_tamper, one low_battery, one alarm event, however often,
+    and also when the service restarted in between (the fingerprints are saved with the
+    rule state)."""
     db = Database(db_url)
     db.migrate()
     _setup(db)
@@ -233,8 +237,11 @@ def test_resent_messages_never_reenter_the_rules(db_url: str) -> None:
         [at(closed, 300), at(opened, 301)],  # re-sent after newer messages
         [login, at(closed, 400), at(opened, 400)],  # re-sent after a reconnection
     ]
-    for batch in rounds:
+    for i, batch in enumerate(rounds):
         clock.set(max(r.received for r in batch if r.received is not None))
+        if restart_before == i:  # a restart: only the saved rule state remembers the pair
+            pipeline = PositionPipeline(db, get_settings(env="development"), clock)
+            pipeline.build_engines()
         pipeline.process([("imei-1", batch)])
 
     types = [t for t, _, _ in _alerts(db)]

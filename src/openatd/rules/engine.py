@@ -24,13 +24,14 @@ same content: position, battery, strap, alarms, extras) does not re-enter the fi
 battery, tamper or zone rules, whatever arrived in between; it only tells the
 connectivity rule that the device is talking (as a message without a new fix). The
 engine remembers the last :data:`SEEN_MESSAGES` such fingerprints per device (8 bytes
-each); messages without a device time are never treated as repeats.
+each; saved with the rule state, so a restart or another worker remembers them too);
+messages without a device time are never treated as repeats.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
+import json
 from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -80,7 +81,32 @@ def message_fingerprint(report: DeviceReport) -> int | None:
     when it has no device time (``fix_time``) and so cannot be told from a new message."""
     if report.fix_time is None:
         return None
-    text = repr(dataclasses.replace(report, received=None))
+    # Canonical text, the same in every process (a restarted or another worker compares it
+    # with saved fingerprints): alarms sorted, extras as sorted-key JSON. repr() of a
+    # frozenset would follow string hashing, which differs per process.
+    text = json.dumps(
+        [
+            report.kind.value,
+            report.unique_id,
+            report.fix_time.isoformat(),
+            report.latitude,
+            report.longitude,
+            report.valid,
+            report.accuracy_m,
+            report.hdop,
+            report.satellites,
+            report.speed_mps,
+            report.course_deg,
+            report.altitude_m,
+            report.battery_pct,
+            report.battery_v,
+            report.strap,
+            sorted(a.value for a in report.alarms),
+            report.extras,
+        ],
+        sort_keys=True,
+        default=repr,
+    )
     return int.from_bytes(
         hashlib.blake2b(text.encode(), digest_size=8).digest(), "big", signed=True
     )
@@ -139,15 +165,26 @@ class DeviceRulesEngine:
         fingerprint = message_fingerprint(report)
         if fingerprint is None:
             return False
-        seen = self._seen
-        if fingerprint in seen:
+        if fingerprint in self._seen:
             return True
+        self.remember_message(fingerprint)
+        return False
+
+    def remember_message(self, fingerprint: int) -> None:
+        """Add *fingerprint* (:func:`message_fingerprint`) to the ring of handled messages,
+        replacing the oldest once :data:`SEEN_MESSAGES` are held."""
+        seen = self._seen
         if len(seen) < SEEN_MESSAGES:
             seen.append(fingerprint)
         else:
             seen[self._seen_next] = fingerprint
             self._seen_next = (self._seen_next + 1) % SEEN_MESSAGES
-        return False
+
+    def seen_messages(self) -> list[int]:
+        """The fingerprints of handled messages, oldest first (for :mod:`openatd.rules.state`:
+        a restarted engine that remembers them in this order ends with the same ring)."""
+        seen = self._seen.tolist()
+        return seen[self._seen_next :] + seen[: self._seen_next]
 
     def on_report(self, report: DeviceReport) -> Outcome:
         """Handle one message (``received`` set) in processing order; see the module docstring.

@@ -3,6 +3,7 @@ where the last committed batch left off (issue 11).
 
 What a :class:`~openatd.rules.engine.DeviceRulesEngine` carries from one message to the
 next: the filter's newest accepted fix and its most recent fix times (re-sent fixes), the
+fingerprints of the messages it has handled (re-sent messages, issue 14 item 8), the
 newest fix evaluated for zones, each zone's current run of offending fixes (dwell in
 progress, whether it has alerted) keyed by the zone's label, the strap and battery
 hysteresis, and the connectivity timers. :func:`snapshot` writes them into a dict of
@@ -70,6 +71,7 @@ def snapshot(engine: DeviceRulesEngine) -> dict[str, Any]:
         if newest is None
         else [_t(newest.fix_time), newest.latitude, newest.longitude, newest.accuracy_m],
         "known": [_t(t) for t in list(f._order)[-KNOWN_FIX_TIMES:]],
+        "seen": engine.seen_messages(),
         "evaluated": _t(engine.newest_evaluated),
         "zones": zones,
         "strap_open": engine.tamper.known_open,
@@ -100,6 +102,8 @@ def restore(engine: DeviceRulesEngine, state: dict[str, Any]) -> None:
         at = _p(t)
         if at is not None:
             f._remember(at)
+    for fingerprint in state.get("seen", []):
+        engine.remember_message(int(fingerprint))
     engine.newest_evaluated = _p(state.get("evaluated"))
     runs = state.get("zones", {})
     for proc in engine.zone_processors:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -12,8 +15,14 @@ from openatd.domain.messages import Alarm, DeviceReport, ReportKind
 from openatd.domain.zones import parse_zone
 from openatd.errors import InvalidInput
 from openatd.rules.alerts import AlertType, RaisedAlert
-from openatd.rules.engine import DeviceRulesEngine, processing_order
+from openatd.rules.engine import (
+    SEEN_MESSAGES,
+    DeviceRulesEngine,
+    message_fingerprint,
+    processing_order,
+)
 from openatd.rules.policy import Policy
+from openatd.rules.state import restore, snapshot
 
 T0 = datetime(2024, 5, 15, 2, 10, tzinfo=UTC)  # 21:10 CDT on Tue 2024-05-14
 HOME = parse_zone(
@@ -238,3 +247,50 @@ def test_unknown_accuracy_is_said_not_zeroed() -> None:
         )
     )
     assert out.alerts[0].explanation.endswith("; accuracy 12 m (not reported for 1 of them).")
+
+
+_FINGERPRINT_SNIPPET = """
+from datetime import UTC, datetime
+from openatd.domain.messages import Alarm, DeviceReport
+from openatd.rules.engine import message_fingerprint
+r = DeviceReport(unique_id="1", fix_time=datetime(2026, 1, 1, tzinfo=UTC), latitude=1.5,
+                 longitude=2.5, strap="open", battery_pct=14.0,
+                 alarms=frozenset(Alarm), extras={"b": 1, "a": [1, 2]})
+print(message_fingerprint(r))
+"""
+
+
+def test_message_fingerprint_is_the_same_in_every_process() -> None:
+    """Saved fingerprints are compared by a restarted process: string hashing (which orders
+    a frozenset of alarms) differs per process, the fingerprint must not."""
+    prints = {
+        subprocess.run(
+            [sys.executable, "-c", _FINGERPRINT_SNIPPET],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for seed in (1, 2, 3, 4)
+    }
+    assert len(prints) == 1
+    fix = DeviceReport(unique_id="1", fix_time=datetime(2026, 1, 1, tzinfo=UTC))
+    assert message_fingerprint(fix) != message_fingerprint(replace(fix, battery_pct=14.0))
+    assert message_fingerprint(fix) == message_fingerprint(replace(fix, received=datetime.now(UTC)))
+    assert message_fingerprint(replace(fix, fix_time=None)) is None
+
+
+def test_seen_messages_survive_a_snapshot_in_ring_order() -> None:
+    """The ring of handled-message fingerprints goes into the rule state oldest first, and a
+    fresh engine restored from it forgets the same message next as the original would."""
+    engine = DeviceRulesEngine([], Policy(), "UTC")
+    for n in range(SEEN_MESSAGES + 5):  # wraps the ring
+        engine.remember_message(n)
+    assert engine.seen_messages() == list(range(5, SEEN_MESSAGES + 5))
+    fresh = DeviceRulesEngine([], Policy(), "UTC")
+    restore(fresh, json.loads(json.dumps(snapshot(engine))))
+    assert fresh.seen_messages() == engine.seen_messages()
+    engine.remember_message(-1)
+    fresh.remember_message(-1)
+    assert fresh.seen_messages() == engine.seen_messages()
+    assert 5 not in fresh.seen_messages()
