@@ -9,6 +9,7 @@ from alembic.migration import MigrationContext
 
 from openatd.safeguards.downtime import SERVER_DOWN, heartbeat, record_start
 from openatd.storage.db import Database
+from openatd.storage.partitions import include_name
 from openatd.storage.tables import Base
 
 T0 = datetime(2026, 3, 8, 6, 0, tzinfo=UTC)
@@ -38,6 +39,7 @@ def test_migrations_match_the_models(db_url: str) -> None:
     db = Database(db_url)
     db.migrate()
     with db.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        context = MigrationContext.configure(conn, opts={"include_name": include_name})
+        diff = compare_metadata(context, Base.metadata)
     assert diff == []
     db.dispose()

@@ -35,6 +35,7 @@ from openatd.notify.channels import channels_from_settings
 from openatd.notify.worker import NotificationWorker
 from openatd.safeguards.checkpointer import AuditCheckpointer
 from openatd.settings import Settings
+from openatd.storage.partitions import PartitionKeeper
 from openatd.web import docs, pages
 from openatd.web import participant as participant_app
 from openatd.web.security import SecurityMiddleware
@@ -92,11 +93,15 @@ def create_app(
             owned.uow, owned.clock, owned.settings.response_window_h * 3600.0, 2.0
         )
         notices.start()  # participants told of new alerts (alerts/notices.py)
+        partitions = PartitionKeeper(owned.db.engine, owned.clock)
+        if owned.db.dialect == "postgresql":
+            partitions.start()  # next months' position partitions (storage/partitions.py)
         try:
             yield
         finally:
             await notifier.stop()
             await notices.stop()
+            await partitions.stop()
             await sweeper.stop()
             if checkpointer is not None:
                 await checkpointer.stop()

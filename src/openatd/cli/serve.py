@@ -252,9 +252,10 @@ async def _alive_loop(container: object) -> None:
 
 
 async def _retention_loop(container: object) -> None:
-    """Purge expired positions and events once at start-up, then every hour."""
+    """Enforce every kind's retention period (``OPENATD_*_RETENTION_DAYS``) once at start-up,
+    then every hour."""
     from openatd.api.container import Container
-    from openatd.safeguards.retention import purge
+    from openatd.safeguards.retention import RetentionPolicy, purge
 
     assert isinstance(container, Container)
     log = logging.getLogger("openatd.retention")
@@ -264,13 +265,13 @@ async def _retention_loop(container: object) -> None:
             def run() -> None:
                 with container.uow() as uow:
                     report = purge(
-                        uow, container.clock.now(), container.settings.position_retention_days
+                        uow,
+                        container.clock.now(),
+                        policy=RetentionPolicy.from_settings(container.settings),
                     )
                 log.info(
-                    "retention: purged %d positions, %d events before %s",
-                    report.positions,
-                    report.events,
-                    report.cutoff.isoformat(),
+                    "retention: %s",
+                    ", ".join(f"{k.kind} {k.deleted} deleted, {k.held} held" for k in report.kinds),
                 )
 
             await asyncio.to_thread(run)

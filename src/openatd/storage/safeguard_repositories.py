@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, and_, delete, false, func, or_, select, up
 from sqlalchemy.orm import Session
 
 from openatd.storage import tables as t
+from openatd.storage.partitions import drop_position_partition, position_partitions
 
 
 def _count(res: Any) -> int:
@@ -215,8 +216,27 @@ class RetentionRepository:
         n_held = int(self.s.scalar(select(func.count(t.Position.id)).where(old, held)) or 0)
         cond = and_(old, ~held)
         lo, hi = self._span(t.Position.fix_time, cond)
-        n = _count(self.s.execute(delete(t.Position).where(cond)))
+        n = self._drop_whole_partitions(cutoff, cond)
+        n += _count(self.s.execute(delete(t.Position).where(cond)))
         return n, n_held, lo, hi
+
+    def _drop_whole_partitions(self, cutoff: datetime, cond: ColumnElement[bool]) -> int:
+        """PostgreSQL: drop each monthly positions partition that ends by *cutoff* and whose
+        every row meets *cond* (old and not held); returns the rows dropped. Nothing else
+        changes: a partition with one row to keep is left to the row-by-row delete
+        (:mod:`openatd.storage.partitions`)."""
+        conn = self.s.connection()
+        dropped = 0
+        for part in position_partitions(conn):
+            if part.end > cutoff:
+                break
+            inside = and_(t.Position.fix_time >= part.start, t.Position.fix_time < part.end)
+            rows = self.s.scalar(select(func.count()).select_from(t.Position).where(inside))
+            gone = self.s.scalar(select(func.count()).select_from(t.Position).where(inside, cond))
+            if rows == gone:
+                drop_position_partition(conn, part)
+                dropped += int(rows or 0)
+        return dropped
 
     def purge_events(
         self, cutoff: datetime, holds: Sequence[tuple[int, datetime, datetime]]

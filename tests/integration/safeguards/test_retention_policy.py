@@ -207,3 +207,39 @@ def test_audit_entries_expire_and_the_chain_still_verifies(stack: Stack) -> None
         conn.execute(sa.text("DELETE FROM audit_entries WHERE id = :i"), {"i": first})
     with stack.container.uow() as uow:
         assert audit.verify(uow)[1] is not None
+
+
+def test_the_service_enforces_every_kinds_period_from_its_settings(stack: Stack) -> None:
+    """``openatd serve``'s hourly pass uses each kind's setting, not only the positions one
+    (it once passed ``OPENATD_POSITION_RETENTION_DAYS`` alone, so ``OPENATD_EVENT_RETENTION_DAYS``
+    and the others were ignored by the running service)."""
+    import asyncio
+
+    from openatd.api.container import Container
+    from openatd.cli.serve import _retention_loop
+    from openatd.settings import get_settings
+
+    ten_days_ago = T0 - timedelta(days=10)
+    stack.pipeline().process([(stack.imei, stack.fixes(ten_days_ago, 3, alarms=["power_cut"]))])
+    with stack.container.db.engine.begin() as conn:  # decided: nothing is held
+        conn.execute(sa.text("UPDATE alerts SET status = 'resolved', resolved_at = raised_at"))
+    events = "SELECT count(*) FROM events WHERE type = 'device_alarm'"
+    assert _scalar(stack, events) == 3
+    settings = get_settings(
+        database_url=stack.container.settings.database_url,
+        env="development",
+        event_retention_days=5,
+    )
+    container = Container(settings=settings, db=stack.container.db, clock=stack.container.clock)
+
+    async def one_pass() -> None:
+        task = asyncio.create_task(_retention_loop(container))
+        for _ in range(200):
+            await asyncio.sleep(0.05)
+            if _scalar(stack, events) == 0:
+                break
+        task.cancel()
+
+    asyncio.run(one_pass())
+    assert _scalar(stack, events) == 0  # 10 days old, the events period is 5 days
+    assert _scalar(stack, "SELECT count(*) FROM positions") == 3  # positions: 90 days

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
+from openatd.storage.partitions import include_name
 from openatd.storage.tables import Base
 
 config = context.config
@@ -23,6 +24,7 @@ def run() -> None:
             connection=connection,
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
+            include_name=include_name,  # position partitions are made at run time
         )
         with context.begin_transaction():
             context.run_migrations()
