@@ -11,6 +11,13 @@ from openatd.domain.messages import KMH_MPS, Alarm, ReportKind
 from openatd.protocols.tk103 import Tk103Session
 
 PROTOCOL = "tk103"
+XFAIL = {
+    "Tk103ProtocolDecoderTest.java:108": (
+        "BO01 dated 06-18-30 (yymmdd, month 18): Traccar's lenient calendar rolls it into "
+        "2007-06-30, a made-up fix time; here the SOS is delivered (and ACKed) as a status "
+        "report without a fix, invalid_fields=fix_time (issue 14 item 7)"
+    ),
+}
 
 
 def test_sample(sample: dict[str, Any], check: Any) -> None:
@@ -92,3 +99,59 @@ def test_free_text_keeps_parenthesis() -> None:
 
 def test_broken_copies_never_raise(sample: dict[str, Any], check: Any) -> None:
     check.survives(Tk103Session, check.frame(sample))
+
+
+# Issue 14 item 7: a frame whose date or time is impossible keeps its sound parts.
+STRAP = "(864768011069660,ZC17,250517,A,3211.7118N,03452.8086E,0.68,115525,208.19,64.50,9)"
+"""A captured comma-form strap-removal report: date ddmmyy at 22, time hhmmss at 59."""
+SOS = "(013666666666BO012110925A1234.5678N01234.5678W000.0025948118.7200000000L000024DE)"
+"""A captured fixed-width SOS alarm (ACKed AS012): date yymmdd at 18, time hhmmss at 51."""
+IMPOSSIBLE = {
+    "day-0": ("day", "00"), "month-13": ("month", "13"), "month-0": ("month", "00"),
+    "feb-30": ("feb30", ""), "hour-24": ("hour", "24"), "hour-25": ("hour", "25"),
+    "minute-60": ("minute", "60"),
+}  # fmt: skip
+
+
+def _broken(frame: str, date_at: int, time_at: int, ddmmyy: bool, case: str) -> bytes:
+    what, digits = IMPOSSIBLE[case]
+    day_at, month_at = (date_at, date_at + 2) if ddmmyy else (date_at + 4, date_at + 2)
+    edits = {
+        "day": [(day_at, digits)],
+        "month": [(month_at, digits)],
+        "feb30": [(day_at, "30"), (month_at, "02")],
+        "hour": [(time_at, digits)],
+        "minute": [(time_at + 2, digits)],
+    }[what]
+    for at, new in edits:
+        assert frame[at : at + 2].isdigit()
+        frame = frame[:at] + new + frame[at + 2 :]
+    return frame.encode()
+
+
+@pytest.mark.parametrize("case", IMPOSSIBLE)
+@pytest.mark.parametrize(
+    ("frame", "date_at", "time_at", "ddmmyy", "alarm"),
+    [(STRAP, 22, 59, True, Alarm.STRAP_TAMPER), (SOS, 18, 51, False, Alarm.SOS)],
+    ids=["comma-strap", "fixed-sos"],
+)
+def test_impossible_time_keeps_the_alarm_and_the_reply(
+    frame: str, date_at: int, time_at: int, ddmmyy: bool, alarm: Alarm, case: str, check: Any
+) -> None:
+    good = Tk103Session().decode_frame(frame.encode())
+    assert good.messages[0].has_fix
+    result = Tk103Session().receive_datagram(_broken(frame, date_at, time_at, ddmmyy, case))
+    assert result.error is None, result.error
+    assert result.decoded is not None
+    [report] = result.decoded.messages
+    check.kept_status(report, good.messages[0])
+    assert report.alarms == {alarm}
+    assert result.decoded.reply == good.reply
+
+
+def test_battery_report_with_an_impossible_time_keeps_the_battery() -> None:
+    frame = b"(013632651491,ZC20,180716,254222,6,392,65535,255)"  # hour 25
+    [report] = Tk103Session().decode_frame(frame).messages
+    assert report.battery_pct == 100.0 and report.battery_v == 3.92
+    assert "device_time" not in report.extras
+    assert report.extras["invalid_fields"] == "device_time"
