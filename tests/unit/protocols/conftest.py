@@ -279,6 +279,20 @@ def _has_attributes(report: DeviceReport) -> bool:
     )
 
 
+@pytest.fixture(scope="module")
+def captured(request: pytest.FixtureRequest) -> Callable[[str], bytes]:
+    """The raw frame of one sample of the module's ``PROTOCOL``, by its ``test`` reference
+    (``"H02ProtocolDecoderTest.java:109"``): tests that alter a real frame start from it."""
+    protocol: str = request.module.PROTOCOL
+    samples = _load(request.config, "protocols", f"{protocol}.json")["samples"]
+
+    def frame(ref: str) -> bytes:
+        [sample] = [s for s in samples if s["test"] == ref][:1]
+        return sample_bytes(sample)
+
+    return frame
+
+
 @pytest.fixture(scope="session")
 def check() -> ExpectChecker:
     """Sanity rule + expect comparison, with server time fixed at session start."""

@@ -75,13 +75,14 @@ def test_broken_copies_never_raise(sample: dict[str, Any], check: Any) -> None:
 
 
 # Issue 14 item 7: a report whose date or time is impossible keeps its sound parts.
-HELP_ME = "imei:100000000000000,help me,1004171910,,F,010203.000,A,0102.0003,N,00102.0003,E,1.02,"
-"""A captured SOS report (answered ``**,imei:...,E;``): local 10-04-17 19:10, UTC 01:02:03."""
-ACC_OFF = (
-    "imei:865328023776874,acc off,150619152221,,F,072218.000,A,5439.8489,N,02518.5945,E,"
-    "0.00,,,1,1,0.0,0.0,23.0,"
-)
-"""A captured report with ignition, door, fuel and temperature: local 15-06-19 15:22:21."""
+HELP_ME = "Gps103ProtocolDecoderTest.java:195"
+"""An SOS report (answered ``**,imei:...,E;``): local 10-04-17 19:10, UTC 01:02:03."""
+ACC_OFF = "Gps103ProtocolDecoderTest.java:269"
+"""A report with ignition, door, fuel and temperature: local 15-06-19 15:22:21."""
+ALTERNATIVE = "Gps103ProtocolDecoderTest.java:47"
+"""A '*'-ended report (decimal degrees, rssi, charge): 24.10.18 21:48:12."""
+OBD = "Gps103ProtocolDecoderTest.java:53"
+"""An OBD report (engine data, no fix): device time 18-09-05 20:02:18."""
 IMPOSSIBLE = {
     "day-0": ("local", 4, "00"), "month-13": ("local", 2, "13"), "feb-30": ("local", 2, "0230"),
     "hour-24": ("local", 6, "24"), "hour-25": ("local", 6, "25"), "minute-60": ("local", 8, "60"),
@@ -90,8 +91,8 @@ IMPOSSIBLE = {
 """Field (local yymmddhhmm[ss] or UTC hhmmss.sss), offset in it, impossible digits."""
 
 
-def _broken(frame: str, case: str) -> bytes:
-    fields = frame.split(",")
+def _broken(frame: bytes, case: str) -> bytes:
+    fields = frame.decode().split(",")
     which, at, digits = IMPOSSIBLE[case]
     n = 2 if which == "local" else 5
     value = fields[n]
@@ -101,11 +102,12 @@ def _broken(frame: str, case: str) -> bytes:
 
 
 @pytest.mark.parametrize("case", IMPOSSIBLE)
-@pytest.mark.parametrize("frame", [HELP_ME, ACC_OFF], ids=["help-me", "acc-off"])
+@pytest.mark.parametrize("ref", [HELP_ME, ACC_OFF], ids=["help-me", "acc-off"])
 def test_impossible_time_keeps_the_alarm_extras_and_reply(
-    frame: str, case: str, check: Any
+    ref: str, case: str, check: Any, captured: Any
 ) -> None:
-    good = Gps103Session().decode_frame(frame.encode())
+    frame = captured(ref)
+    good = Gps103Session().decode_frame(frame)
     assert good.messages[0].has_fix
     result = Gps103Session().receive_datagram(_broken(frame, case))
     assert result.error is None, result.error
@@ -113,27 +115,27 @@ def test_impossible_time_keeps_the_alarm_extras_and_reply(
     [report] = result.decoded.messages
     check.kept_status(report, good.messages[0])
     assert result.decoded.reply == good.reply
-    if frame == HELP_ME:
+    if ref == HELP_ME:
         assert report.alarms == {Alarm.SOS}
         assert result.decoded.reply == b"**,imei:100000000000000,E;"
     else:
         assert report.extras["ignition"] is True and report.extras["door"] is True
 
 
-def test_alternative_format_with_an_impossible_date_keeps_its_status(check: Any) -> None:
-    frame = (
-        "imei:861359038609986,Equipo 1,---,------,----,214812,241018,14,0,-33.42317,-70.61930,"
-        "000,000,0000,99.9,00,0,1,---,*"
-    )
-    [good] = Gps103Session().decode_frame(frame.encode()).messages
-    [report] = Gps103Session().decode_frame(frame.replace(",241018,", ",241318,").encode()).messages
+def test_alternative_format_with_an_impossible_date_keeps_its_status(
+    check: Any, captured: Any
+) -> None:
+    frame = captured(ALTERNATIVE)
+    [good] = Gps103Session().decode_frame(frame).messages
+    assert good.has_fix
+    [report] = Gps103Session().decode_frame(frame.replace(b",241018,", b",241318,")).messages
     check.kept_status(report, good)
     assert report.extras["rssi"] == 14 and report.extras["charge"] is True
 
 
-def test_obd_report_with_an_impossible_time_keeps_the_engine_data() -> None:
-    frame = b"imei:868683027758113,OBD,181305200218,,,,0,0,0.39%,70,9.41%,494,0.00,P0137,P0430,,"
-    [report] = Gps103Session().decode_frame(frame).messages  # month 13
+def test_obd_report_with_an_impossible_time_keeps_the_engine_data(captured: Any) -> None:
+    frame = captured(OBD).replace(b",180905200218,", b",181305200218,")  # month 13
+    [report] = Gps103Session().decode_frame(frame).messages
     assert "device_time" not in report.extras
     assert report.extras["invalid_fields"] == "device_time"
     assert report.extras["rpm"] == 494 and report.extras["dtcs"] == "P0137 P0430"

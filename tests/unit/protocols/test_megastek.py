@@ -81,48 +81,41 @@ def test_malformed_frame_is_an_error() -> None:
 
 
 # Issue 14 item 7: a report whose date or time is impossible keeps its sound parts.
-PARTIAL_MGV = (
-    "$MGV002,860719020193193,DeviceName,R,240214,104742,A,2238.20471,N,11401.97967,E,00,03,00,"
-    "1.20,0.462,356.23,137.9,1.5,460,07,262C,0F54,25,0000,0000,0,0,0,28.5,28.3,,10,100,Timer;!"
-)
-"""A captured $MGV002 report: charging, battery 100 %, temperatures, 24.02.14 10:47:42."""
-PARTIAL_PW_ON = (
-    "$MGV002,869152024446923,,S,290816,200627,V,5056.21059,N,00439.25034,E,00,00,00,99.9,,,"
-    "-25.1,,206,01,0BBB,4418,28,,,,,,,,,01,093,PW ON;"
-)
-"""A captured stored $MGV002 'PW ON' alert, battery 93 %, 29.08.16 20:06:27."""
-PARTIAL_STX = (
-    "STX,,$GPRMC,001339.000,A,4710.85395,N,02733.58209,E,1.65,238.00,010109,,,A*67,L,Help,"
-    "imei:013227009737796,0/8,137.1,Battery=100%,,0,226,01,2B9B,BBBF;8D"
-)
-"""A captured STX 'Help' (SOS) report, battery 100 %, 01.01.09 00:13:39."""
+PARTIAL_MGV = "MegastekProtocolDecoderTest.java:87"
+"""A $MGV002 report: charging, battery 100 %, temperatures, 24.02.14 10:47:42."""
+PARTIAL_PW_ON = "MegastekProtocolDecoderTest.java:52"
+"""A stored $MGV002 'PW ON' alert, battery 93 %, 29.08.16 20:06:27."""
+PARTIAL_STX = "MegastekProtocolDecoderTest.java:113"
+"""An STX 'Help' (SOS) report, battery 100 %, 01.01.09 00:13:39."""
 IMPOSSIBLE = {
     "day-0": ("date", 0, "00"), "month-13": ("date", 2, "13"), "feb-30": ("date", 0, "3002"),
     "hour-24": ("time", 0, "24"), "hour-25": ("time", 0, "25"), "minute-60": ("time", 2, "60"),
 }  # fmt: skip
 
 
-def _broken(frame: str, case: str) -> bytes:
-    if frame.startswith("STX"):
-        stamp = re.search(r"\$GPRMC,(\d{6})\.\d+,.*?,(\d{6}),", frame)
-    else:
-        stamp = re.search(r",[RS],(\d{6}),(\d{6}),", frame)
+def _broken(frame: bytes, case: str) -> bytes:
+    text = frame.decode("latin-1")
+    stx = text.startswith("STX")
+    if stx:  # $GPRMC,hhmmss.sss,...,ddmmyy,
+        stamp = re.search(r"\$GPRMC,(\d{6})\.\d+,.*?,(\d{6}),", text)
+    else:  # ,R|S,ddmmyy,hhmmss,
+        stamp = re.search(r",[RS],(\d{6}),(\d{6}),", text)
     assert stamp is not None
     which, at, digits = IMPOSSIBLE[case]
-    if frame.startswith("STX"):
-        group = 1 if which == "time" else 2
-    else:
-        group = 1 if which == "date" else 2
+    group = (1 if which == "time" else 2) if stx else (1 if which == "date" else 2)
     at += stamp.start(group)
-    return (frame[:at] + digits + frame[at + len(digits) :]).encode()
+    return (text[:at] + digits + text[at + len(digits) :]).encode("latin-1")
 
 
 @pytest.mark.parametrize("case", IMPOSSIBLE)
 @pytest.mark.parametrize(
-    "frame", [PARTIAL_MGV, PARTIAL_PW_ON, PARTIAL_STX], ids=["mgv", "mgv-pw-on", "stx"]
+    "ref", [PARTIAL_MGV, PARTIAL_PW_ON, PARTIAL_STX], ids=["mgv", "mgv-pw-on", "stx"]
 )
-def test_impossible_time_keeps_the_alert_and_battery(frame: str, case: str, check: Any) -> None:
-    good = SESSION().receive_datagram(frame.encode())
+def test_impossible_time_keeps_the_alert_and_battery(
+    ref: str, case: str, check: Any, captured: Any
+) -> None:
+    frame = captured(ref)
+    good = SESSION().receive_datagram(frame)
     assert good.decoded is not None and good.decoded.messages[0].has_fix
     result = SESSION().receive_datagram(_broken(frame, case))
     assert result.error is None, result.error
@@ -130,6 +123,6 @@ def test_impossible_time_keeps_the_alert_and_battery(frame: str, case: str, chec
     [report] = result.decoded.messages
     check.kept_status(report, good.decoded.messages[0])
     assert report.battery_pct in (100.0, 93.0)
-    if frame == PARTIAL_STX:
+    if ref == PARTIAL_STX:
         assert report.alarms == {Alarm.SOS} and report.unique_id == "013227009737796"
     assert result.decoded.reply == good.decoded.reply

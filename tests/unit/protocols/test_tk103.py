@@ -102,10 +102,12 @@ def test_broken_copies_never_raise(sample: dict[str, Any], check: Any) -> None:
 
 
 # Issue 14 item 7: a frame whose date or time is impossible keeps its sound parts.
-STRAP = "(864768011069660,ZC17,250517,A,3211.7118N,03452.8086E,0.68,115525,208.19,64.50,9)"
-"""A captured comma-form strap-removal report: date ddmmyy at 22, time hhmmss at 59."""
-SOS = "(013666666666BO012110925A1234.5678N01234.5678W000.0025948118.7200000000L000024DE)"
-"""A captured fixed-width SOS alarm (ACKed AS012): date yymmdd at 18, time hhmmss at 51."""
+STRAP = "Tk103ProtocolDecoderTest.java:65"
+"""A comma-form strap-removal report (ZC17): date ddmmyy at 22, time hhmmss at 59."""
+SOS = "Tk103ProtocolDecoderTest.java:151"
+"""A fixed-width SOS alarm (BO01, ACKed AS012): date yymmdd at 18, time hhmmss at 51."""
+BATTERY = "Tk103ProtocolDecoderTest.java:102"
+"""A ZC20 battery report: level 6 (100 %), 3.92 V, device time 18.07.16 14:42:22."""
 IMPOSSIBLE = {
     "day-0": ("day", "00"), "month-13": ("month", "13"), "month-0": ("month", "00"),
     "feb-30": ("feb30", ""), "hour-24": ("hour", "24"), "hour-25": ("hour", "25"),
@@ -113,7 +115,8 @@ IMPOSSIBLE = {
 }  # fmt: skip
 
 
-def _broken(frame: str, date_at: int, time_at: int, ddmmyy: bool, case: str) -> bytes:
+def _broken(frame: bytes, date_at: int, time_at: int, ddmmyy: bool, case: str) -> bytes:
+    text = frame.decode()
     what, digits = IMPOSSIBLE[case]
     day_at, month_at = (date_at, date_at + 2) if ddmmyy else (date_at + 4, date_at + 2)
     edits = {
@@ -124,9 +127,9 @@ def _broken(frame: str, date_at: int, time_at: int, ddmmyy: bool, case: str) -> 
         "minute": [(time_at + 2, digits)],
     }[what]
     for at, new in edits:
-        assert frame[at : at + 2].isdigit()
-        frame = frame[:at] + new + frame[at + 2 :]
-    return frame.encode()
+        assert text[at : at + 2].isdigit()
+        text = text[:at] + new + text[at + 2 :]
+    return text.encode()
 
 
 @pytest.mark.parametrize("case", IMPOSSIBLE)
@@ -136,11 +139,19 @@ def _broken(frame: str, date_at: int, time_at: int, ddmmyy: bool, case: str) -> 
     ids=["comma-strap", "fixed-sos"],
 )
 def test_impossible_time_keeps_the_alarm_and_the_reply(
-    frame: str, date_at: int, time_at: int, ddmmyy: bool, alarm: Alarm, case: str, check: Any
+    frame: str,
+    date_at: int,
+    time_at: int,
+    ddmmyy: bool,
+    alarm: Alarm,
+    case: str,
+    check: Any,
+    captured: Any,
 ) -> None:
-    good = Tk103Session().decode_frame(frame.encode())
+    raw = captured(frame)
+    good = Tk103Session().decode_frame(raw)
     assert good.messages[0].has_fix
-    result = Tk103Session().receive_datagram(_broken(frame, date_at, time_at, ddmmyy, case))
+    result = Tk103Session().receive_datagram(_broken(raw, date_at, time_at, ddmmyy, case))
     assert result.error is None, result.error
     assert result.decoded is not None
     [report] = result.decoded.messages
@@ -149,8 +160,8 @@ def test_impossible_time_keeps_the_alarm_and_the_reply(
     assert result.decoded.reply == good.reply
 
 
-def test_battery_report_with_an_impossible_time_keeps_the_battery() -> None:
-    frame = b"(013632651491,ZC20,180716,254222,6,392,65535,255)"  # hour 25
+def test_battery_report_with_an_impossible_time_keeps_the_battery(captured: Any) -> None:
+    frame = captured(BATTERY).replace(b",144222,", b",254222,")  # hour 25
     [report] = Tk103Session().decode_frame(frame).messages
     assert report.battery_pct == 100.0 and report.battery_v == 3.92
     assert "device_time" not in report.extras
