@@ -270,11 +270,14 @@ def status_report(report: DeviceReport, *bad: str) -> DeviceReport:
     be trusted (its time is impossible: day 0, month 13, hour 25): the fix fields
     (:data:`FIX_FIELDS`) are reset, the kind becomes heartbeat and *bad* (field names,
     ``"fix_time"``) is added to ``extras["invalid_fields"]`` (comma-separated), which the
-    ingest layer counts as a partial frame. Battery, strap, alarms and other extras stay.
+    ingest layer counts as a partial frame; with no *bad* (a time the device left zeroed:
+    no fix, but nothing broken) none is added. Battery, strap, alarms and other extras stay.
     """
     extras = dict(report.extras)
     names = [*str(extras.get("invalid_fields", "")).split(","), *bad]
-    extras["invalid_fields"] = ",".join(dict.fromkeys(n for n in names if n))
+    joined = ",".join(dict.fromkeys(n for n in names if n))
+    if joined:
+        extras["invalid_fields"] = joined
     cleared = {name: getattr(_NO_FIX, name) for name in FIX_FIELDS}
     return dataclasses.replace(report, kind=ReportKind.HEARTBEAT, extras=extras, **cleared)
 
