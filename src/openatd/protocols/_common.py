@@ -10,6 +10,8 @@ carrying the raw frame, so decoders need not wrap every field read.
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,6 +20,7 @@ from openatd.domain.messages import KNOT_MPS, Alarm, DeviceReport, ReportKind
 
 __all__ = [
     "ALARM_NAMES",
+    "FIX_FIELDS",
     "MAX_ALTITUDE_M",
     "MAX_SPEED_MPS",
     "MIN_ALTITUDE_M",
@@ -27,10 +30,13 @@ __all__ = [
     "bcd",
     "crc16_arc",
     "crc16_x25",
+    "dmy_hms_or_none",
     "nmea_degrees",
     "plausibility_problems",
+    "status_report",
     "utc",
     "utc_from_dmy_hms",
+    "utc_or_none",
 ]
 
 
@@ -87,11 +93,57 @@ def utc(
     return datetime(year, month, day, hour, minute, second, ms * 1000, tzinfo=UTC)
 
 
-def utc_from_dmy_hms(date: str, time: str, *, lenient: bool = False) -> datetime:
-    """UTC time from NMEA-style ``ddmmyy`` and ``hhmmss[.sss]`` strings.
+def utc_or_none(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, ms: int = 0
+) -> datetime | None:
+    """:func:`utc`, or ``None`` when the fields name no instant (day 0, month 13, 30 February,
+    hour 24, minute 60, second 60 ...).
 
-    With *lenient*, out-of-range time fields roll over (``160169`` is 16:02:09),
-    as some firmwares send them; the date must still be valid.
+    An impossible time is never rolled over into a neighbouring one (hour 25 is not 01:00
+    the next day): a guessed time would put a position at the wrong moment of the record.
+    Decoders report it as a bad field instead (``extras["invalid_fields"]``).
+
+    >>> utc_or_none(24, 2, 29, 23, 59, 59).isoformat()
+    '2024-02-29T23:59:59+00:00'
+    >>> utc_or_none(25, 2, 29) is None, utc_or_none(25, 13, 1) is None, utc_or_none(25, 1, 1, 24)
+    (True, True, None)
+    """
+    try:
+        return utc(year, month, day, hour, minute, second, ms)
+    except ValueError:
+        return None
+
+
+_DMY = re.compile(r"\d{6}")
+_HMS = re.compile(r"\d{6}(?:\.\d+)?")
+
+
+def dmy_hms_or_none(date: str, time: str) -> datetime | None:
+    """UTC time from NMEA-style ``ddmmyy`` and ``hhmmss[.sss]``; ``None`` when impossible.
+
+    The two strings must have that shape (digits), else the field is not a date at all
+    and :class:`ValueError` is raised (the frame is malformed); digits that name no
+    instant (day 0, month 13, hour 24, minute 60) give ``None`` (see :func:`utc_or_none`).
+
+    >>> dmy_hms_or_none("201015", "142111.000").isoformat()
+    '2015-10-20T14:21:11+00:00'
+    >>> dmy_hms_or_none("201315", "142111") is None, dmy_hms_or_none("201015", "250000") is None
+    (True, True)
+
+    Raises:
+        ValueError: *date* or *time* is not digits of that shape.
+    """
+    if not _DMY.fullmatch(date) or not _HMS.fullmatch(time):
+        raise ValueError(f"bad date/time {date!r} {time!r}")
+    ms = round(float("0" + time[6:]) * 1000) % 1000 if len(time) > 7 else 0
+    return utc_or_none(
+        int(date[4:6]), int(date[2:4]), int(date[0:2]),
+        int(time[0:2]), int(time[2:4]), int(time[4:6]), ms,
+    )  # fmt: skip
+
+
+def utc_from_dmy_hms(date: str, time: str) -> datetime:
+    """UTC time from NMEA-style ``ddmmyy`` and ``hhmmss[.sss]`` strings.
 
     >>> utc_from_dmy_hms("201015", "142111.000").isoformat()
     '2015-10-20T14:21:11+00:00'
@@ -99,16 +151,10 @@ def utc_from_dmy_hms(date: str, time: str, *, lenient: bool = False) -> datetime
     Raises:
         ValueError: the strings are not digits or a field is out of range.
     """
-    if len(date) != 6 or len(time) < 6:
-        raise ValueError(f"bad date/time {date!r} {time!r}")
-    ms = 0
-    if len(time) > 7 and time[6] == ".":
-        ms = round(float("0" + time[6:]) * 1000) % 1000
-    hour, minute, second = int(time[0:2]), int(time[2:4]), int(time[4:6])
-    day = utc(int(date[4:6]), int(date[2:4]), int(date[0:2]))
-    if lenient:
-        return day + timedelta(hours=hour, minutes=minute, seconds=second, milliseconds=ms)
-    return day.replace(hour=hour, minute=minute, second=second, microsecond=ms * 1000)
+    when = dmy_hms_or_none(date, time)
+    if when is None:
+        raise ValueError(f"impossible date/time {date!r} {time!r}")
+    return when
 
 
 def nmea_degrees(value: str, hemisphere: str = "") -> float:
@@ -207,6 +253,35 @@ both become :attr:`Alarm.STRAP_TAMPER`). Other names (``hardBraking``, ``acciden
 ``door`` ...) are kept verbatim in ``extras["alarm"]`` (comma-joined)."""
 
 
+FIX_FIELDS: tuple[str, ...] = (
+    "fix_time", "latitude", "longitude", "valid", "accuracy_m", "hdop", "satellites",
+    "speed_mps", "course_deg", "altitude_m",
+)  # fmt: skip
+"""The :class:`DeviceReport` fields that describe one fix: none of them is kept when the
+fix cannot be trusted (:func:`status_report`, :meth:`ReportDraft.drop_fix`)."""
+
+_NO_FIX = DeviceReport(kind=ReportKind.HEARTBEAT)
+
+
+def status_report(report: DeviceReport, *bad: str) -> DeviceReport:
+    """*report* without its fix, as a status report naming the fields that were impossible.
+
+    For a frame whose identity and status/alarm fields decode soundly but whose fix cannot
+    be trusted (its time is impossible: day 0, month 13, hour 25): the fix fields
+    (:data:`FIX_FIELDS`) are reset, the kind becomes heartbeat and *bad* (field names,
+    ``"fix_time"``) is added to ``extras["invalid_fields"]`` (comma-separated), which the
+    ingest layer counts as a partial frame; with no *bad* (a time the device left zeroed:
+    no fix, but nothing broken) none is added. Battery, strap, alarms and other extras stay.
+    """
+    extras = dict(report.extras)
+    names = [*str(extras.get("invalid_fields", "")).split(","), *bad]
+    joined = ",".join(dict.fromkeys(n for n in names if n))
+    if joined:
+        extras["invalid_fields"] = joined
+    cleared = {name: getattr(_NO_FIX, name) for name in FIX_FIELDS}
+    return dataclasses.replace(report, kind=ReportKind.HEARTBEAT, extras=extras, **cleared)
+
+
 @dataclass
 class ReportDraft:
     """A mutable :class:`DeviceReport` under construction (fields as there, same units).
@@ -234,6 +309,22 @@ class ReportDraft:
     other_alarms: list[str] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
     kind: ReportKind | None = None
+    invalid_fields: list[str] = field(default_factory=list)
+    """Fields found impossible (``"fix_time"``): built into ``extras["invalid_fields"]``."""
+
+    def drop_fix(self, *bad: str) -> None:
+        """The fix cannot be trusted: clear its fields (:data:`FIX_FIELDS`), make this a
+        status report and record *bad* as invalid fields (see :func:`status_report`)."""
+        for name in FIX_FIELDS:
+            setattr(self, name, getattr(_NO_FIX, name))
+        self.kind = ReportKind.HEARTBEAT
+        self.invalid(*bad)
+
+    def invalid(self, *names: str) -> None:
+        """Record fields that were present but impossible (and so left out)."""
+        for name in names:
+            if name not in self.invalid_fields:
+                self.invalid_fields.append(name)
 
     def alarm(self, name: str | Alarm | None) -> None:
         """Add an alarm: one of ours, a Traccar-vocabulary name, or ``None`` (ignored)."""
@@ -256,6 +347,8 @@ class ReportDraft:
         extras = dict(self.extras)
         if self.other_alarms:
             extras["alarm"] = ",".join(self.other_alarms)
+        if self.invalid_fields:
+            extras["invalid_fields"] = ",".join(self.invalid_fields)
         kind = self.kind or (ReportKind.POSITION if self.has_fix else ReportKind.HEARTBEAT)
         return DeviceReport(
             kind=kind,

@@ -19,6 +19,9 @@ Source: Coban "GPS tracker TK102/TK103/TK104 GPRS protocol". Frames end with
   ``stockade`` (geofence), ``door alarm``, ``sensor alarm`` (vibration),
   ``acc on``/``acc off``, ``T:<temp>``, ``oil <fuel>``; others go to
   ``extras["event"]``.
+- A date or time that names no instant (day 0, month 13, local or UTC hour 25) is never
+  rolled over into a neighbouring one: the report keeps its keyword alarm, extras and
+  reply as a status report without a fix, ``extras["invalid_fields"] = "fix_time"``.
 - ``imei:<imei>,OBD,yymmddhhmmss,...`` engine data (no fix); the "alternative"
   format ending in ``*`` carries decimal degrees and km/h.
 """
@@ -27,11 +30,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import ClassVar
 
 from openatd.domain.messages import KMH_MPS, KNOT_MPS
-from openatd.protocols._common import ReportDraft, nmea_degrees, utc
+from openatd.protocols._common import ReportDraft, nmea_degrees, utc_or_none
 from openatd.protocols.base import Decoded, ProtocolSession
 
 PROTOCOL = "gps103"
@@ -139,18 +142,24 @@ def _regular(d: ReportDraft, f: list[str]) -> bool:
     if f[4] != "F" or len(f) < 10:
         return True
     utc_time = _UTC_TIME.fullmatch(f[5].strip())
+    impossible = False
     if local is not None:
         yy, mo, dd, hh, mi = (int(local.group(i)) for i in range(1, 6))
         seconds = int(utc_time.group(3)) if utc_time else int(local.group(6) or 0)
-        when = _lenient(yy, mo, dd) + timedelta(hours=hh, minutes=mi, seconds=seconds)
-        if utc_time:
-            delta = (hh - int(utc_time.group(1))) * 60 + mi - int(utc_time.group(2))
-            if delta <= -12 * 60:
-                delta += 24 * 60
-            elif delta > 12 * 60:
-                delta -= 24 * 60
-            when -= timedelta(minutes=delta)
+        when = utc_or_none(yy, mo, dd, hh, mi, seconds)
+        if utc_time and when is not None:
+            uh, um = int(utc_time.group(1)), int(utc_time.group(2))
+            if utc_or_none(0, 1, 1, uh, um) is None:
+                when = None  # UTC hour 25 or minute 60: no offset can be trusted
+            else:
+                delta = (hh - uh) * 60 + mi - um
+                if delta <= -12 * 60:
+                    delta += 24 * 60
+                elif delta > 12 * 60:
+                    delta -= 24 * 60
+                when -= timedelta(minutes=delta)
         d.fix_time = when
+        impossible = when is None
     d.valid = f[6] == "A"
     i = 7
     lat_hemi = lon_hemi = ""
@@ -183,14 +192,9 @@ def _regular(d: ReportDraft, f: list[str]) -> bool:
             d.extras[key] = float(value[:-1])
     if re.fullmatch(r"[-+]?\d+", rest[7]):
         d.extras["temp1"] = int(rest[7])
+    if impossible:  # day 0, month 13, hour 25: the keyword's alarm stays, the fix does not
+        d.drop_fix("fix_time")
     return True
-
-
-def _lenient(year: int, month: int, day: int) -> datetime:
-    year += 2000 if year < 100 else 0
-    year += (month - 1) // 12
-    month = (month - 1) % 12 + 1
-    return utc(year, month, 1) + timedelta(days=day - 1)
 
 
 def _obd(d: ReportDraft, f: list[str]) -> bool:
@@ -199,8 +203,13 @@ def _obd(d: ReportDraft, f: list[str]) -> bool:
     if len(f) < 14:
         return False
     t = f[2]
-    when = utc(int(t[0:2]), int(t[2:4]), int(t[4:6]), int(t[6:8]), int(t[8:10]), int(t[10:12]))
-    d.extras["device_time"] = when.isoformat()
+    when = utc_or_none(
+        int(t[0:2]), int(t[2:4]), int(t[4:6]), int(t[6:8]), int(t[8:10]), int(t[10:12])
+    )
+    if when is None:
+        d.invalid("device_time")
+    else:
+        d.extras["device_time"] = when.isoformat()
     if f[3]:
         d.extras["odometer"] = int(f[3])
     if f[5]:
@@ -234,8 +243,9 @@ def _alternative(d: ReportDraft, f: list[str]) -> bool:
     if opt(f[4]):
         d.extras["sensorVoltage"] = float(f[4])
     t, day = f[5], f[6]
-    d.fix_time = utc(int(day[4:6]), int(day[2:4]), int(day[0:2]), int(t[0:2]), int(t[2:4]),
-                     int(t[4:6]))  # fmt: skip
+    d.fix_time = utc_or_none(int(day[4:6]), int(day[2:4]), int(day[0:2]), int(t[0:2]),
+                             int(t[2:4]), int(t[4:6]))  # fmt: skip
+    impossible = d.fix_time is None
     d.extras["rssi"] = int(f[7])
     d.valid = int(f[8]) > 0
     d.latitude, d.longitude = float(f[9]), float(f[10])
@@ -248,6 +258,8 @@ def _alternative(d: ReportDraft, f: list[str]) -> bool:
     d.extras["charge"] = int(f[17]) > 0
     if opt(f[18]):
         d.extras["error"] = f[18]
+    if impossible:
+        d.drop_fix("fix_time")
     return True
 
 

@@ -32,7 +32,12 @@ Binary frame (BCD nibbles, 32 bytes; 45 with extra data; 42 with an 8-byte id)::
 Battery in binary frames: 1-3 -> 0/10/20 %, 4-6 -> 60/80/100 %, 7-100 %, 0xF1-0xF6 1-6 %.
 
 A position sentence with coordinates but no time/date is a position with
-``fix_time=None``: like OsmAnd, the ingest layer dates it with server time.
+``fix_time=None``: like OsmAnd, the ingest layer dates it with server time. A date
+of ``000000`` is no fix (nothing is reported). An impossible date or time (day 0,
+month 13, hour 25, ``160169``) is never rolled over into a guessed one: the frame's
+identity, status, alarms and battery are delivered as a status report without the
+fix, with ``extras["invalid_fields"] = "fix_time"`` (``"device_time"`` in the cell
+and link reports, which carry no fix).
 
 Replies: only the heartbeat echo. The V1 confirmation (``*HQ,<id>,V4,V1,<server
 time yyyyMMddHHmmss>#``) needs server time and is left to the ingest layer;
@@ -47,7 +52,7 @@ from typing import ClassVar
 
 from openatd.domain.messages import KNOT_MPS, ReportKind
 from openatd.errors import ProtocolDecodeError
-from openatd.protocols._common import ReportDraft, utc, utc_from_dmy_hms
+from openatd.protocols._common import ReportDraft, dmy_hms_or_none, utc_or_none
 from openatd.protocols.base import Decoded, ProtocolSession
 
 PROTOCOL = "h02"
@@ -182,7 +187,7 @@ class H02Session(ProtocolSession):
         p += 6
         status = int(digits[p : p + 8], 16)
         d = ReportDraft(unique_id=unique_id or self.unique_id)
-        d.fix_time = utc(yy, mo, day, hh, mi, ss)
+        d.fix_time = utc_or_none(yy, mo, day, hh, mi, ss)
         d.valid = bool(flags & 0x02)
         d.latitude = lat if flags & 0x04 else -lat
         d.longitude = lon if flags & 0x08 else -lon
@@ -190,6 +195,8 @@ class H02Session(ProtocolSession):
         d.course_deg = float(course)
         d.battery_pct = _binary_battery(battery)
         _status(d, status)
+        if d.fix_time is None:  # an impossible date or time: battery and status still hold
+            d.drop_fix("fix_time")
         return Decoded(messages=(d.build(),), unique_id=unique_id or None)
 
     def _text(self, frame: bytes) -> Decoded:
@@ -253,11 +260,13 @@ def _position(d: ReportDraft, fields: list[str]) -> bool:
     if rest and not _HHMMSS.fullmatch(rest[0].strip()) and len(rest) > 1:
         d.extras["battery_raw"] = rest[0]
         rest = rest[1:]
+    impossible = False
     if rest and _HHMMSS.fullmatch(rest[0].strip()) and _HHMMSS.fullmatch(when):
         date = rest[0].strip()
         if date == "000000":
             return False
-        d.fix_time = utc_from_dmy_hms(date, when)
+        d.fix_time = dmy_hms_or_none(date, when)
+        impossible = d.fix_time is None
         rest = rest[1:]
     elif rest and not rest[0].strip():
         rest = rest[1:]  # empty date: the report is dated on arrival (see module docstring)
@@ -278,11 +287,19 @@ def _position(d: ReportDraft, fields: list[str]) -> bool:
                 pass
         for n, value in enumerate(rest, start=1):
             d.extras[f"io{n}"] = value.strip()
+    if impossible:  # day 0, month 13, hour 25 ...: the status is still sound, the fix is not
+        d.drop_fix("fix_time")
     return True
 
 
 def _date_time(d: ReportDraft, date: str, time: str) -> None:
-    d.extras["device_time"] = utc_from_dmy_hms(date, time, lenient=True).isoformat()
+    """The device time of a report without a fix; an impossible one (``160169``, day 0) is
+    left out and named in ``invalid_fields`` rather than rolled over into a guessed time."""
+    when = dmy_hms_or_none(date, time)
+    if when is None:
+        d.invalid("device_time")
+    else:
+        d.extras["device_time"] = when.isoformat()
 
 
 def _nbr(d: ReportDraft, fields: list[str]) -> bool:
@@ -356,7 +373,9 @@ def _vp1(d: ReportDraft, fields: list[str]) -> bool:
     d.longitude = _coordinate(fields[6], fields[7])
     d.speed_mps = float(fields[8]) * KNOT_MPS
     d.course_deg = float(fields[9])
-    d.fix_time = utc_from_dmy_hms(fields[10].strip()[:6], "000000")
+    d.fix_time = dmy_hms_or_none(fields[10].strip()[:6], "000000")
+    if d.fix_time is None:  # an impossible date: only the identity is left, as a heartbeat
+        d.drop_fix("fix_time")
     return True
 
 

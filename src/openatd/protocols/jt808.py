@@ -19,7 +19,11 @@ Location (0x0200 body, section 8.18): alarm flags u32; status u32 (bit0 ACC, bit
 fix, bit2 south, bit3 west); latitude u32 and longitude u32 in 1e-6 degrees;
 altitude i16 metres; speed u16 in 0.1 km/h; course u16 degrees; time BCD
 YYMMDDhhmmss in GMT+8 (Beijing time, per the standard); then additional
-information items ``id u8, length u8, value``.
+information items ``id u8, length u8, value``. A time that names no instant (day 0,
+month 13, hour 25) drops that location's fix only: its alarms, status and items are
+delivered as a status report with ``extras["invalid_fields"] = "fix_time"``, the other
+records of a batch as usual, and the frame is acknowledged; an all-zero time (no fix
+yet) is a status report without a bad field; a time that is not BCD is a malformed frame.
 
 Replies: the platform general response 0x8001 (reply serial, reply id, result 0)
 to location reports, heartbeats, authentication and batch uploads; the
@@ -37,12 +41,13 @@ set :attr:`Jt808Session.model` (for example ``"JC371"``, ``"AL300"``, ``"C5L"``,
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from openatd.domain.messages import KMH_MPS, KNOT_MPS, Alarm, DeviceReport, ReportKind
 from openatd.errors import ProtocolDecodeError
+from openatd.protocols._common import status_report, utc_or_none
 from openatd.protocols.base import Decoded, ProtocolSession
 
 PROTOCOL = "jt808"
@@ -93,14 +98,28 @@ def _xor(data: bytes) -> int:
     return value
 
 
-def _bcd_time(data: bytes) -> datetime:
-    """BCD ``YYMMDDhhmmss`` Beijing time -> UTC."""
+_NO_TIME = bytes(6)
+"""An all-zero BCD time: the terminal has no time (no fix yet), which is not an error."""
+
+
+def _bcd_time(
+    data: bytes, *, day_first: bool = False, zone: timedelta = BEIJING
+) -> datetime | None:
+    """BCD ``YYMMDDhhmmss`` (``DDMMYYhhmmss`` with *day_first*) in *zone* -> UTC.
+
+    ``None`` when the digits name no instant (day 0, month 13, hour 25, or all zeros):
+    such a time is never rolled over into a neighbouring one.
+
+    Raises:
+        ValueError: a nibble is not a decimal digit (not a BCD time at all).
+    """
     digits = data.hex()
-    local = datetime(
-        2000 + int(digits[0:2]), int(digits[2:4]), int(digits[4:6]),
-        int(digits[6:8]), int(digits[8:10]), int(digits[10:12]), tzinfo=UTC,
-    )  # fmt: skip
-    return local - BEIJING
+    if len(digits) != 12 or not digits.isdigit():
+        raise ValueError(f"time {digits!r} is not BCD")
+    a, b, c, h, mi, s = (int(digits[n : n + 2]) for n in range(0, 12, 2))
+    year, month, day = (c, b, a) if day_first else (a, b, c)
+    local = utc_or_none(year, month, day, h, mi, s)
+    return None if local is None else local - zone
 
 
 def _terminal_id(raw: bytes) -> str:
@@ -164,6 +183,24 @@ class _Fix:
     fields: dict[str, Any]
     alarms: set[Alarm]
     extras: dict[str, Any]
+    invalid: list[str] = field(default_factory=list)
+    """Fields present but impossible (``"fix_time"``): the fix is dropped (issue 14 item 7)."""
+
+    def fix_time(self, raw: bytes, *, day_first: bool = False, zone: timedelta = BEIJING) -> None:
+        """Set the fix time from BCD *raw*; an impossible one is recorded as a bad field and
+        an all-zero one (the terminal has no time) leaves the report without a fix."""
+        when = _bcd_time(raw, day_first=day_first, zone=zone)
+        self.fields["fix_time"] = when
+        if when is None and raw != _NO_TIME:
+            self.invalid.append("fix_time")
+
+    def device_time(self, raw: bytes) -> None:
+        """``extras["deviceTime"]`` of a report without a fix, or its name in ``invalid``."""
+        when = _bcd_time(raw)
+        if when is not None:
+            self.extras["deviceTime"] = when.isoformat()
+        elif raw != _NO_TIME:
+            self.invalid.append("deviceTime")
 
     def other_alarm(self, name: str) -> None:
         """A device alarm with no OpenATD equivalent, kept under Traccar's name."""
@@ -177,13 +214,17 @@ class _Fix:
 
     def report(self, uid: str | None) -> DeviceReport:
         has_fix = all(k in self.fields for k in ("fix_time", "latitude", "longitude"))
-        return DeviceReport(
+        report = DeviceReport(
             kind=ReportKind.POSITION if has_fix else ReportKind.HEARTBEAT,
             unique_id=uid,
             alarms=frozenset(self.alarms),
             extras=self.extras,
             **self.fields,
         )
+        untimed = "fix_time" in self.fields and self.fields["fix_time"] is None
+        if untimed or self.invalid:  # no usable time: no fix, the rest is a status report
+            return status_report(report, *self.invalid)
+        return report
 
 
 @dataclass
@@ -289,9 +330,9 @@ class Jt808Session(ProtocolSession):
         elif msg_id == MSG_LOCATION_BATCH_2:
             if body_length == 7:
                 # battery level u8, then the device time (no fix)
-                fix = _Fix({}, set(), {"batteryLevel": r.u8()})
-                fix.fields["battery_pct"] = float(fix.extras.pop("batteryLevel"))
-                fix.extras["deviceTime"] = _bcd_time(r.take(6)).isoformat()
+                fix = _Fix({}, set(), {})
+                fix.fields["battery_pct"] = float(r.u8())
+                fix.device_time(r.take(6))
                 reports.append(fix.report(uid))
             else:
                 while r.left() > 0:
@@ -341,14 +382,15 @@ class Jt808Session(ProtocolSession):
         elif msg_id == MSG_COMMAND_RESPONSE:
             reports.append(_result(uid, r.text(r.u32())))
         elif msg_id == MSG_DRIVER_IDENTITY:
-            card: dict[str, Any] = {"cardStatus": r.u8()}
-            card["deviceTime"] = _bcd_time(r.take(6)).isoformat()
+            fix = _Fix({}, set(), {"cardStatus": r.u8()})
+            fix.device_time(r.take(6))
+            card = fix.extras
             card["cardResult"] = r.u8()
             card["driver"] = r.text(r.u8())
             card["cardCode"] = r.text(20).strip("\x00 ")
             card["cardAgency"] = r.text(r.u8())
             card["cardValidity"] = r.take(4).hex()
-            reports.append(DeviceReport(kind=ReportKind.HEARTBEAT, unique_id=uid, extras=card))
+            reports.append(fix.report(uid))
         elif msg_id == MSG_TRANSPARENT:
             report = self._transparent(r, uid)
             if report is not None:
@@ -422,8 +464,8 @@ class Jt808Session(ProtocolSession):
             altitude_m=float(r.i16()),
             speed_mps=r.u16() / 10.0 * KMH_MPS,
             course_deg=float(r.u16()),
-            fix_time=_bcd_time(r.take(6)),
         )
+        fix.fix_time(r.take(6))
         if r.left() == 20:
             # short vendor tail: remaining battery + mileage (4), odometer km u32,
             # battery 0.1 V u16, area id u32, rssi u8, reserved (3)
@@ -774,11 +816,7 @@ class Jt808Session(ProtocolSession):
         flags nibble (bit0 valid, bit1 north, bit2 east), speed 2 BCD digits (knots),
         course u8 x2; rssi u8, satellites u8, odometer u32 km, battery u8 (% or 0xAA/0xAB
         charging), cell id u32, lac u16, product u8, status u16, alarm u16, then items."""
-        d = r.take(6).hex()
-        fix_time = datetime(
-            2000 + int(d[4:6]), int(d[2:4]), int(d[0:2]),
-            int(d[6:8]), int(d[8:10]), int(d[10:12]), tzinfo=UTC,
-        )  # fmt: skip
+        stamp = r.take(6)
         lat_digits = r.take(4).hex()
         lon_bytes = r.take(5)
         lon_digits = lon_bytes.hex()[:9]
@@ -790,8 +828,8 @@ class Jt808Session(ProtocolSession):
 
         lat, lon = coordinate(lat_digits), coordinate(lon_digits)
         fix = _Fix({}, set(), {})
+        fix.fix_time(stamp, day_first=True, zone=timedelta(0))
         fix.fields.update(
-            fix_time=fix_time,
             latitude=lat if flags & 2 else -lat,
             longitude=lon if flags & 4 else -lon,
             valid=msg_id != MSG_LOCATION_BLIND,
@@ -851,7 +889,7 @@ class Jt808Session(ProtocolSession):
                     )  # fmt: skip
             return DeviceReport(kind=ReportKind.HEARTBEAT, unique_id=uid, extras={"data": data})
         if kind == 0xF0:
-            fix_time = _bcd_time(r.take(6))
+            stamp = r.take(6)
             fix = _Fix({}, set(), {})
             if r.u8() > 0:
                 fix.extras["archive"] = True
@@ -874,18 +912,17 @@ class Jt808Session(ProtocolSession):
                 return fix.report(uid)
             status = r.u32()
             lat, lon = r.u32() / 1e6, r.u32() / 1e6
+            fix.fix_time(stamp)
             fix.fields.update(
-                fix_time=fix_time,
                 valid=bool(status & 2),
                 latitude=-lat if status & 4 else lat,
                 longitude=-lon if status & 8 else lon,
             )
             return fix.report(uid)
         if kind == 0xFF:
-            fix_time = _bcd_time(r.take(6))
-            return DeviceReport(
-                unique_id=uid,
-                fix_time=fix_time,
+            fix = _Fix({}, set(), {})
+            fix.fix_time(r.take(6))
+            fix.fields.update(
                 valid=True,
                 latitude=r.u32() / 1e6,
                 longitude=r.u32() / 1e6,
@@ -893,6 +930,7 @@ class Jt808Session(ProtocolSession):
                 speed_mps=r.u16() / 10.0 * KMH_MPS,
                 course_deg=float(r.u16()),
             )
+            return fix.report(uid)
         if kind in (0x53, 0x54):
             fix = _Fix({}, set(), {})
             self._alarm_flags(0, fix)
@@ -905,8 +943,8 @@ class Jt808Session(ProtocolSession):
                 altitude_m=float(r.i16()),
                 speed_mps=r.u16() / 10.0 * KMH_MPS,
                 course_deg=float(r.u16()),
-                fix_time=_bcd_time(r.take(6)),
             )
+            fix.fix_time(r.take(6))
             if kind == 0x53:
                 r.u8()
                 while r.left() >= 8:

@@ -20,17 +20,21 @@ Traccar's decoder reads it (the document gives no unit).
 ``STX<id, 16 chars>  $GPRMC,...*cs,mcc,mnc,lac,cid,gsm,battery %,flags,inputs,
 [outputs,]adc1,[adc2,adc3,]<alarm>;cs``. NMEA RMC speed is knots.
 
+A date or time that names no instant (day 0, month 13, hour 25) drops the fix only:
+the report keeps its identity, alert, battery and status as a status report with
+``extras["invalid_fields"] = "fix_time"``.
+
 Replies: the devices expect none.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from openatd.domain.messages import KNOT_MPS, Alarm, DeviceReport, ReportKind
 from openatd.errors import ProtocolDecodeError
+from openatd.protocols._common import status_report, utc_or_none
 from openatd.protocols.base import Decoded, ProtocolSession
 
 PROTOCOL = "megastek"
@@ -206,11 +210,12 @@ class MegastekSession(ProtocolSession):
                 extras=extras,
             )
         d, t = f[4], f[5]
-        fix_time = datetime(
-            2000 + int(d[4:6]), int(d[2:4]), int(d[0:2]),
-            int(t[0:2]), int(t[2:4]), int(t[4:6]), tzinfo=UTC,
-        )  # fmt: skip
-        return DeviceReport(
+        if not (len(d) == len(t) == 6 and (d + t).isdigit()):
+            raise ProtocolDecodeError(PROTOCOL, "$MGV date/time is not ddmmyy,hhmmss", frame)
+        fix_time = utc_or_none(
+            int(d[4:6]), int(d[2:4]), int(d[0:2]), int(t[0:2]), int(t[2:4]), int(t[4:6])
+        )
+        report = DeviceReport(
             unique_id=uid,
             fix_time=fix_time,
             valid=f[6] == "A",
@@ -225,6 +230,7 @@ class MegastekSession(ProtocolSession):
             alarms=frozenset(alarms),
             extras=extras,
         )
+        return report if fix_time else status_report(report, "fix_time")
 
     def _decode_stx(self, text: str, frame: bytes) -> DeviceReport | None:
         rmc = _RMC.search(text)
@@ -277,11 +283,10 @@ class MegastekSession(ProtocolSession):
                 _alert(parts[-1], alarms, extras)
         if not uid:
             raise ProtocolDecodeError(PROTOCOL, "STX report without a device id", frame)
-        return DeviceReport(
+        fix_time = utc_or_none(int(yy), int(mo), int(dd), int(hh), int(mm), int(ss))
+        report = DeviceReport(
             unique_id=uid,
-            fix_time=datetime(
-                2000 + int(yy), int(mo), int(dd), int(hh), int(mm), int(ss), tzinfo=UTC
-            ),
+            fix_time=fix_time,
             valid=valid == "A",
             latitude=_degrees(lat, ns),
             longitude=_degrees(lon, ew),
@@ -293,6 +298,7 @@ class MegastekSession(ProtocolSession):
             alarms=frozenset(alarms),
             extras=extras,
         )
+        return report if fix_time else status_report(report, "fix_time")
 
 
 SESSION = MegastekSession

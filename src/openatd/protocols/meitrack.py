@@ -13,10 +13,14 @@ it is not enforced on receive; it is always written correctly on replies).
 
 Units on the wire: speed km/h, altitude metres, latitude/longitude signed
 degrees, time UTC, battery/external power in 1/100 V (hex) in the analog field.
+A text report whose time names no instant (day 0, month 13, hour 25) keeps its event,
+voltages and status as a status report without the fix, ``extras["invalid_fields"] =
+"fix_time"``; binary times (seconds since 2000) cannot be impossible.
 """
 
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,10 +28,13 @@ from typing import Any, ClassVar
 
 from openatd.domain.messages import KMH_MPS, Alarm, DeviceReport, ReportKind
 from openatd.errors import ProtocolDecodeError
+from openatd.protocols._common import status_report, utc_or_none
 from openatd.protocols.base import Decoded, ProtocolSession
 
 PROTOCOL = "meitrack"
 
+_STAMP = re.compile(r"\d{12}")
+"""``yymmddhhmmss`` of a text report."""
 _EPOCH_2000 = datetime(2000, 1, 1, tzinfo=UTC)
 """Binary time fields are seconds since 2000-01-01 00:00:00 UTC."""
 
@@ -213,7 +220,12 @@ class MeitrackSession(ProtocolSession):
         alarms, extras = _event_fields(event)
         extras["command"] = command
         lat, lon = float(fields[i + 1]), float(fields[i + 2])
-        fix_time = datetime.strptime(fields[i + 3], "%y%m%d%H%M%S").replace(tzinfo=UTC)
+        stamp = fields[i + 3]
+        if not _STAMP.fullmatch(stamp):
+            raise ProtocolDecodeError(
+                PROTOCOL, f"{command} time {stamp!r} is not yymmddhhmmss", frame
+            )
+        fix_time = utc_or_none(*(int(stamp[n : n + 2]) for n in range(0, 12, 2)))
         valid = fields[i + 4] == "A"
         extras["rssi"] = int(fields[i + 6])
         hdop = float(fields[i + 9])
@@ -247,7 +259,7 @@ class MeitrackSession(ProtocolSession):
                     extras["power"] = int(analog[4], 16) * to_power
         if len(fields) > i + 16 and fields[i + 16]:
             extras["eventData"] = fields[i + 16]
-        return DeviceReport(
+        report = DeviceReport(
             kind=ReportKind.POSITION,
             unique_id=imei,
             fix_time=fix_time,
@@ -263,6 +275,8 @@ class MeitrackSession(ProtocolSession):
             alarms=alarms,
             extras=extras,
         )
+        # day 0, month 13, hour 25: the event, voltages and status stay, the fix does not
+        return report if fix_time else status_report(report, "fix_time")
 
     def _decode_ccc(self, imei: str, payload: bytes, frame: bytes) -> list[DeviceReport]:
         """``CCC``: protocol version (2), remaining cache (4), count (2), then 52-byte records.

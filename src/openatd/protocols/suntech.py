@@ -11,6 +11,10 @@ Units on the wire: speed km/h, course degrees, altitude not reported, latitude a
 longitude signed degrees, time UTC (``YYYYMMDD;HH:MM:SS``), voltages in volts,
 engine hours in minutes.
 
+A date or time that names no instant (day 0, month 13, hour 25) drops the fix only:
+the report keeps its identity, status, alarms and voltages as a status report with
+``extras["invalid_fields"] = "fix_time"``.
+
 Replies: Suntech devices do not wait for an acknowledgement of reports or of
 ``ALV`` keep-alives, so this session never replies.
 """
@@ -18,11 +22,12 @@ Replies: Suntech devices do not wait for an acknowledgement of reports or of
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, ClassVar
 
 from openatd.domain.messages import KMH_MPS, Alarm, DeviceReport, ReportKind
 from openatd.errors import ProtocolDecodeError
+from openatd.protocols._common import status_report, utc_or_none
 from openatd.protocols.base import Decoded, ProtocolSession
 
 PROTOCOL = "suntech"
@@ -46,12 +51,27 @@ _ALERTS: dict[int, Alarm] = {
 }
 """ALT_ID codes (ST300/universal protocols) that are OpenATD alarms; the rest stay in extras."""
 
-_TIME_FORMAT = "%Y%m%d%H:%M:%S"
+_DATE = re.compile(r"(\d{4})(\d\d)(\d\d)")
+_TIME = re.compile(r"(\d\d):(\d\d):(\d\d)")
 _HEX14 = re.compile(r"^[0-9A-Fa-f]{14}$")
 
 
-def _time(date: str, time: str) -> datetime:
-    return datetime.strptime(date + time, _TIME_FORMAT).replace(tzinfo=UTC)
+def _time(date: str, time: str) -> datetime | None:
+    """``YYYYMMDD`` and ``HH:MM:SS`` (UTC); ``None`` when they name no instant (day 0,
+    month 13, hour 25): the caller keeps the report's status without its fix.
+
+    Raises:
+        ValueError: the fields are not a date and a time at all (a malformed report).
+    """
+    d, t = _DATE.fullmatch(date), _TIME.fullmatch(time)
+    if d is None or t is None:
+        raise ValueError(f"bad date/time {date!r} {time!r}")
+    return utc_or_none(*(int(v) for v in d.groups() + t.groups()))
+
+
+def _checked(report: DeviceReport, impossible: bool) -> DeviceReport:
+    """*report*, or when its time was impossible its status part (issue 14 item 7)."""
+    return status_report(report, "fix_time") if impossible else report
 
 
 def _bcd(data: bytes) -> int:
@@ -212,7 +232,7 @@ class SuntechSession(ProtocolSession):
         else:
             i = self._serial_data(values, i, extras)
         battery_v = self._extension(values[i:], extras)
-        return DeviceReport(
+        report = DeviceReport(
             unique_id=uid,
             fix_time=fix_time,
             latitude=lat,
@@ -225,6 +245,7 @@ class SuntechSession(ProtocolSession):
             alarms=frozenset(alarms),
             extras=extras,
         )
+        return _checked(report, fix_time is None)
 
     @staticmethod
     def _serial_data(values: list[str], i: int, extras: dict[str, Any]) -> int:
@@ -318,7 +339,7 @@ class SuntechSession(ProtocolSession):
             extras["cellId"] = values[i]
             i += 1
         alarms = frozenset({Alarm.SOS}) if kind == "Emergency" else frozenset()
-        return DeviceReport(
+        report = DeviceReport(
             unique_id=uid,
             fix_time=fix_time,
             latitude=float(values[i]),
@@ -329,6 +350,7 @@ class SuntechSession(ProtocolSession):
             alarms=alarms,
             extras=extras,
         )
+        return _checked(report, fix_time is None)
 
     def _decode_st4(self, values: list[str], frame: bytes) -> DeviceReport | None:
         """ST4xx: ``ST4nnSTT;<dev>;fw;model;[variant (41x)];7 x cell(cid;mcc;mnc;lac|rssi;
@@ -365,9 +387,10 @@ class SuntechSession(ProtocolSession):
             return DeviceReport(
                 kind=ReportKind.HEARTBEAT, unique_id=uid, battery_v=battery_v, extras=extras
             )
-        return DeviceReport(
+        fix_time = _time(values[i], values[i + 1])
+        report = DeviceReport(
             unique_id=uid,
-            fix_time=_time(values[i], values[i + 1]),
+            fix_time=fix_time,
             latitude=float(values[i + 2]),
             longitude=float(values[i + 3]),
             speed_mps=float(values[i + 4]) * KMH_MPS,
@@ -377,6 +400,7 @@ class SuntechSession(ProtocolSession):
             battery_v=battery_v,
             extras=extras,
         )
+        return _checked(report, fix_time is None)
 
     def _decode_universal(self, values: list[str], frame: bytes) -> DeviceReport | None:
         """Universal protocol ``<type>;<dev>;<mask hex>;<fields selected by mask>``.
@@ -407,6 +431,7 @@ class SuntechSession(ProtocolSession):
 
         fields: dict[str, Any] = {}
         alarms: set[Alarm] = set()
+        impossible = False
         if bit(1):
             extras["model"] = values[i]
             i += 1
@@ -419,6 +444,7 @@ class SuntechSession(ProtocolSession):
             i += 1
         if bit(4) and bit(5):
             fields["fix_time"] = _time(values[i], values[i + 1])
+            impossible = fields["fix_time"] is None
             i += 2
         for n, key in ((6, "cellId"), (7, "mcc"), (8, "mnc"), (9, "lac")):
             if bit(n):
@@ -505,16 +531,17 @@ class SuntechSession(ProtocolSession):
                     extras[f"assign{extra_n}"] = values[i]
                 extra_n += 1
                 i += 1
-        has_fix = all(k in fields for k in ("fix_time", "latitude", "longitude"))
+        has_fix = all(fields.get(k) is not None for k in ("fix_time", "latitude", "longitude"))
         if kind == "BLE":
             fields.setdefault("valid", True)
-        return DeviceReport(
+        report = DeviceReport(
             kind=ReportKind.POSITION if has_fix else ReportKind.HEARTBEAT,
             unique_id=uid,
             alarms=frozenset(alarms),
             extras=extras,
             **fields,
         )
+        return _checked(report, impossible)
 
     # -- binary families --------------------------------------------------------------
 
@@ -556,9 +583,11 @@ class SuntechSession(ProtocolSession):
             extras["versionFw"] = ".".join(str(b) for b in take(3))
         if bit(3) and u(1) == 0:
             extras["archive"] = True
+        impossible = False
         if bit(4) and bit(5):
             y, mo, d, h, mi, s = take(6)
-            fields["fix_time"] = datetime(2000 + y, mo, d, h, mi, s, tzinfo=UTC)
+            fields["fix_time"] = utc_or_none(2000 + y, mo, d, h, mi, s)
+            impossible = fields["fix_time"] is None
         for n, size, key in ((6, 4, "cellId"), (7, 2, "mcc"), (8, 2, "mnc"), (9, 2, "lac")):
             if bit(n):
                 extras[key] = u(size)
@@ -592,14 +621,15 @@ class SuntechSession(ProtocolSession):
             extras["alertModifier"] = u(2)
         if bit(21) and alert == 59:
             extras["driverUniqueId"] = take(8).hex()
-        has_fix = all(k in fields for k in ("fix_time", "latitude", "longitude"))
-        return DeviceReport(
+        has_fix = all(fields.get(k) is not None for k in ("fix_time", "latitude", "longitude"))
+        report = DeviceReport(
             kind=ReportKind.POSITION if has_fix else ReportKind.HEARTBEAT,
             unique_id=uid,
             alarms=frozenset(alarms),
             extras=extras,
             **fields,
         )
+        return _checked(report, impossible)
 
     def _decode_zip(self, frame: bytes) -> DeviceReport:
         """ "Zip" report (ST300 compressed protocol): 0x02, length u16, type u8 (0x10 status),
@@ -623,9 +653,10 @@ class SuntechSession(ProtocolSession):
         io = frame[42]
         extras["ignition"] = bool(io & 1)
         extras["event"] = frame[43]
-        return DeviceReport(
+        fix_time = utc_or_none(2000 + y, mo, d, h, mi, s)
+        report = DeviceReport(
             unique_id=uid,
-            fix_time=datetime(2000 + y, mo, d, h, mi, s, tzinfo=UTC),
+            fix_time=fix_time,
             latitude=-lat if flags & 0x40 else lat,
             longitude=-lon if flags & 0x20 else lon,
             valid=bool(flags & 0x80),
@@ -633,6 +664,7 @@ class SuntechSession(ProtocolSession):
             course_deg=course,
             extras=extras,
         )
+        return _checked(report, fix_time is None)
 
     def _decode_crash(self, frame: bytes) -> Decoded:
         """Crash report ``CRR;<dev>;<part>;<parts>;<len>;<binary>``: accelerometer

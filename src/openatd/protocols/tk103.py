@@ -23,6 +23,11 @@ SOS, ``ZC11/DW31/DW51`` movement, ``ZC27/DW40/DW60`` low external power;
 ``ZC20`` battery report (level 2-6 -> 10/20/50/80/100 %, voltage /100 V, external
 power /10 V, 255 / 65535 = absent).
 
+Times: a date or time that names no instant (day 0, month 13, hour 25) is never
+rolled over into a neighbouring one: the report keeps its identity, alarm and status
+fields as a status report without a fix, ``extras["invalid_fields"] = "fix_time"``
+(``"device_time"`` in reports without a fix), and is answered as usual.
+
 Replies (TK103 document): handshake ``BP00`` -> ``(<id>AP01HSO)`` (the frame
 decodes to nothing); login ``BP05`` -> ``(<id>AP05)``; alarm ``BO01`` ->
 ``(<id>AS01<alarm digit>)``. Speeds are km/h.
@@ -33,12 +38,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import ClassVar
 
 from openatd.domain.messages import KMH_MPS
 from openatd.errors import ProtocolDecodeError
-from openatd.protocols._common import ReportDraft, nmea_degrees, utc
+from openatd.protocols._common import ReportDraft, nmea_degrees, utc_or_none
 from openatd.protocols.base import Decoded, ProtocolSession
 
 PROTOCOL = "tk103"
@@ -90,19 +94,17 @@ _BQ81_ALARMS = {
 _ZC20_LEVELS = {6: 100.0, 5: 80.0, 4: 50.0, 3: 20.0, 2: 10.0}
 
 
-def _lenient_date(year: int, month: int, day: int) -> datetime:
-    """A UTC midnight where month/day overflow roll over (some firmwares send 00 or 18)."""
-    if year < 100:
-        year += 2000
-    year += (month - 1) // 12
-    month = (month - 1) % 12 + 1
-    return utc(year, month, 1) + timedelta(days=day - 1)
-
-
-def _dmy_hms(date: str, time: str) -> datetime:
-    return _lenient_date(int(date[4:6]), int(date[2:4]), int(date[0:2])) + timedelta(
-        hours=int(time[0:2]), minutes=int(time[2:4]), seconds=int(time[4:6])
-    )
+def _device_time(d: ReportDraft, date: str, time: str) -> None:
+    """``extras["device_time"]`` from ``ddmmyy`` and ``hhmmss``; an impossible one (month 0,
+    hour 25) is not rolled over into a guessed time but named in ``invalid_fields``."""
+    when = utc_or_none(
+        int(date[4:6]), int(date[2:4]), int(date[0:2]),
+        int(time[0:2]), int(time[2:4]), int(time[4:6]),
+    )  # fmt: skip
+    if when is None:
+        d.invalid("device_time")
+    else:
+        d.extras["device_time"] = when.isoformat()
 
 
 def _apply_type(d: ReportDraft, command: str, data: str | None) -> None:
@@ -210,8 +212,9 @@ def _position(d: ReportDraft, m: re.Match[str]) -> str:
     data = m["alarm"] if m["alarm"] is not None else m["data"]
     _apply_type(d, command, data)
     a, b, c = int(m["d1"]), int(m["d2"]), int(m["d3"])
-    day = _lenient_date(c, b, a) if comma_form else _lenient_date(a, b, c)
-    d.fix_time = day + timedelta(hours=int(m["hh"]), minutes=int(m["mi"]), seconds=int(m["ss"]))
+    year, month, day = (c, b, a) if comma_form else (a, b, c)
+    d.fix_time = utc_or_none(year, month, day, int(m["hh"]), int(m["mi"]), int(m["ss"]))
+    impossible = d.fix_time is None
     d.valid = m["valid"] == "A"
     d.latitude = nmea_degrees(m["lat"], m["ns"])
     d.longitude = nmea_degrees(m["lon"], m["ew"])
@@ -236,6 +239,8 @@ def _position(d: ReportDraft, m: re.Match[str]) -> str:
         d.extras["odometer"] = int(m["odo"], 16)
     if m["temp"]:
         d.extras["temp1"] = float(m["temp"])
+    if impossible:  # day 0, month 13, hour 25: the alarm and status stay, the fix does not
+        d.drop_fix("fix_time")
     return unique_id
 
 
@@ -254,7 +259,7 @@ def _cells(d: ReportDraft, sentence: str) -> str:
 def _battery(d: ReportDraft, sentence: str) -> str:
     # (<imei>,ZC20,ddmmyy,hhmmss,<level>,<battery V×100>,<power V×10>,<installed>)
     fields = sentence.strip("()").split(",")
-    d.extras["device_time"] = _dmy_hms(fields[2], fields[3]).isoformat()
+    _device_time(d, fields[2], fields[3])
     level, battery, power = int(fields[4]), int(fields[5]), int(fields[6])
     if level != 255 and level in _ZC20_LEVELS:
         d.battery_pct = _ZC20_LEVELS[level]
@@ -278,7 +283,7 @@ def _network(d: ReportDraft, sentence: str) -> str:
 def _command_result(d: ReportDraft, sentence: str) -> str:
     # (<imei>,ZC03,ddmmyy,hhmmss,$<free text>$)
     fields = sentence.strip("()").split(",", 4)
-    d.extras["device_time"] = _dmy_hms(fields[2], fields[3]).isoformat()
+    _device_time(d, fields[2], fields[3])
     d.extras["result"] = fields[4].strip().strip("$")
     return fields[0]
 
@@ -296,8 +301,7 @@ def _lbs_wifi(d: ReportDraft, sentence: str) -> str:
         mac, rssi, channel = item.split("*")
         wifi.append({"mac": mac.lower(), "rssi": int(rssi), "channel": int(channel)})
     d.extras["wifi"] = wifi
-    date, time = fields[7 + count], fields[8 + count]
-    d.extras["device_time"] = _dmy_hms(date, time).isoformat()
+    _device_time(d, fields[7 + count], fields[8 + count])
     return fields[0]
 
 

@@ -24,7 +24,9 @@ Content ``<type>[,<fields>]``:
   Status bits: 0 low battery, 1 geofence exit, 2 geofence enter, 4 moving,
   14 power cut, 16 SOS, 17 low battery, 18 geofence exit, 19 geofence enter,
   20 **watch taken off** (strap tamper alarm, ``strap="open"``), 21/22 fall.
-  An ``AL`` without a known bit is a general alarm.
+  An ``AL`` without a known bit is a general alarm. A date or time that names no
+  instant (day 0, month 13, hour 25) drops the fix only: the report keeps status,
+  strap, battery and the ``AL`` reply, ``extras["invalid_fields"] = "fix_time"``.
 - health ``PULSE`` / ``HEART`` (heart rate), ``BLOOD`` / ``BPHRT`` (pressure high,
   low[, rate]), ``TEMP`` (body temperature), ``btemp2`` (valid flag, temperature),
   ``oxygen`` (valid flag, SpO2 %);
@@ -43,7 +45,7 @@ from typing import ClassVar
 
 from openatd.domain.messages import KMH_MPS
 from openatd.errors import ProtocolDecodeError
-from openatd.protocols._common import ReportDraft, utc_from_dmy_hms
+from openatd.protocols._common import ReportDraft, dmy_hms_or_none
 from openatd.protocols.base import Decoded, ProtocolSession
 
 PROTOCOL = "watch"
@@ -211,7 +213,7 @@ def _position(d: ReportDraft, text: str) -> bool:
     v = text.split(",")
     if len(v) < 16 or not re.fullmatch(r"\d{6}", v[0]) or v[2] not in ("A", "V"):
         return False
-    d.fix_time = utc_from_dmy_hms(v[0], v[1])
+    d.fix_time = dmy_hms_or_none(v[0], v[1])
     d.valid = v[2] == "A"
     d.latitude = _degrees(v[3], v[4])
     d.longitude = _degrees(v[5], v[6])
@@ -236,6 +238,11 @@ def _position(d: ReportDraft, text: str) -> bool:
         _network(d, v[16:])
     except (ValueError, IndexError):
         d.extras["network_raw"] = ",".join(v[16:])
+    if d.fix_time is None:
+        # a zeroed date and time: the watch has no time, so no fix; an impossible one
+        # (day 0, month 13, hour 25): the status, strap and battery stay, the fix does not
+        zeroed = not (v[0] + v[1]).strip("0.")
+        d.drop_fix(*(() if zeroed else ("fix_time",)))
     return True
 
 

@@ -190,6 +190,40 @@ def test_gt06_alarm_with_an_impossible_date_is_stored_as_status_and_acked(
     asyncio.run(main())
 
 
+def test_watch_strap_alarm_with_an_impossible_date_is_stored_as_status_and_answered(
+    shared_data: Any,
+) -> None:
+    """Issue 14 item 7 over a live socket: a 'watch taken off' AL frame dated month 13 is
+    answered with AL, stored as a status report with the strap alarm, and counted."""
+    from openatd.domain.messages import Alarm
+    from openatd.protocols.watch import WatchSession
+
+    samples = load_samples(shared_data.path("protocols", "watch.json"))
+    [raw] = [s["raw"] for s in samples if s["test"] == "WatchProtocolDecoderTest.java:41"]
+    broken = str(raw).replace("AL,221121,", "AL,221321,", 1).encode("latin-1")  # month 13
+    answer = WatchSession().decode_frame(str(raw).encode("latin-1")).reply or b""
+    assert answer.endswith(b"*AL]")
+
+    async def main() -> None:
+        sink = MemorySink(["689466020014198"])
+        server, port = await _server(sink, "watch")
+        try:
+            client = await Client.connect(port)
+            await client.send(broken)
+            assert await client.read_exactly(len(answer)) == answer
+            await client.close()
+        finally:
+            await server.stop()
+        (report,) = sink.reports
+        assert not report.has_fix and report.strap == "open"
+        assert Alarm.STRAP_TAMPER in report.alarms
+        assert report.extras["invalid_fields"] == "fix_time"
+        assert server.metrics.value("openatd_ingest_partial_frames_total", "watch") == 1
+        assert server.metrics.value("openatd_ingest_decode_errors_total", "watch") == 0
+
+    asyncio.run(main())
+
+
 def test_a_registered_device_without_login_may_burst_past_the_allowance(
     shared_data: Any,
 ) -> None:

@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 
 from openatd.domain.messages import KNOT_MPS, Alarm, DeviceReport, ReportKind
-from openatd.protocols._common import plausibility_problems
+from openatd.protocols._common import FIX_FIELDS, plausibility_problems
 from openatd.protocols.base import ProtocolSession
 
 TRACCAR_ALARMS: dict[str, Alarm] = {
@@ -238,6 +238,24 @@ class ExpectChecker:
             json.dumps(got)
 
     @staticmethod
+    def kept_status(partial: DeviceReport, good: DeviceReport, bad: str = "fix_time") -> None:
+        """Fail unless *partial* (decoded from a copy of a frame whose *bad* field was made
+        impossible) is *good* (the frame's own report) as a status report: kind heartbeat,
+        no fix field set, ``extras["invalid_fields"] == bad``, and every other field
+        (identity, battery, strap, alarms, extras) equal to *good*'s (issue 14 item 7)."""
+        assert partial.kind is ReportKind.HEARTBEAT, partial
+        assert not partial.has_fix
+        assert partial.latitude is None and partial.longitude is None
+        assert partial.fix_time is None and partial.speed_mps is None
+        assert partial.extras.get("invalid_fields") == bad, dict(partial.extras)
+        assert "invalid_fields" not in good.extras
+        kept = {f.name for f in dataclasses.fields(DeviceReport)} - {*FIX_FIELDS, "kind"}
+        for name in sorted(kept - {"extras"}):
+            assert getattr(partial, name) == getattr(good, name), name
+        extras = {k: v for k, v in partial.extras.items() if k != "invalid_fields"}
+        assert extras == dict(good.extras)
+
+    @staticmethod
     def _alarm(report: DeviceReport, value: str | None) -> None:
         if value is None:
             assert not report.alarms and "alarm" not in report.extras
@@ -259,6 +277,20 @@ def _has_attributes(report: DeviceReport) -> bool:
         or report.battery_v is not None
         or report.satellites is not None
     )
+
+
+@pytest.fixture(scope="module")
+def captured(request: pytest.FixtureRequest) -> Callable[[str], bytes]:
+    """The raw frame of one sample of the module's ``PROTOCOL``, by its ``test`` reference
+    (``"H02ProtocolDecoderTest.java:109"``): tests that alter a real frame start from it."""
+    protocol: str = request.module.PROTOCOL
+    samples = _load(request.config, "protocols", f"{protocol}.json")["samples"]
+
+    def frame(ref: str) -> bytes:
+        [sample] = [s for s in samples if s["test"] == ref][:1]
+        return sample_bytes(sample)
+
+    return frame
 
 
 @pytest.fixture(scope="session")

@@ -72,3 +72,70 @@ def test_low_battery_keyword() -> None:
 
 def test_broken_copies_never_raise(sample: dict[str, Any], check: Any) -> None:
     check.survives(Gps103Session, check.frame(sample))
+
+
+# Issue 14 item 7: a report whose date or time is impossible keeps its sound parts.
+HELP_ME = "Gps103ProtocolDecoderTest.java:195"
+"""An SOS report (answered ``**,imei:...,E;``): local 10-04-17 19:10, UTC 01:02:03."""
+ACC_OFF = "Gps103ProtocolDecoderTest.java:269"
+"""A report with ignition, door, fuel and temperature: local 15-06-19 15:22:21."""
+ALTERNATIVE = "Gps103ProtocolDecoderTest.java:47"
+"""A '*'-ended report (decimal degrees, rssi, charge): 24.10.18 21:48:12."""
+OBD = "Gps103ProtocolDecoderTest.java:53"
+"""An OBD report (engine data, no fix): device time 18-09-05 20:02:18."""
+IMPOSSIBLE = {
+    "day-0": ("local", 4, "00"), "month-13": ("local", 2, "13"), "feb-30": ("local", 2, "0230"),
+    "hour-24": ("local", 6, "24"), "hour-25": ("local", 6, "25"), "minute-60": ("local", 8, "60"),
+    "utc-hour-25": ("utc", 0, "25"), "utc-minute-60": ("utc", 2, "60"),
+}  # fmt: skip
+"""Field (local yymmddhhmm[ss] or UTC hhmmss.sss), offset in it, impossible digits."""
+
+
+def _broken(frame: bytes, case: str) -> bytes:
+    fields = frame.decode().split(",")
+    which, at, digits = IMPOSSIBLE[case]
+    n = 2 if which == "local" else 5
+    value = fields[n]
+    assert value[at : at + len(digits)].isdigit()
+    fields[n] = value[:at] + digits + value[at + len(digits) :]
+    return ",".join(fields).encode()
+
+
+@pytest.mark.parametrize("case", IMPOSSIBLE)
+@pytest.mark.parametrize("ref", [HELP_ME, ACC_OFF], ids=["help-me", "acc-off"])
+def test_impossible_time_keeps_the_alarm_extras_and_reply(
+    ref: str, case: str, check: Any, captured: Any
+) -> None:
+    frame = captured(ref)
+    good = Gps103Session().decode_frame(frame)
+    assert good.messages[0].has_fix
+    result = Gps103Session().receive_datagram(_broken(frame, case))
+    assert result.error is None, result.error
+    assert result.decoded is not None
+    [report] = result.decoded.messages
+    check.kept_status(report, good.messages[0])
+    assert result.decoded.reply == good.reply
+    if ref == HELP_ME:
+        assert report.alarms == {Alarm.SOS}
+        assert result.decoded.reply == b"**,imei:100000000000000,E;"
+    else:
+        assert report.extras["ignition"] is True and report.extras["door"] is True
+
+
+def test_alternative_format_with_an_impossible_date_keeps_its_status(
+    check: Any, captured: Any
+) -> None:
+    frame = captured(ALTERNATIVE)
+    [good] = Gps103Session().decode_frame(frame).messages
+    assert good.has_fix
+    [report] = Gps103Session().decode_frame(frame.replace(b",241018,", b",241318,")).messages
+    check.kept_status(report, good)
+    assert report.extras["rssi"] == 14 and report.extras["charge"] is True
+
+
+def test_obd_report_with_an_impossible_time_keeps_the_engine_data(captured: Any) -> None:
+    frame = captured(OBD).replace(b",180905200218,", b",181305200218,")  # month 13
+    [report] = Gps103Session().decode_frame(frame).messages
+    assert "device_time" not in report.extras
+    assert report.extras["invalid_fields"] == "device_time"
+    assert report.extras["rpm"] == 494 and report.extras["dtcs"] == "P0137 P0430"

@@ -98,3 +98,85 @@ def test_position_without_date_is_left_for_the_intake_to_date() -> None:
 def test_position_without_coordinates_is_nothing() -> None:
     frame = b"*HQ,353505510948929,V1,,V,,N,,E,0.00,0,,FFFFF7FF,f0,a,11a0,c0c6#"
     assert H02Session().decode_frame(frame).messages == ()
+
+
+# Issue 14 item 7: a frame whose date or time is impossible keeps its sound parts.
+ALARM_V1 = "H02ProtocolDecoderTest.java:109"
+"""A V1 position whose status EFE7F9FF has bit 19 clear (power cut), 20:18:12 of 15.03.17."""
+BINARY = "H02ProtocolDecoderTest.java:250"
+"""A 45-byte binary position of 4106000826: battery code 6 (100 %), 21:53:21 of 31.08.15."""
+NBR = "H02ProtocolDecoderTest.java:167"
+"""A cell report (no fix): device time 11:23:15 of 01.12.15."""
+ZERO_DATE = "H02ProtocolDecoderTest.java:184"
+"""A V1 sentence dated 000000 at 000000 with zero coordinates."""
+IMPOSSIBLE_TIMES = {
+    "day-0": ("00", 0), "month-13": ("13", 1), "feb-30": ("3002", 0), "hour-24": ("24", 3),
+    "hour-25": ("25", 3), "minute-60": ("60", 4),
+}  # fmt: skip
+"""Impossible digits and where they go: 0 day, 1 month (in ddmmyy), 3 hour, 4 minute (hhmmss)."""
+
+
+def _broken_text(frame: bytes, date: str, time: str, case: str) -> bytes:
+    text = frame.decode()
+    assert f",{date}," in text and f",{time}," in text
+    digits, where = IMPOSSIBLE_TIMES[case]
+    if where < 3:
+        new = date[: 2 * where] + digits + date[2 * where + len(digits) :]
+        return text.replace(f",{date},", f",{new},").encode()
+    at = 2 * (where - 3)
+    new = time[:at] + digits + time[at + 2 :]
+    return text.replace(f",{time},", f",{new},", 1).encode()
+
+
+@pytest.mark.parametrize("case", IMPOSSIBLE_TIMES)
+def test_text_position_with_an_impossible_time_keeps_its_status(
+    case: str, check: Any, captured: Any
+) -> None:
+    frame = captured(ALARM_V1)
+    good = H02Session().decode_frame(frame)
+    assert good.messages[0].has_fix and good.messages[0].alarms == {Alarm.POWER_CUT}
+    result = H02Session().receive_datagram(_broken_text(frame, "150317", "201812", case))
+    assert result.error is None, result.error
+    assert result.decoded is not None
+    [report] = result.decoded.messages
+    check.kept_status(report, good.messages[0])
+    assert report.alarms == {Alarm.POWER_CUT} and report.extras["status"] == 0xEFE7F9FF
+    assert report.unique_id == "4210209006"
+    assert result.decoded.reply == good.reply
+
+
+@pytest.mark.parametrize("case", IMPOSSIBLE_TIMES)
+def test_binary_position_with_an_impossible_time_keeps_its_status(
+    case: str, check: Any, captured: Any
+) -> None:
+    frame = captured(BINARY).hex()
+    good = H02Session().decode_frame(bytes.fromhex(frame))
+    assert good.messages[0].has_fix
+    digits, where = IMPOSSIBLE_TIMES[case]
+    # '$' (2 hex), id (10), then hhmmss ddmmyy as BCD nibbles
+    at = 12 + 6 + 2 * where if where < 3 else 12 + 2 * (where - 3)
+    broken = bytes.fromhex(frame[:at] + digits + frame[at + len(digits) :])
+    result = H02Session().receive_datagram(broken)
+    assert result.error is None, result.error
+    assert result.decoded is not None
+    [report] = result.decoded.messages
+    check.kept_status(report, good.messages[0])
+    assert report.battery_pct == 100.0 and report.unique_id == "4106000826"
+    assert result.decoded.reply == good.reply
+
+
+@pytest.mark.parametrize("case", IMPOSSIBLE_TIMES)
+def test_cell_report_with_an_impossible_time_keeps_its_cells(case: str, captured: Any) -> None:
+    frame = captured(NBR)
+    good = H02Session().decode_frame(frame).messages[0]
+    assert good.extras["device_time"] == "2015-12-01T11:23:15+00:00"
+    [report] = H02Session().decode_frame(_broken_text(frame, "011215", "112315", case)).messages
+    assert report.kind is ReportKind.HEARTBEAT
+    assert "device_time" not in report.extras
+    assert report.extras["invalid_fields"] == "device_time"
+    assert report.extras["cells"] == good.extras["cells"]
+    assert report.extras["status"] == good.extras["status"]
+
+
+def test_zero_date_is_no_fix_not_a_bad_field(captured: Any) -> None:
+    assert H02Session().decode_frame(captured(ZERO_DATE)).messages == ()

@@ -189,3 +189,132 @@ def test_text_response_is_utf16_result() -> None:
     [report] = _decode(SESSION(), _frame(0x1300, "013912345678", 2, body)).messages
     assert report.kind is ReportKind.HEARTBEAT
     assert report.extras["result"] == "OK 已设置"
+
+
+# Issue 14 item 7: a location whose BCD time is impossible keeps its sound parts.
+STRAP_LOCATION = "Jt808ProtocolDecoderTest.java:159"
+"""0x0200 location: vendor tamper bit (strap), battery 90 %, 2023-06-15."""
+STRAP_LOCATION_2 = "Jt808ProtocolDecoderTest.java:244"
+"""0x0200 location: vendor tamper bit (strap), battery 64 %, 2021-01-18."""
+BATCH = "Jt808ProtocolDecoderTest.java:14"
+"""0x0704 batch upload: low battery and power cut alarms."""
+ELOCK = "Jt808ProtocolDecoderTest.java:138"
+"""0x5501 e-lock location: time BCD ddmmyyhhmmss (UTC) first in the body, battery 78 %."""
+BATTERY_TIME = "Jt808ProtocolDecoderTest.java:368"
+"""0x0210 with battery level 79 % and the device time (no fix)."""
+IMPOSSIBLE = {
+    "day-0": (2, 0x00), "month-13": (1, 0x13), "feb-30": (1, 0x02, 0x30), "hour-24": (3, 0x24),
+    "hour-25": (3, 0x25), "minute-60": (4, 0x60),
+}  # fmt: skip
+"""Byte of the BCD ``YY MM DD hh mm ss`` time and the impossible BCD values written there."""
+
+
+def _unescaped(frame: bytes) -> bytearray:
+    inner = frame[1:-1].replace(b"\x7d\x02", b"\x7e").replace(b"\x7d\x01", b"\x7d")
+    return bytearray(inner)
+
+
+def _framed(inner: bytearray) -> bytes:
+    content = bytes(inner[:-1])
+    checksum = 0
+    for b in content:
+        checksum ^= b
+    body = (content + bytes([checksum])).replace(b"\x7d", b"\x7d\x01").replace(b"\x7e", b"\x7d\x02")
+    return b"\x7e" + body + b"\x7e"
+
+
+def _body_start(inner: bytearray) -> int:
+    """Offset of the message body: id, attributes, [version], terminal, serial, [packet]."""
+    msg_id, attributes = int.from_bytes(inner[0:2], "big"), int.from_bytes(inner[2:4], "big")
+    start = 4 + (1 + 10 if attributes & 0x4000 else 6) + (1 if msg_id == 0x5501 else 2)
+    return start + (4 if attributes & 0x2000 else 0)
+
+
+def _with_time(frame: bytes, time_at: int, case: str) -> bytes:
+    inner = _unescaped(frame)
+    at = _body_start(inner) + time_at
+    where, *values = IMPOSSIBLE[case]
+    for n, value in enumerate(values):
+        inner[at + where + n] = value
+    return _framed(inner)
+
+
+def _frames(session: Jt808Session, frame: bytes) -> Any:
+    [result] = session.receive_data(frame)
+    assert result.error is None, result.error
+    assert result.decoded is not None
+    return result.decoded
+
+
+@pytest.mark.parametrize("case", IMPOSSIBLE)
+@pytest.mark.parametrize("ref", [STRAP_LOCATION, STRAP_LOCATION_2], ids=["strap-90", "strap-64"])
+def test_location_with_an_impossible_time_keeps_strap_battery_and_ack(
+    ref: str, case: str, check: Any, captured: Any
+) -> None:
+    frame = captured(ref)
+    good = _frames(SESSION(), frame)
+    assert good.messages[0].has_fix
+    # body: alarm 4, status 4, latitude 4, longitude 4, altitude 2, speed 2, course 2, time 6
+    broken = _frames(SESSION(), _with_time(frame, 22, case))
+    [report] = broken.messages
+    check.kept_status(report, good.messages[0])
+    assert report.alarms == {Alarm.STRAP_TAMPER}
+    assert report.battery_pct == good.messages[0].battery_pct is not None
+    assert broken.reply == good.reply is not None  # the general response 0x8001
+
+
+@pytest.mark.parametrize("case", IMPOSSIBLE)
+def test_batch_record_with_an_impossible_time_keeps_its_alarms(
+    case: str, check: Any, captured: Any
+) -> None:
+    frame = captured(BATCH)
+    good = _frames(SESSION(), frame)
+    # body: count 2, type 1, then records (length u16 + location body); time at 22 in it
+    broken = _frames(SESSION(), _with_time(frame, 3 + 2 + 22, case))
+    assert len(broken.messages) == len(good.messages)
+    check.kept_status(broken.messages[0], good.messages[0])
+    assert broken.messages[0].alarms == {Alarm.LOW_BATTERY, Alarm.POWER_CUT}
+    assert broken.messages[1:] == good.messages[1:]
+    assert broken.reply == good.reply is not None
+
+
+@pytest.mark.parametrize("case", IMPOSSIBLE)
+def test_elock_location_with_an_impossible_time_keeps_its_battery(
+    case: str, check: Any, captured: Any
+) -> None:
+    frame = captured(ELOCK)
+    good = _frames(SESSION(), frame)
+    inner = _unescaped(frame)
+    at = _body_start(inner)
+    where, *values = IMPOSSIBLE[case]
+    ddmmyy = {1: 1, 2: 0}.get(where, where)  # the date is day, month, year here
+    if case == "feb-30":
+        values, ddmmyy = [0x30, 0x02], 0
+    for n, value in enumerate(values):
+        inner[at + ddmmyy + n] = value
+    broken = _frames(SESSION(), _framed(inner))
+    [report] = broken.messages
+    check.kept_status(report, good.messages[0])
+    assert report.battery_pct == 78.0
+    assert broken.reply == good.reply
+
+
+def test_battery_report_with_an_impossible_device_time_keeps_the_battery(captured: Any) -> None:
+    frame = captured(BATTERY_TIME)
+    inner = _unescaped(frame)
+    inner[_body_start(inner) + 1 + 1] = 0x13  # month 13
+    [report] = _frames(SESSION(), _framed(inner)).messages
+    assert report.battery_pct == 79.0
+    assert "deviceTime" not in report.extras
+    assert report.extras["invalid_fields"] == "deviceTime"
+
+
+def test_zeroed_time_is_no_fix_without_a_bad_field(captured: Any) -> None:
+    frame = captured(STRAP_LOCATION)
+    inner = _unescaped(frame)
+    at = _body_start(inner) + 22
+    inner[at : at + 6] = bytes(6)
+    [report] = _frames(SESSION(), _framed(inner)).messages
+    assert not report.has_fix and report.kind is ReportKind.HEARTBEAT
+    assert "invalid_fields" not in report.extras
+    assert report.alarms == {Alarm.STRAP_TAMPER}

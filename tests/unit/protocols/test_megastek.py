@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -77,3 +78,51 @@ def test_malformed_frame_is_an_error() -> None:
     result = SESSION().receive_datagram(b"$MGV002,not-an-imei,,R")
     assert result.error is not None
     assert result.error.protocol == "megastek"
+
+
+# Issue 14 item 7: a report whose date or time is impossible keeps its sound parts.
+PARTIAL_MGV = "MegastekProtocolDecoderTest.java:87"
+"""A $MGV002 report: charging, battery 100 %, temperatures, 24.02.14 10:47:42."""
+PARTIAL_PW_ON = "MegastekProtocolDecoderTest.java:52"
+"""A stored $MGV002 'PW ON' alert, battery 93 %, 29.08.16 20:06:27."""
+PARTIAL_STX = "MegastekProtocolDecoderTest.java:113"
+"""An STX 'Help' (SOS) report, battery 100 %, 01.01.09 00:13:39."""
+IMPOSSIBLE = {
+    "day-0": ("date", 0, "00"), "month-13": ("date", 2, "13"), "feb-30": ("date", 0, "3002"),
+    "hour-24": ("time", 0, "24"), "hour-25": ("time", 0, "25"), "minute-60": ("time", 2, "60"),
+}  # fmt: skip
+
+
+def _broken(frame: bytes, case: str) -> bytes:
+    text = frame.decode("latin-1")
+    stx = text.startswith("STX")
+    if stx:  # $GPRMC,hhmmss.sss,...,ddmmyy,
+        stamp = re.search(r"\$GPRMC,(\d{6})\.\d+,.*?,(\d{6}),", text)
+    else:  # ,R|S,ddmmyy,hhmmss,
+        stamp = re.search(r",[RS],(\d{6}),(\d{6}),", text)
+    assert stamp is not None
+    which, at, digits = IMPOSSIBLE[case]
+    group = (1 if which == "time" else 2) if stx else (1 if which == "date" else 2)
+    at += stamp.start(group)
+    return (text[:at] + digits + text[at + len(digits) :]).encode("latin-1")
+
+
+@pytest.mark.parametrize("case", IMPOSSIBLE)
+@pytest.mark.parametrize(
+    "ref", [PARTIAL_MGV, PARTIAL_PW_ON, PARTIAL_STX], ids=["mgv", "mgv-pw-on", "stx"]
+)
+def test_impossible_time_keeps_the_alert_and_battery(
+    ref: str, case: str, check: Any, captured: Any
+) -> None:
+    frame = captured(ref)
+    good = SESSION().receive_datagram(frame)
+    assert good.decoded is not None and good.decoded.messages[0].has_fix
+    result = SESSION().receive_datagram(_broken(frame, case))
+    assert result.error is None, result.error
+    assert result.decoded is not None
+    [report] = result.decoded.messages
+    check.kept_status(report, good.decoded.messages[0])
+    assert report.battery_pct in (100.0, 93.0)
+    if ref == PARTIAL_STX:
+        assert report.alarms == {Alarm.SOS} and report.unique_id == "013227009737796"
+    assert result.decoded.reply == good.decoded.reply

@@ -119,3 +119,50 @@ def test_malformed_frame_is_an_error() -> None:
     assert result.error is not None
     assert result.error.protocol == "meitrack"
     assert result.error.raw_hex.startswith("2424")
+
+
+# Issue 14 item 7: a report whose time is impossible keeps its sound parts.
+AAA_SOS = "MeitrackProtocolDecoderTest.java:112"
+"""An AAA report, event 1 (SOS), 20.02.17 14:29:12 (yymmddhhmmss at field 6)."""
+AAA_POWER = "MeitrackProtocolDecoderTest.java:65"
+"""An AAA report, event 22 (power restored), external power 13.95 V."""
+IMPOSSIBLE = {
+    "day-0": (4, "00"), "month-13": (2, "13"), "feb-30": (2, "0230"), "hour-24": (6, "24"),
+    "hour-25": (6, "25"), "minute-60": (8, "60"),
+}  # fmt: skip
+
+
+def _broken(frame: bytes, case: str) -> bytes:
+    fields = frame.decode("latin-1").split(",")
+    at, digits = IMPOSSIBLE[case]
+    stamp = fields[6]
+    assert len(stamp) == 12 and stamp[at : at + len(digits)].isdigit()
+    fields[6] = stamp[:at] + digits + stamp[at + len(digits) :]
+    return ",".join(fields).encode("latin-1")
+
+
+@pytest.mark.parametrize("case", IMPOSSIBLE)
+@pytest.mark.parametrize("ref", [AAA_SOS, AAA_POWER], ids=["sos", "power"])
+def test_text_report_with_an_impossible_time_keeps_event_and_power(
+    ref: str, case: str, check: Any, captured: Any
+) -> None:
+    frame = captured(ref)
+    good = SESSION().receive_datagram(frame)
+    assert good.decoded is not None and good.decoded.messages[0].has_fix
+    result = SESSION().receive_datagram(_broken(frame, case))
+    assert result.error is None, result.error
+    assert result.decoded is not None
+    [report] = result.decoded.messages
+    check.kept_status(report, good.decoded.messages[0])
+    if ref == AAA_SOS:
+        assert report.alarms == {Alarm.SOS}
+    else:
+        assert report.extras["power"] == pytest.approx(13.95)
+    assert result.decoded.reply == good.decoded.reply
+
+
+def test_time_that_is_not_twelve_digits_is_a_decode_error(captured: Any) -> None:
+    # strptime read "17022014291" (a digit lost) as 14:29:01; which digit is lost is unknown
+    frame = captured(AAA_SOS).replace(b",170220142912,", b",17022014291,")
+    result = SESSION().receive_datagram(frame)
+    assert result.error is not None and "yymmddhhmmss" in result.error.reason

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -116,3 +117,75 @@ def test_travel_report_carries_driver_id() -> None:
     assert not report.has_fix
     assert report.unique_id == "205174410"
     assert report.extras["driverUniqueId"] == "0012345678"
+
+
+# Issue 14 item 7: a report whose date or time is impossible keeps its sound parts.
+TEXT_REPORTS = {
+    "st910-emergency": ("SuntechProtocolDecoderTest.java:232", {Alarm.SOS}),
+    "sa200-emergency": ("SuntechProtocolDecoderTest.java:192", {Alarm.SOS}),
+    "universal-alert": ("SuntechProtocolDecoderTest.java:28", set()),
+}
+"""Text reports (ST910 Emergency, SA200EMG, universal ALT) and their alarms."""
+IMPOSSIBLE = {
+    "day-0": (6, "00"), "month-13": (4, "13"), "feb-30": (4, "0230"), "hour-24": (9, "24"),
+    "hour-25": (9, "25"), "minute-60": (12, "60"),
+}  # fmt: skip
+"""Offset in ``YYYYMMDD;HH:MM:SS`` and the impossible digits written there."""
+
+
+def _broken_text(frame: bytes, case: str) -> bytes:
+    text = frame.decode("latin-1")
+    stamp = re.search(r"\d{8};\d\d:\d\d:\d\d", text)
+    assert stamp is not None
+    at, digits = IMPOSSIBLE[case]
+    at += stamp.start()
+    return (text[:at] + digits + text[at + len(digits) :]).encode("latin-1")
+
+
+@pytest.mark.parametrize("case", IMPOSSIBLE)
+@pytest.mark.parametrize("name", TEXT_REPORTS)
+def test_text_report_with_an_impossible_time_keeps_its_status(
+    name: str, case: str, check: Any, captured: Any
+) -> None:
+    ref, alarms = TEXT_REPORTS[name]
+    frame = captured(ref)
+    good = SESSION().receive_datagram(frame)
+    assert good.decoded is not None and good.decoded.messages[0].has_fix
+    result = SESSION().receive_datagram(_broken_text(frame, case))
+    assert result.error is None, result.error
+    assert result.decoded is not None
+    [report] = result.decoded.messages
+    check.kept_status(report, good.decoded.messages[0])
+    assert report.alarms == alarms
+    assert result.decoded.reply == good.decoded.reply
+
+
+BINARY_REPORTS = {
+    # universal binary 0x81: date/time bytes at 16..21 (yy mm dd hh mm ss)
+    "universal-binary": ("SuntechProtocolDecoderTest.java:89", 16),
+    # zip report 0x02: date/time bytes at 12..17
+    "zip": ("SuntechProtocolDecoderTest.java:15", 12),
+}
+BINARY_IMPOSSIBLE = {
+    "day-0": (2, b"\x00"), "month-13": (1, b"\x0d"), "feb-30": (1, b"\x02\x1e"),
+    "hour-24": (3, b"\x18"), "minute-60": (4, b"\x3c"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", BINARY_IMPOSSIBLE)
+@pytest.mark.parametrize("name", BINARY_REPORTS)
+def test_binary_report_with_an_impossible_time_keeps_its_status(
+    name: str, case: str, check: Any, captured: Any
+) -> None:
+    ref, start = BINARY_REPORTS[name]
+    frame = captured(ref)
+    good = SESSION().receive_datagram(frame)
+    assert good.decoded is not None and good.decoded.messages[0].has_fix
+    offset, value = BINARY_IMPOSSIBLE[case]
+    at = start + offset
+    result = SESSION().receive_datagram(frame[:at] + value + frame[at + len(value) :])
+    assert result.error is None, result.error
+    assert result.decoded is not None
+    [report] = result.decoded.messages
+    check.kept_status(report, good.decoded.messages[0])
+    assert report.unique_id == good.decoded.messages[0].unique_id

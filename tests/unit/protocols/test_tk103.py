@@ -11,6 +11,13 @@ from openatd.domain.messages import KMH_MPS, Alarm, ReportKind
 from openatd.protocols.tk103 import Tk103Session
 
 PROTOCOL = "tk103"
+XFAIL = {
+    "Tk103ProtocolDecoderTest.java:108": (
+        "BO01 dated 06-18-30 (yymmdd, month 18): Traccar's lenient calendar rolls it into "
+        "2007-06-30, a made-up fix time; here the SOS is delivered (and ACKed) as a status "
+        "report without a fix, invalid_fields=fix_time (issue 14 item 7)"
+    ),
+}
 
 
 def test_sample(sample: dict[str, Any], check: Any) -> None:
@@ -92,3 +99,70 @@ def test_free_text_keeps_parenthesis() -> None:
 
 def test_broken_copies_never_raise(sample: dict[str, Any], check: Any) -> None:
     check.survives(Tk103Session, check.frame(sample))
+
+
+# Issue 14 item 7: a frame whose date or time is impossible keeps its sound parts.
+STRAP = "Tk103ProtocolDecoderTest.java:65"
+"""A comma-form strap-removal report (ZC17): date ddmmyy at 22, time hhmmss at 59."""
+SOS = "Tk103ProtocolDecoderTest.java:151"
+"""A fixed-width SOS alarm (BO01, ACKed AS012): date yymmdd at 18, time hhmmss at 51."""
+BATTERY = "Tk103ProtocolDecoderTest.java:102"
+"""A ZC20 battery report: level 6 (100 %), 3.92 V, device time 18.07.16 14:42:22."""
+IMPOSSIBLE = {
+    "day-0": ("day", "00"), "month-13": ("month", "13"), "month-0": ("month", "00"),
+    "feb-30": ("feb30", ""), "hour-24": ("hour", "24"), "hour-25": ("hour", "25"),
+    "minute-60": ("minute", "60"),
+}  # fmt: skip
+
+
+def _broken(frame: bytes, date_at: int, time_at: int, ddmmyy: bool, case: str) -> bytes:
+    text = frame.decode()
+    what, digits = IMPOSSIBLE[case]
+    day_at, month_at = (date_at, date_at + 2) if ddmmyy else (date_at + 4, date_at + 2)
+    edits = {
+        "day": [(day_at, digits)],
+        "month": [(month_at, digits)],
+        "feb30": [(day_at, "30"), (month_at, "02")],
+        "hour": [(time_at, digits)],
+        "minute": [(time_at + 2, digits)],
+    }[what]
+    for at, new in edits:
+        assert text[at : at + 2].isdigit()
+        text = text[:at] + new + text[at + 2 :]
+    return text.encode()
+
+
+@pytest.mark.parametrize("case", IMPOSSIBLE)
+@pytest.mark.parametrize(
+    ("frame", "date_at", "time_at", "ddmmyy", "alarm"),
+    [(STRAP, 22, 59, True, Alarm.STRAP_TAMPER), (SOS, 18, 51, False, Alarm.SOS)],
+    ids=["comma-strap", "fixed-sos"],
+)
+def test_impossible_time_keeps_the_alarm_and_the_reply(
+    frame: str,
+    date_at: int,
+    time_at: int,
+    ddmmyy: bool,
+    alarm: Alarm,
+    case: str,
+    check: Any,
+    captured: Any,
+) -> None:
+    raw = captured(frame)
+    good = Tk103Session().decode_frame(raw)
+    assert good.messages[0].has_fix
+    result = Tk103Session().receive_datagram(_broken(raw, date_at, time_at, ddmmyy, case))
+    assert result.error is None, result.error
+    assert result.decoded is not None
+    [report] = result.decoded.messages
+    check.kept_status(report, good.messages[0])
+    assert report.alarms == {alarm}
+    assert result.decoded.reply == good.reply
+
+
+def test_battery_report_with_an_impossible_time_keeps_the_battery(captured: Any) -> None:
+    frame = captured(BATTERY).replace(b",144222,", b",254222,")  # hour 25
+    [report] = Tk103Session().decode_frame(frame).messages
+    assert report.battery_pct == 100.0 and report.battery_v == 3.92
+    assert "device_time" not in report.extras
+    assert report.extras["invalid_fields"] == "device_time"

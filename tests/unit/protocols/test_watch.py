@@ -89,3 +89,52 @@ def test_sos_bit() -> None:
 
 def test_broken_copies_never_raise(sample: dict[str, Any], check: Any) -> None:
     check.survives(WatchSession, check.frame(sample))
+
+
+# Issue 14 item 7: a report whose date or time is impossible keeps its sound parts.
+STRAP_ALARM = "WatchProtocolDecoderTest.java:41"
+"""A ZJ alarm (with an index): watch taken off (status bit 20), 22.11.21 08:55:15."""
+SOS_ALARM = "WatchProtocolDecoderTest.java:150"
+"""An SG alarm: low battery (status bit 0), battery 90 %, 22.04.14 13:46:52."""
+IMPOSSIBLE = {
+    "day-0": (0, 0, "00"), "month-13": (0, 2, "13"), "feb-30": (0, 0, "3002"),
+    "hour-24": (1, 0, "24"), "hour-25": (1, 0, "25"), "minute-60": (1, 2, "60"),
+}  # fmt: skip
+"""Field after the type (0 ddmmyy, 1 hhmmss), offset in it, impossible digits."""
+
+
+def _broken(frame: bytes, case: str) -> bytes:
+    head, _, tail = frame.decode("latin-1").partition("AL,")
+    fields = tail.split(",")
+    n, at, digits = IMPOSSIBLE[case]
+    assert fields[n][at : at + len(digits)].isdigit()
+    fields[n] = fields[n][:at] + digits + fields[n][at + len(digits) :]
+    return (head + "AL," + ",".join(fields)).encode("latin-1")
+
+
+@pytest.mark.parametrize("case", IMPOSSIBLE)
+@pytest.mark.parametrize("ref", [STRAP_ALARM, SOS_ALARM], ids=["strap-off", "low-battery"])
+def test_alarm_with_an_impossible_time_keeps_status_strap_and_ack(
+    ref: str, case: str, check: Any, captured: Any
+) -> None:
+    frame = captured(ref)
+    [good] = WatchSession().receive_data(frame)
+    assert good.decoded is not None and good.decoded.messages[0].has_fix
+    [result] = WatchSession().receive_data(_broken(frame, case))
+    assert result.error is None, result.error
+    assert result.decoded is not None
+    [report] = result.decoded.messages
+    check.kept_status(report, good.decoded.messages[0])
+    assert result.decoded.reply == good.decoded.reply is not None  # the AL answer
+    if ref == STRAP_ALARM:
+        assert report.alarms == {Alarm.STRAP_TAMPER} and report.strap == "open"
+    else:
+        assert report.alarms == {Alarm.LOW_BATTERY} and report.battery_pct == 90.0
+
+
+def test_zeroed_time_is_no_fix_without_a_bad_field(captured: Any) -> None:
+    frame = captured(STRAP_ALARM).replace(b"221121,085515", b"000000,000000")
+    [report] = WatchSession().decode_frame(frame).messages
+    assert report.kind is ReportKind.HEARTBEAT and not report.has_fix
+    assert "invalid_fields" not in report.extras
+    assert report.alarms == {Alarm.STRAP_TAMPER}
