@@ -181,7 +181,7 @@ def _regular(d: ReportDraft, f: list[str]) -> bool:
     d.speed_mps = float(rest[0]) * KNOT_MPS if rest[0] else 0.0
     if rest[1]:
         d.course_deg = float(rest[1])
-    if rest[2] and re.fullmatch(r"-?\d+\.?\d*", rest[2]):
+    if rest[2] and re.fullmatch(r"-?\d+(?:\.\d*)?", rest[2]):
         d.altitude_m = float(rest[2])
     if rest[3] in ("0", "1"):
         d.extras["ignition"] = rest[3] == "1"

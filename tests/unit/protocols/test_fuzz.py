@@ -75,3 +75,21 @@ def test_the_mutator_is_reproducible_and_hostile() -> None:
     assert len(set(first)) > 200
     assert any(b"999999999999999999999999999999" in x for x in first)
     assert any(b"\x7f\xff\xff\xff" in x or b"\xff\xff\xff\x7f" in x for x in first)
+
+
+def test_a_long_number_in_a_text_field_costs_no_backtracking() -> None:
+    """bench/fuzz.py found a megastek frame whose GPRMC speed field was 5,000 digits: the
+    pattern ``\\d+\\.?\\d*`` split the run every possible way (0.7-0.9 s of CPU on one
+    frame, the event loop held). Now each number matches one way: linear time."""
+    import time
+
+    frame = (
+        b"STX260475            $GPRMC,104032.001,A,4022.1119,N,01811.4081,E,"
+        + b"9" * 4000
+        + b"GVT900,S,141215,031804,A,,S,,E,00,04,00,5.17,0.000,193.05,117.1,0.0,510,10,"
+        b"041B,0A5E,,0000,0000,22,12,0, , ,,1-1,98,Timer;!"
+    )
+    session = session_class("megastek")()
+    started = time.thread_time()
+    session.receive_datagram(frame)
+    assert time.thread_time() - started < 0.1  # ~1 ms; was 700-900 ms
