@@ -4,14 +4,17 @@ per-stage time, with the right names and labels (issue 11, operations)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from prometheus_client import generate_latest
 
 from openatd.accounts import create_user
 from openatd.domain.clock import SimulatedClock
 from openatd.domain.messages import DeviceReport
-from openatd.ingest.pipeline import PositionPipeline
+from openatd.ingest.bus import BusClient, LocalBusServer
+from openatd.ingest.pipeline import PipelineMetrics, PositionPipeline
 from openatd.participants import service
 from openatd.safeguards.auth import Role, TokenClaims
 from openatd.settings import get_settings
@@ -101,3 +104,53 @@ def test_the_queue_gauge_counts_waiting_submissions(db_url: str) -> None:
     db.dispose()
     assert waiting > 0
     assert after == 0
+
+
+class _HeldSink:
+    """A sink whose submissions wait until released (the pipeline busy with a long batch)."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.arrived = 0
+
+    async def is_known(self, unique_id: str) -> bool:
+        return True
+
+    async def submit(self, unique_id: str, protocol: str, reports: Sequence[DeviceReport]) -> None:
+        self.arrived += 1
+        await self.release.wait()
+
+
+def test_the_bus_backlog_counts_submissions_waiting_for_their_commit(tmp_path: Path) -> None:
+    metrics = PipelineMetrics()
+    sink = _HeldSink()
+
+    def backlog() -> float:
+        value = metrics.registry.get_sample_value("openatd_bus_backlog_submissions")
+        assert value is not None
+        return value
+
+    async def main() -> tuple[float, float, float]:
+        server = LocalBusServer(sink, str(tmp_path / "bus.sock"), metrics.bus_backlog)
+        await server.start()
+        client = BusClient(server.path)
+        try:
+            await client.ping()  # answered without the sink
+            idle = backlog()
+            subs = [
+                asyncio.ensure_future(client.submit("imei-1", "gt06", [_fix(i)])) for i in range(7)
+            ]
+            for _ in range(200):
+                if sink.arrived == 7:
+                    break
+                await asyncio.sleep(0.01)
+            held = backlog()
+            sink.release.set()
+            await asyncio.gather(*subs)
+            return idle, held, backlog()
+        finally:
+            await client.close()
+            await server.stop()
+
+    idle, held, after = asyncio.run(main())
+    assert (idle, held, after) == (0, 7, 0)
