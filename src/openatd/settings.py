@@ -154,6 +154,11 @@ class Settings(BaseSettings):
         ge=1024,
         description="bytes of decoded frames waiting on one connection before reading pauses",
     )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="log lines of openatd serve and its ingest processes: text, or json (one "
+        "object a line: time in UTC ISO 8601, level, logger, message, exception)",
+    )
     loop_stall_s: float = Field(
         default=1.0,
         gt=0,

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.responses import PlainTextResponse, RedirectResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from openatd import __version__
@@ -15,6 +15,7 @@ from openatd.alerts.notices import AlertNoticeTask
 from openatd.api import errors
 from openatd.api.access import NO_PERSONAL_DATA
 from openatd.api.container import Container, build_container
+from openatd.api.health import HealthCheck
 from openatd.api.limits import BodyLimitMiddleware
 from openatd.api.routes import (
     alerts,
@@ -155,9 +156,22 @@ def create_app(
     def home() -> RedirectResponse:
         return RedirectResponse("/ui/")
 
-    @app.get("/health", tags=["ops"], openapi_extra=NO_PERSONAL_DATA)
-    def health() -> dict[str, str]:
-        return {"status": "ok", "database": container.db.dialect}
+    checker = HealthCheck(container)
+
+    @app.get(
+        "/health",
+        tags=["ops"],
+        openapi_extra=NO_PERSONAL_DATA,
+        responses={503: {"description": "a check failed; `checks` says which and why"}},
+    )
+    async def health() -> JSONResponse:
+        """200 ``{"status": "ok", "checks": {...}}`` when the database answers (and the
+        pipeline and the ingest bus, where this process runs them); otherwise 503 with
+        ``"status": "failed"`` and the failing check's ``error``. Not rate-limited; no
+        personal data."""
+        ok, checks = await checker.run()
+        body = {"status": "ok" if ok else "failed", "checks": checks}
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     @app.get(
         "/metrics", tags=["ops"], response_class=PlainTextResponse, openapi_extra=NO_PERSONAL_DATA
@@ -168,4 +182,18 @@ def create_app(
         registry = container.pipeline.metrics.registry if container.pipeline else None
         return generate_latest(registry).decode() if registry else ""
 
+    _build_routes_now(app)
     return app
+
+
+def _build_routes_now(app: FastAPI) -> None:
+    """Have FastAPI build every route's request handling now, not on the first request.
+
+    FastAPI prepares included routes lazily (their dependencies and models) when the first
+    request arrives, on the event loop: a second or more during which nothing else answers,
+    ``/health`` included. Resolving an absent route name walks (and so builds) them all.
+    """
+    from starlette.routing import NoMatchFound
+
+    with suppress(NoMatchFound):
+        app.url_path_for("openatd-build-routes-now")

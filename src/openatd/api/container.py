@@ -14,6 +14,7 @@ from openatd.storage.repositories import UnitOfWork
 
 if TYPE_CHECKING:
     from openatd.checkins.face import FaceVerifier
+    from openatd.ingest.bus import IngestWorkers
     from openatd.ingest.pipeline import PositionPipeline
 
 _VERIFIER_LOCK = threading.Lock()
@@ -27,6 +28,9 @@ class Container:
     db: Database
     clock: Clock = field(default_factory=SystemClock)
     pipeline: PositionPipeline | None = None
+    ingest_workers: IngestWorkers | None = None
+    """The ingest processes and their bus, when ``openatd serve --workers N`` (N > 1) runs
+    them; ``/health`` pings the bus."""
     face_verifier: FaceVerifier | None = None
     login_throttle: LoginThrottle = field(init=False)
     """Staff log-in counters (per client address, per account)."""

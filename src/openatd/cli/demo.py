@@ -36,6 +36,7 @@ from openatd.domain.geodesy import distance_m
 from openatd.errors import InvalidInput, VerificationUnavailable
 from openatd.ingest.replay import replay
 from openatd.ingest.traces import TracePoint, read_trace
+from openatd.logs import configure_logging
 from openatd.participants import service as participants
 from openatd.participants.portal import issue_app_code
 from openatd.participants.zones import create_zone
@@ -110,7 +111,11 @@ def demo(
         tick_interval_s=5.0,
     )
     password = secrets.token_urlsafe(12)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(
+        settings.log_format,
+        level=logging.WARNING,
+        text_format="%(levelname)s %(name)s: %(message)s",
+    )
     try:
         pid, app_code = setup_program(settings, points, password, speedup)
         asyncio.run(_run(settings, points, password, (pid, app_code), speedup, exit_after))

@@ -26,6 +26,7 @@ _COMMAND_MODULES = (
     "simulate",
     "face",
     "stats",
+    "backup",
 )
 
 

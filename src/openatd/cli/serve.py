@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from openatd.logs import configure_logging
 from openatd.safeguards import downtime
 from openatd.settings import get_settings
 
@@ -61,9 +62,7 @@ def serve(
         if value is not None:
             overrides[key] = value
     settings = get_settings(**overrides)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_format)
     asyncio.run(run_server(settings))
 
 
@@ -92,17 +91,29 @@ async def run_server(settings: object, *, ready: asyncio.Event | None = None) ->
     await container.pipeline.start()
     from openatd.ingest.watchdog import LoopWatchdog
 
-    watchdog = LoopWatchdog(container.pipeline.metrics.registry, settings.loop_stall_s)
-    watchdog.start()
-    api = create_app(container=container, manage_pipeline=False)
+    api = create_app(container=container, manage_pipeline=False)  # builds its routes: ~1 s
     intake = create_intake_app(container)
+    watchdog = LoopWatchdog(container.pipeline.metrics.registry, settings.loop_stall_s)
+    watchdog.start()  # after building the apps, whose one-off start-up cost is no stall
+    # JSON lines: uvicorn's loggers keep no handlers of their own and reach the root's.
+    uvicorn_logs: dict[str, Any] = {"log_config": None} if settings.log_format == "json" else {}
     servers = [
         uvicorn.Server(
-            uvicorn.Config(api, host=settings.http_host, port=settings.http_port, log_level="info")
+            uvicorn.Config(
+                api,
+                host=settings.http_host,
+                port=settings.http_port,
+                log_level="info",
+                **uvicorn_logs,
+            )
         ),
         uvicorn.Server(
             uvicorn.Config(
-                intake, host=settings.http_host, port=settings.osmand_port, log_level="warning"
+                intake,
+                host=settings.http_host,
+                port=settings.osmand_port,
+                log_level="warning",
+                **uvicorn_logs,
             )
         ),
     ]
@@ -115,8 +126,14 @@ async def run_server(settings: object, *, ready: asyncio.Event | None = None) ->
         workers = settings.ingest_workers or (os.cpu_count() or 1)
         shared = all(spec.port != 0 for spec in listeners_from_settings(settings))
         if workers > 1 and shared:
-            trackers = IngestWorkers(container.pipeline, worker_config(settings), workers)
+            trackers = IngestWorkers(
+                container.pipeline,
+                worker_config(settings),
+                workers,
+                backlog=container.pipeline.metrics.bus_backlog,
+            )
             await trackers.start()
+            container.ingest_workers = trackers  # /health pings the bus
             specs = listeners_from_settings(settings)
             port_of = {s.protocol: s.port or session_class(s.protocol).default_port for s in specs}
             ports = ", ".join(f"{name} tcp {port}" for name, port in port_of.items())
@@ -131,15 +148,17 @@ async def run_server(settings: object, *, ready: asyncio.Event | None = None) ->
             bound = await trackers.start()
             ports = ", ".join(f"{b.protocol} tcp {b.tcp_port}" for b in bound.values())
             how = "in the server process"
-        console.print(
+        _announce(
+            settings,
             f"trackers on {settings.tracker_host} "
             f"({'OPENATD_PROTOCOL_HOST' if settings.protocol_host else 'the HTTP host'}), "
-            f"{how}: {ports}"
+            f"{how}: {ports}",
         )
-    console.print(
+    _announce(
+        settings,
         f"[bold]OpenATD[/] on {container.db.dialect}: API http://{settings.http_host}:"
         f"{settings.http_port}/docs · OsmAnd intake http://{settings.http_host}:"
-        f"{settings.osmand_port}/"
+        f"{settings.osmand_port}/",
     )
     tasks = [asyncio.create_task(s.serve()) for s in servers]
     housekeeping = [
@@ -165,6 +184,18 @@ async def run_server(settings: object, *, ready: asyncio.Event | None = None) ->
         await container.pipeline.stop()
         watchdog.stop()
         container.db.dispose()
+
+
+def _announce(settings: object, text: str) -> None:
+    """A start-up line: on the console, or as a log record when logs are JSON lines (so
+    that every line a log shipper reads is JSON)."""
+    from openatd.settings import Settings
+
+    assert isinstance(settings, Settings)
+    if settings.log_format == "json":
+        logging.getLogger("openatd.serve").info(text.replace("[bold]", "").replace("[/]", ""))
+    else:
+        console.print(text)
 
 
 def check_ports_free(settings: object) -> None:

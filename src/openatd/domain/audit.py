@@ -48,6 +48,7 @@ class AuditAction(StrEnum):
     CHECKIN_READ = "checkin:read"
     CHECKIN_SCHEDULE = "checkin:schedule"
     RETENTION_PURGE = "retention:purge"
+    DATABASE_RESTORE = "database:restore"
     CHECKIN_SUBMIT = "checkin:submit"
     CHECKIN_REVIEW = "checkin:review"
     CHECKIN_MISSED = "checkin:missed"

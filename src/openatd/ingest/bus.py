@@ -43,6 +43,8 @@ import struct
 from collections.abc import Sequence
 from typing import Any
 
+from prometheus_client import Gauge
+
 from openatd.domain.messages import DeviceReport
 from openatd.errors import NotFound, OpenATDError
 from openatd.ingest.sink import ReportSink
@@ -54,6 +56,7 @@ MAX_MESSAGE = 256 * 1024 * 1024
 """Largest bus message, bytes (a sanity bound; a batch of 5,000 reports is ~1.5 MB)."""
 
 # requests:  (req_id, "known", unique_id) | (req_id, "submit", (unique_id, protocol, reports))
+#            | (req_id, "ping", None)  (health check: answered "pong" without the sink)
 # replies:   (req_id, "ok", value) | (req_id, "not_found", message) | (req_id, "error", message)
 
 
@@ -78,11 +81,14 @@ class LocalBusServer:
     Args:
         sink: where submissions go (the :class:`PositionPipeline`).
         path: the socket's path (its directory should be private to the service user).
+        backlog: a gauge kept at the number of submissions received and not yet answered
+            (``openatd_bus_backlog_submissions``), or None.
     """
 
-    def __init__(self, sink: ReportSink, path: str) -> None:
+    def __init__(self, sink: ReportSink, path: str, backlog: Gauge | None = None) -> None:
         self.sink = sink
         self.path = path
+        self.backlog = backlog
         self._server: asyncio.AbstractServer | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -137,8 +143,16 @@ class LocalBusServer:
                 value: Any = await self.sink.is_known(arg)
             elif op == "submit":
                 unique_id, protocol, reports = arg
-                await self.sink.submit(unique_id, protocol, reports)
+                if self.backlog is not None:
+                    self.backlog.inc()
+                try:
+                    await self.sink.submit(unique_id, protocol, reports)
+                finally:
+                    if self.backlog is not None:
+                        self.backlog.dec()
                 value = None
+            elif op == "ping":
+                value = "pong"
             else:
                 raise OpenATDError(f"unknown bus operation {op!r}")
         except NotFound as exc:
@@ -207,6 +221,16 @@ class BusClient:
     async def is_known(self, unique_id: str) -> bool:
         """Asked of the pipeline process (the server caches the answer per connection)."""
         return bool(await self._call("known", unique_id))
+
+    async def ping(self) -> None:
+        """One round trip to the pipeline process's bus server (its sink is not asked).
+
+        Raises:
+            OSError: the connection was refused.
+            OpenATDError: the connection was lost, or the answer was not ``pong``.
+        """
+        if await self._call("ping", None) != "pong":
+            raise OpenATDError("the bus answered a ping wrongly")
 
     async def submit(self, unique_id: str, protocol: str, reports: Sequence[DeviceReport]) -> None:
         """Returns once the pipeline process has committed *reports*.
@@ -282,12 +306,14 @@ def ingest_worker_main(config: dict[str, Any], bus_path: str, index: int, ready:
 
     from openatd.domain.clock import SystemClock
     from openatd.ingest.servers import IngestServer, listeners_from_settings, run
+    from openatd.logs import configure_logging
     from openatd.settings import Settings
 
     settings = Settings.model_construct(**config)
-    logging.basicConfig(
-        level=logging.INFO,
-        format=f"%(asctime)s %(levelname)s ingest[{index}] %(name)s: %(message)s",
+    configure_logging(
+        config.get("log_format", "text"),
+        text_format=f"%(asctime)s %(levelname)s ingest[{index}] %(name)s: %(message)s",
+        process=f"ingest[{index}]",
     )
 
     async def main() -> None:
@@ -325,10 +351,18 @@ class IngestWorkers:
     Every listener needs a fixed port (the processes share it); see :func:`can_share`.
     """
 
-    def __init__(self, sink: ReportSink, config: dict[str, Any], workers: int) -> None:
+    def __init__(
+        self,
+        sink: ReportSink,
+        config: dict[str, Any],
+        workers: int,
+        *,
+        backlog: Gauge | None = None,
+    ) -> None:
         self.sink = sink
         self.config = config
         self.workers = workers
+        self.backlog = backlog
         self._dir: str | None = None
         self._bus: LocalBusServer | None = None
         self._procs: list[Any] = []
@@ -344,7 +378,7 @@ class IngestWorkers:
 
         self._dir = tempfile.mkdtemp(prefix="openatd-bus-")  # mode 0700
         path = os.path.join(self._dir, "bus.sock")
-        self._bus = LocalBusServer(self.sink, path)
+        self._bus = LocalBusServer(self.sink, path, self.backlog)
         await self._bus.start()
         ctx = mp.get_context("spawn")
         events = []
@@ -369,6 +403,37 @@ class IngestWorkers:
     def pids(self) -> list[int]:
         """The ingest processes' ids."""
         return [p.pid for p in self._procs]
+
+    @property
+    def bus_path(self) -> str | None:
+        """The bus socket's path once started, else None."""
+        return self._bus.path if self._bus is not None else None
+
+    def alive(self) -> int:
+        """How many of the ingest processes are running."""
+        return sum(1 for p in self._procs if p.is_alive())
+
+    async def ping(self, timeout_s: float) -> None:
+        """One round trip over the bus (a fresh connection, a ``ping``), as an ingest process
+        makes one; for the health check.
+
+        Raises:
+            OpenATDError: the bus is not started, refused the connection, or did not answer
+                within *timeout_s* seconds.
+        """
+        path = self.bus_path
+        if path is None:
+            raise OpenATDError("the bus is not running")
+        client = BusClient(path)
+        try:
+            async with asyncio.timeout(timeout_s):
+                await client.ping()
+        except TimeoutError:
+            raise OpenATDError(f"the bus did not answer within {timeout_s:g} s") from None
+        except OSError as exc:
+            raise OpenATDError(f"the bus refused the connection: {exc.strerror or exc}") from None
+        finally:
+            await client.close()
 
     async def stop(self) -> None:
         """Stop the processes (SIGTERM, then SIGKILL after 10 s) and the bus."""
@@ -401,5 +466,6 @@ def worker_config(settings: Any) -> dict[str, Any]:
         "protocol_frame_budget_s",
         "protocol_unidentified_bytes",
         "protocol_unidentified_timeout_s",
+        "log_format",
     )
     return {key: getattr(settings, key) for key in keys}

@@ -32,11 +32,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from openatd.domain.clock import Clock
 from openatd.domain.messages import DeviceReport, ReportKind
 from openatd.errors import NotFound, OpenATDError
+from openatd.ingest.metrics import SECONDS_BUCKETS, BulkHistogram
 from openatd.participants.lifecycle import collection_refusal
 from openatd.participants.zones import to_domain
 from openatd.rules.alerts import RaisedAlert
@@ -58,8 +59,33 @@ MISSING_DATA_ALERTS = frozenset({"device_offline", "no_gps_fix"})
 """Alerts derived from missing data: never raised for a window of degraded monitoring."""
 
 
+LAG_BUCKETS: tuple[float, ...] = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0,
+)  # fmt: skip
+"""Bucket bounds of ``openatd_pipeline_lag_seconds`` (seconds)."""
+BATCH_BUCKETS: tuple[float, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
+"""Bucket bounds of ``openatd_pipeline_batch_reports`` (reports)."""
+STAGES = ("rules", "storage", "commit")
+"""The ``stage`` label values of ``openatd_pipeline_stage_seconds``."""
+
+
 class PipelineMetrics:
-    """Counters of the pipeline, on their own registry (exposed at ``/metrics``)."""
+    """Counters of the pipeline, on their own registry (exposed at ``/metrics``).
+
+    Besides the counters, what an operator watches for lag and load:
+
+    - ``openatd_pipeline_lag_seconds`` (histogram): per report, seconds from its arrival
+      (``received``, stamped by the intake or listener) to the commit of its batch;
+    - ``openatd_pipeline_batch_reports`` (histogram): reports per batch (one transaction);
+    - ``openatd_pipeline_stage_seconds{stage}`` (histogram): per batch, time in each stage:
+      ``rules`` (position filter and rules, rule engines built on demand), ``storage``
+      (positions, events, alerts and rule state written), ``commit``;
+    - ``openatd_pipeline_queue_submissions`` (gauge): submissions waiting for the writer;
+    - ``openatd_bus_backlog_submissions`` (gauge): submissions received over the local bus
+      from the ingest processes (``--workers N``) and not yet answered; 0 without the bus.
+
+    The decode stage is ``openatd_ingest_decode_seconds{protocol}`` (:mod:`.metrics`).
+    """
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
@@ -89,6 +115,35 @@ class PipelineMetrics:
         self.suppressed = Counter(
             "openatd_alerts_suppressed",
             "Missing-data alerts not raised because monitoring was degraded",
+            registry=r,
+        )
+        self.lag = BulkHistogram(
+            "openatd_pipeline_lag_seconds",
+            "Seconds from a report's arrival (received) to the commit of its batch",
+            LAG_BUCKETS,
+            r,
+        )
+        self.batch_reports = Histogram(
+            "openatd_pipeline_batch_reports",
+            "Reports per pipeline batch (one transaction)",
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
+        self.stage_seconds = BulkHistogram(
+            "openatd_pipeline_stage_seconds",
+            "Time per batch in each pipeline stage (rules, storage, commit)",
+            SECONDS_BUCKETS,
+            r,
+            ["stage"],
+        )
+        self.queued = Gauge(
+            "openatd_pipeline_queue_submissions",
+            "Submissions waiting for the pipeline's writer",
+            registry=r,
+        )
+        self.bus_backlog = Gauge(
+            "openatd_bus_backlog_submissions",
+            "Submissions from ingest processes received over the bus and not yet answered",
             registry=r,
         )
 
@@ -157,6 +212,11 @@ class PositionPipeline:
         self._queue: asyncio.Queue[_Submission] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._degraded_since: datetime | None = None
+        self.metrics.queued.set_function(self._queue_size)
+
+    def _queue_size(self) -> float:
+        queue = self._queue
+        return float(queue.qsize()) if queue is not None else 0.0
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -181,6 +241,24 @@ class PositionPipeline:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+
+    @property
+    def running(self) -> bool:
+        """True between :meth:`start` and :meth:`stop`."""
+        return bool(self._tasks)
+
+    def writer_problem(self) -> str | None:
+        """Why the writer is not taking submissions (it ended: a bug), or None when it runs
+        or the pipeline is not started. For the health check."""
+        if not self._tasks:
+            return None
+        writer = self._tasks[0]
+        if not writer.done():
+            return None
+        if writer.cancelled():
+            return "the pipeline writer was cancelled"
+        exc = writer.exception()
+        return f"the pipeline writer stopped: {type(exc).__name__}" if exc else "writer ended"
 
     # -- ReportSink --------------------------------------------------------------------------
 
@@ -225,8 +303,9 @@ class PositionPipeline:
         """
         self._apply_invalidations()
         now = self.clock.now()
+        received: list[datetime] = []
         try:
-            result = self._process(items, now)
+            result = self._process(items, now, received)
         except Exception as exc:
             # Nothing was stored: forget the rule state these reports built, so that the
             # device's retry is evaluated afresh instead of being dropped as duplicates.
@@ -237,11 +316,18 @@ class PositionPipeline:
             self._enter_degraded(now, exc)
             raise
         self._leave_degraded(now)
-        self.metrics.stored.inc(result.stored)
+        m = self.metrics
+        m.stored.inc(result.stored)
+        m.batch_reports.observe(sum(len(reports) for _, reports in items))
+        committed = self.clock.now()
+        m.lag.observe_many(max(0.0, (committed - r).total_seconds()) for r in received)
         return result
 
     def _process(
-        self, items: Sequence[tuple[str, Sequence[DeviceReport]]], now: datetime
+        self,
+        items: Sequence[tuple[str, Sequence[DeviceReport]]],
+        now: datetime,
+        received_out: list[datetime],
     ) -> BatchResult:
         result = BatchResult()
         position_rows: list[PositionRow] = []
@@ -250,6 +336,7 @@ class PositionPipeline:
         touched: dict[int, DeviceRulesEngine] = {}
         kinds: collections.Counter[str] = collections.Counter()
         drops: collections.Counter[str] = collections.Counter()
+        started = time.perf_counter()
         with self.db.uow() as uow:
             for unique_id, reports in items:
                 entry = self._devices.get(unique_id)
@@ -265,6 +352,7 @@ class PositionPipeline:
                 for report in _ordered(reports, now):
                     kinds[report.kind.value] += 1
                     received = report.received or now
+                    received_out.append(received)
                     last_seen[entry.device_id] = received
                     if report.kind is ReportKind.LOGIN:
                         if report.alarms:
@@ -280,11 +368,18 @@ class PositionPipeline:
                         drops[str(outcome.drop_reason)] += 1
                     for alert in outcome.alerts:
                         result.alerts.append((entry.device_id, alert))
+            ruled = time.perf_counter()
             result.stored = uow.positions.insert_rows(position_rows)
             uow.events.insert_many(event_rows)
             uow.devices.touch_many(last_seen)
             self._store_alerts(uow, result.alerts, now)
             save_rule_states(uow.session, {d: snapshot(e) for d, e in touched.items()}, now)
+            stored = time.perf_counter()
+        committed = time.perf_counter()
+        stages = self.metrics.stage_seconds
+        stages.labels("rules").observe(ruled - started)
+        stages.labels("storage").observe(stored - ruled)
+        stages.labels("commit").observe(committed - stored)
         for kind, n in kinds.items():  # counted once per batch, not once per report
             self.metrics.reports.labels(kind).inc(n)
         for reason, n in drops.items():

@@ -537,6 +537,7 @@ class _TcpConnection(asyncio.Protocol):
         self._last_rx = asyncio.get_running_loop().time()
         if not link.trusted:
             self._rx_untrusted += len(data)
+        started = time.perf_counter()
         try:
             results = link.session.receive_data(data)
         except Exception as exc:  # a decoder bug in framing must not take the connection down
@@ -544,6 +545,7 @@ class _TcpConnection(asyncio.Protocol):
             err = ProtocolDecodeError(link.protocol, f"framing failed: {exc!r}", data[:64])
             server._decode_error(link.protocol, link.peer, err, data[:64])
             return
+        server.metrics.decode_seconds.labels(link.protocol).observe(time.perf_counter() - started)
         link.accept(results)
         if link.session.failed is not None:
             self._close_early("buffer_bound")
@@ -674,12 +676,16 @@ class _UdpEndpoint(asyncio.DatagramProtocol):
         else:
             link = entry[0]
         self.peers[addr] = (link, loop.time())
+        started = time.perf_counter()
         try:
             result = link.session.receive_datagram(data)
         except Exception as exc:  # a decoder bug must not take the endpoint down
             err = ProtocolDecodeError(self.protocol, f"decoder failed: {exc!r}", data)
             self.server._decode_error(self.protocol, addr, err, data)
             return
+        self.server.metrics.decode_seconds.labels(self.protocol).observe(
+            time.perf_counter() - started
+        )
         link.accept((result,))
 
     def error_received(self, exc: Exception) -> None:

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from openatd.errors import ConfigurationError
+from openatd.errors import ConfigurationError, StorageUnavailable
 
 if TYPE_CHECKING:
     from openatd.storage.repositories import UnitOfWork
@@ -108,6 +108,22 @@ class Database:
             safe = self.engine.url.render_as_string(hide_password=True)
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             raise ConfigurationError(f"cannot use the database {safe}: {reason}") from exc
+
+    def ping(self) -> None:
+        """Run ``SELECT 1`` on a pooled connection (the health check; blocking: call it off
+        the event loop). Takes well under a millisecond on a healthy database.
+
+        Raises:
+            StorageUnavailable: the database refused or failed; the message is the driver's
+                first line (no password, no rows).
+        """
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            orig = getattr(exc, "orig", None)
+            lines = str(orig if orig is not None else exc).strip().splitlines()
+            raise StorageUnavailable(lines[0] if lines else type(exc).__name__) from exc
 
     def uow(self) -> UnitOfWork:
         """A new unit of work (one transaction)."""

@@ -106,6 +106,10 @@ def test_session_is_stored_in_order_and_acknowledged(shared_data: Any, protocol:
     assert all(protocol == p for _, p, _ in sink.stored)
     assert metric(server, "openatd_ingest_reports_stored_total", protocol) == len(expected)
     assert metric(server, "openatd_ingest_decode_errors_total", protocol) == 0
+    # the decode stage's time: one observation per read (at least one, at most one per frame)
+    reads = metric(server, "openatd_ingest_decode_seconds_count", protocol)
+    assert 1 <= reads <= len(script)
+    assert metric(server, "openatd_ingest_decode_seconds_sum", protocol) > 0
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
