@@ -1,0 +1,404 @@
+"""The position bus over a real NATS JetStream (issue 11, item 3; failure tests of item 8).
+
+Every test starts its own nats-server (free port, temporary store) and uses its own
+stream and subject prefix, so parallel test workers never share one. A "device" here is
+either a real GT06 TCP client (the simulator's encoder) through the real ingest server,
+or a loop that does what a device does with the ingest server's ACK: send a report,
+and send it again (re-stamped) until :meth:`NatsBusClient.submit` returns, the moment
+the server would ACK it. What was ACKed is then compared with the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from nats_support import NATS_URL, NatsServer, free_port, nats_binary
+
+from openatd.domain.clock import SystemClock
+from openatd.domain.messages import Alarm, DeviceReport
+from openatd.errors import OpenATDError
+from openatd.ingest.nats_bus import (
+    NatsBusClient,
+    NatsBusConfig,
+    NatsBusConsumer,
+    decode_submission,
+    encode_submission,
+    partition_of,
+)
+from openatd.ingest.pipeline import PositionPipeline
+from openatd.ingest.servers import IngestServer, run
+from openatd.ingest.simulator import device_ids, load_fixes, simulate
+from openatd.settings import get_settings
+from openatd.storage.db import Database
+
+TRACES = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "traces"
+OPENATD = Path(sys.executable).parent / "openatd"
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    """A throwaway nats-server with JetStream, stopped (by PID) at teardown."""
+    binary = nats_binary()
+    if binary is None:
+        pytest.skip("no nats-server binary (apt-get install nats-server; .ci/run does)")
+    server = NatsServer(binary, tmp_path / "nats")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def nats_url(tmp_path: Path) -> Iterator[str]:
+    """A NATS URL: a throwaway server, else OPENATD_TEST_NATS_URL."""
+    binary = nats_binary()
+    if binary is None:
+        if NATS_URL:
+            yield NATS_URL
+            return
+        pytest.skip("no nats-server binary and no OPENATD_TEST_NATS_URL")
+    server = NatsServer(binary, tmp_path / "nats")
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def _config(url: str, partitions: int = 4) -> NatsBusConfig:
+    tag = uuid.uuid4().hex[:10]
+    return NatsBusConfig(
+        url=url,
+        stream=f"T_{tag}",
+        subject_prefix=f"t{tag}",
+        partitions=partitions,
+        consumer=f"c{tag}",
+        ack_wait_s=5.0,
+    )
+
+
+def _register(db: Database, ids: list[str]) -> None:
+    now = datetime.now(UTC)
+    with db.uow() as uow:
+        p = uow.participants.add(
+            name="P", timezone="UTC", supervision_level="gps", policy={}, active=True,
+            created_at=now,
+        )  # fmt: skip
+        for uid in ids:
+            uow.devices.add(unique_id=uid, protocol="gt06", participant_id=p.id, created_at=now)
+
+
+def _stored(db: Database) -> list[tuple[str, datetime]]:
+    with db.uow() as uow:
+        rows = uow.session.execute(
+            sa.text(
+                "SELECT d.unique_id, p.fix_time FROM positions p JOIN devices d "
+                "ON d.id = p.device_id"
+            )
+        ).all()
+    return [(uid, _utc(t)) for uid, t in rows]
+
+
+def _alerts(db: Database) -> list[tuple[str, str, datetime]]:
+    with db.uow() as uow:
+        rows = uow.session.execute(
+            sa.text(
+                "SELECT d.unique_id, a.type, a.at FROM alerts a "
+                "JOIN devices d ON d.id = a.device_id"
+            )
+        ).all()
+    return [(uid, kind, _utc(at)) for uid, kind, at in rows]
+
+
+def _utc(t: datetime | str) -> datetime:
+    if isinstance(t, str):
+        t = datetime.fromisoformat(t)
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+
+
+START = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+
+
+def _report(uid: str, i: int) -> DeviceReport:
+    """Fix *i* of device *uid*: one a second, a few metres apart; every 20th from the 10th
+    carries a strap tamper alarm (one alert each: the message after it has none)."""
+    return DeviceReport(
+        unique_id=uid,
+        fix_time=START + timedelta(seconds=i),
+        received=datetime.now(UTC),
+        latitude=40.0 + i * 1e-5,
+        longitude=-75.0,
+        speed_mps=1.0,
+        battery_pct=90.0,
+        alarms=frozenset({Alarm.STRAP_TAMPER}) if i % 20 == 10 else frozenset(),
+    )
+
+
+async def _device(
+    client: NatsBusClient, uid: str, count: int, acked: list[tuple[str, datetime]], gap_s: float
+) -> None:
+    """Send *count* fixes in order, each re-sent (re-stamped) until it is ACKed."""
+    for i in range(count):
+        while True:
+            report = _report(uid, i)
+            try:
+                await client.submit(uid, "gt06", [report])
+            except OpenATDError:
+                await asyncio.sleep(0.2)
+                continue
+            assert report.fix_time is not None
+            acked.append((uid, report.fix_time))
+            break
+        await asyncio.sleep(gap_s)
+
+
+async def _drained(config: NatsBusConfig, timeout_s: float = 30.0) -> None:
+    """Wait until the stream holds no message (work queue: every one acked)."""
+    import nats
+
+    nc = await nats.connect(config.url)
+    try:
+        js = nc.jetstream()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if (await js.stream_info(config.stream)).state.messages == 0:
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError("the stream was not drained")
+    finally:
+        await nc.close()
+
+
+def test_serialisation_round_trip_and_stable_partitions() -> None:
+    report = _report("123456789012345", 10)
+    report.extras = {"odometer_m": 12.5}
+    uid, protocol, reports = decode_submission(
+        encode_submission(report.unique_id or "", "gt06", [report])
+    )
+    assert (uid, protocol, reports) == ("123456789012345", "gt06", [report])
+    # crc32, not hash(): the same in every process and on every machine
+    assert partition_of("123456789012345", 16) == 2
+    assert {partition_of(u, 4) for u in device_ids(40)} == {0, 1, 2, 3}
+
+
+def test_gt06_devices_through_nats_are_acked_stored_once_in_device_order(
+    db_url: str, nats_url: str
+) -> None:
+    """Real GT06 TCP devices → ingest server → JetStream → consumer → pipeline → database."""
+    db = Database(db_url)
+    db.migrate()
+    ids = device_ids(12)
+    _register(db, ids)
+    config = _config(nats_url)
+    settings = get_settings(database_url=db_url, env="development", tick_interval_s=3600)
+    traces = load_fixes(TRACES, limit=2000)
+    seen: dict[str, list[datetime]] = {}
+
+    class Spy(PositionPipeline):
+        async def submit_many(self, items):  # type: ignore[no-untyped-def]
+            for uid, reports in items:  # the order the consumer hands over, per device
+                seen.setdefault(uid, []).extend(r.fix_time for r in reports if r.fix_time)
+            return await super().submit_many(items)
+
+    async def main() -> int:
+        pipeline = Spy(db, settings, SystemClock())
+        await pipeline.start(ticks=False)
+        consumer = NatsBusConsumer(pipeline, config)
+        await consumer.start()
+        client = NatsBusClient(config)
+        await client.connect()
+        server = IngestServer.from_settings(
+            get_settings(protocols="gt06:0", protocol_host="127.0.0.1"), client
+        )
+        bound = await server.start()
+        try:
+            report = await simulate(
+                "127.0.0.1", bound["gt06"].tcp_port, "gt06", 12, 150.0, 2.0, traces, ids=ids,
+                drain_s=20,
+            )  # fmt: skip
+            await _drained(config)
+        finally:
+            await server.stop()
+            await client.close()
+            await consumer.stop()
+            await pipeline.stop()
+        return report.position_acks
+
+    acked = run(main())
+    stored = _stored(db)
+    assert acked == 300  # every position frame ACKed once the stream held it
+    assert len(stored) == len(set(stored)) == acked
+    for uid, times in seen.items():  # per-device order kept across the broker
+        assert times == sorted(times), uid
+    assert set(seen) == set(ids)
+    db.dispose()
+
+
+def _serve_pipeline(db_url: str, config: NatsBusConfig, log: Path) -> subprocess.Popen[bytes]:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "OPENATD_DATABASE_URL": db_url,
+        "OPENATD_BUS_URL": config.url,
+        "OPENATD_BUS_STREAM": config.stream,
+        "OPENATD_BUS_SUBJECT_PREFIX": config.subject_prefix,
+        "OPENATD_BUS_PARTITIONS": str(config.partitions),
+        "OPENATD_BUS_CONSUMER": config.consumer,
+        "OPENATD_BUS_ACK_WAIT_S": str(config.ack_wait_s),
+        "OPENATD_TICK_INTERVAL_S": "3600",
+        "OPENATD_HTTP_PORT": str(free_port()),
+        "OPENATD_OSMAND_PORT": str(free_port()),
+    }
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [str(OPENATD), "serve", "--role", "pipeline"],
+            cwd=log.parent,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def test_kill_9_of_the_pipeline_mid_stream_loses_and_duplicates_nothing(
+    db_url: str, nats_url: str, tmp_path: Path
+) -> None:
+    """``openatd serve --role pipeline`` killed with SIGKILL while devices send, then restarted:
+    every ACKed position stored exactly once, every tamper alert raised exactly once."""
+    db = Database(db_url)
+    db.migrate()
+    ids = device_ids(16)
+    _register(db, ids)
+    config = _config(nats_url)
+    log = tmp_path / "pipeline.log"
+    acked: list[tuple[str, datetime]] = []
+    procs: list[subprocess.Popen[bytes]] = []
+
+    async def main() -> None:
+        client = NatsBusClient(config, known_timeout_s=1.0)
+        await client.connect()
+        procs.append(_serve_pipeline(db_url, config, log))
+        deadline = time.monotonic() + 40
+        while True:  # the pipeline answers: it is up and consuming
+            try:
+                assert await client.is_known(ids[0])
+                break
+            except OpenATDError:
+                assert time.monotonic() < deadline, log.read_text()
+        devices = [asyncio.create_task(_device(client, uid, 60, acked, 0.05)) for uid in ids]
+        while not await asyncio.to_thread(_stored, db):  # the first pipeline is consuming
+            assert time.monotonic() < deadline, log.read_text()
+            await asyncio.sleep(0.1)
+        procs[0].send_signal(signal.SIGKILL)
+        procs[0].wait()
+        killed_at = len(acked)
+        procs.append(_serve_pipeline(db_url, config, log))
+        await asyncio.gather(*devices)
+        assert killed_at < len(acked)  # devices kept sending (and were ACKed) meanwhile
+        await _drained(config, 60)
+        await client.close()
+
+    try:
+        run(main())
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+                p.wait(20)
+    stored = _stored(db)
+    assert len(acked) == 16 * 60
+    assert len(stored) == len(set(stored))  # nothing twice
+    assert set(stored) == set(acked)  # nothing ACKed lost
+    alerts = _alerts(db)
+    assert len(alerts) == len(set(alerts)) == 16 * 3, alerts  # no alert lost or duplicated
+    assert {kind for _, kind, _ in alerts} == {"strap_tamper"}
+    db.dispose()
+
+
+def test_nats_restart_during_load_loses_no_acked_position(
+    db_url: str, nats_server: NatsServer
+) -> None:
+    """nats-server stopped and started again while devices send: every ACKed position is
+    stored once (devices re-send what was not ACKed), alerts once."""
+    db = Database(db_url)
+    db.migrate()
+    ids = device_ids(12)
+    _register(db, ids)
+    config = _config(nats_server.url)
+    settings = get_settings(database_url=db_url, env="development", tick_interval_s=3600)
+    acked: list[tuple[str, datetime]] = []
+
+    async def main() -> None:
+        pipeline = PositionPipeline(db, settings, SystemClock())
+        await pipeline.start(ticks=False)
+        consumer = NatsBusConsumer(pipeline, config)
+        await consumer.start()
+        client = NatsBusClient(config, publish_timeout_s=1.0)
+        await client.connect()
+        try:
+            devices = [asyncio.create_task(_device(client, uid, 60, acked, 0.03)) for uid in ids]
+            while len(acked) < 200:
+                await asyncio.sleep(0.05)
+            await asyncio.to_thread(nats_server.stop)
+            await asyncio.sleep(0.5)
+            await asyncio.to_thread(nats_server.start)
+            await asyncio.gather(*devices)
+            await _drained(config, 60)
+        finally:
+            await client.close()
+            await consumer.stop()
+            await pipeline.stop()
+
+    run(main())
+    stored = _stored(db)
+    assert len(acked) == 12 * 60
+    assert len(stored) == len(set(stored))
+    assert set(stored) == set(acked)
+    alerts = _alerts(db)
+    assert len(alerts) == len(set(alerts)) == 12 * 3, alerts
+    db.dispose()
+
+
+def test_serve_with_an_unreachable_bus_ends_with_one_line(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there
+    done = subprocess.run(
+        [str(OPENATD), "serve", "--role", "pipeline", "--bus", f"nats://127.0.0.1:{port}"],
+        cwd=tmp_path,
+        env={
+            "OPENATD_DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
+            "OPENATD_HTTP_PORT": str(free_port()),
+            "OPENATD_OSMAND_PORT": str(free_port()),
+            "PATH": "/usr/bin:/bin",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"NATS at nats://127.0.0.1:{port}" in done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_a_role_without_a_bus_is_refused_in_one_line(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [str(OPENATD), "serve", "--role", "ingest"],
+        cwd=tmp_path,
+        env={"OPENATD_DATABASE_URL": f"sqlite:///{tmp_path}/x.db", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "--role ingest (OPENATD_ROLE) needs a bus" in done.stderr
