@@ -108,7 +108,7 @@ async def run_server(settings: object, *, ready: asyncio.Event | None = None) ->
         from openatd.ingest.nats_bus import NatsBusConfig, connect
 
         # Fail early, in one line, before migrations: is NATS there at all?
-        probe = await connect(NatsBusConfig.from_settings(settings), "openatd-probe")
+        probe = await connect(NatsBusConfig.from_settings(settings), "openatd-probe", quiet=True)
         await probe.close()
     container = build_container(settings)
     assert container.pipeline is not None

@@ -205,8 +205,10 @@ def decode_submission(data: bytes) -> tuple[str, str, list[DeviceReport]]:
 # -- connection ----------------------------------------------------------------------------
 
 
-async def connect(config: NatsBusConfig, name: str, timeout_s: float = 5.0) -> NatsClient:
-    """Connect to NATS (reconnecting for ever afterwards).
+async def connect(
+    config: NatsBusConfig, name: str, timeout_s: float = 5.0, *, quiet: bool = False
+) -> NatsClient:
+    """Connect to NATS (reconnecting for ever afterwards); *quiet*: log no disconnection.
 
     Raises:
         ConfigurationError: no server at ``config.url`` answered within *timeout_s*.
@@ -216,7 +218,8 @@ async def connect(config: NatsBusConfig, name: str, timeout_s: float = 5.0) -> N
         log.warning("NATS: %s", exc or type(exc).__name__)
 
     async def on_disconnect() -> None:
-        log.warning("NATS: disconnected from %s", config.url)
+        if not quiet:
+            log.warning("NATS: disconnected from %s", config.url)
 
     async def on_reconnect() -> None:
         log.warning("NATS: reconnected")
