@@ -507,7 +507,7 @@ class NatsBusConsumer:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("partition %d: fetch failed: %s", partition, exc or type(exc))
+                log.warning("partition %d: fetch failed: %r", partition, exc)
                 sub = None
                 await asyncio.sleep(0.5)
                 continue

@@ -11,6 +11,7 @@ the server would ACK it. What was ACKed is then compared with the database.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import subprocess
 import sys
@@ -400,3 +401,57 @@ def test_a_role_without_a_bus_is_refused(tmp_path: Path) -> None:
         settings = get_settings(database_url=f"sqlite:///{tmp_path}/x.db", role=role)
         with pytest.raises(ConfigurationError, match=f"--role {role} .* needs a bus"):
             run(run_server(settings))
+
+
+def test_serve_roles_ingest_and_pipeline_over_nats(db_url: str, nats_url: str) -> None:
+    """``serve --role pipeline`` and ``serve --role ingest`` (as on two machines) in one loop:
+    GT06 devices connect to the ingest one, their positions land in the pipeline's database."""
+    from openatd.cli.serve import run_server
+
+    db = Database(db_url)
+    db.migrate()
+    ids = device_ids(6)
+    _register(db, ids)
+    config = _config(nats_url)
+    gt06 = free_port()
+    bus = {
+        "bus_url": config.url,
+        "bus_stream": config.stream,
+        "bus_subject_prefix": config.subject_prefix,
+        "bus_consumer": config.consumer,
+        "env": "development",
+        "tick_interval_s": 3600,
+    }
+    pipeline_settings = get_settings(
+        database_url=db_url, role="pipeline", http_port=free_port(), osmand_port=free_port(),
+        protocols=f"gt06:{gt06}", **bus,
+    )  # fmt: skip
+    ingest_settings = get_settings(
+        database_url="sqlite:////nonexistent/never-opened.db", role="ingest",
+        protocols=f"gt06:{gt06}", protocol_host="127.0.0.1", **bus,
+    )  # fmt: skip
+    traces = load_fixes(TRACES, limit=500)
+
+    async def main() -> int:
+        up_p, up_i = asyncio.Event(), asyncio.Event()
+        pipeline = asyncio.create_task(run_server(pipeline_settings, ready=up_p))
+        await asyncio.wait_for(up_p.wait(), 60)
+        ingest = asyncio.create_task(run_server(ingest_settings, ready=up_i))
+        await asyncio.wait_for(up_i.wait(), 60)
+        try:
+            report = await simulate(
+                "127.0.0.1", gt06, "gt06", 6, 60.0, 1.0, traces, ids=ids, drain_s=20
+            )
+            await _drained(config)
+        finally:
+            for task in (ingest, pipeline):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        return report.position_acks
+
+    acked = run(main())
+    stored = _stored(db)
+    assert acked == 60
+    assert len(stored) == len(set(stored)) == acked
+    db.dispose()
