@@ -85,11 +85,6 @@ def serve(
 
 async def run_server(settings: object, *, ready: asyncio.Event | None = None) -> None:
     """Serve until cancelled (Ctrl-C). *ready* is set once every listener is bound."""
-    import uvicorn
-
-    from openatd.api.app import create_app
-    from openatd.api.container import build_container
-    from openatd.api.intake import create_intake_app
     from openatd.settings import Settings
 
     assert isinstance(settings, Settings)
@@ -102,6 +97,13 @@ async def run_server(settings: object, *, ready: asyncio.Event | None = None) ->
     if settings.role == "ingest":
         await run_ingest(settings, ready=ready)
         return
+
+    import uvicorn
+
+    from openatd.api.app import create_app
+    from openatd.api.container import build_container
+    from openatd.api.intake import create_intake_app
+
     check_ports_free(settings, trackers=settings.role == "all")
     consumer: Any = None
     if settings.bus_url:
@@ -121,7 +123,9 @@ async def run_server(settings: object, *, ready: asyncio.Event | None = None) ->
             down.ended_at.isoformat() if down.ended_at else "?",
             down.id,
         )
-    await container.pipeline.start()
+    # With a bus the clock rules wait until the backlog in the broker is read: positions
+    # still in the stream must not look like devices gone offline.
+    await container.pipeline.start(ticks=not settings.bus_url)
     if settings.bus_url:
         from openatd.ingest.nats_bus import NatsBusConfig, NatsBusConsumer
 
@@ -133,6 +137,14 @@ async def run_server(settings: object, *, ready: asyncio.Event | None = None) ->
             container.db.dispose()
             raise
         console.print(f"position bus: NATS JetStream {settings.bus_url} ({settings.bus_stream})")
+
+        pipeline = container.pipeline
+
+        async def ticks_after_backlog() -> None:
+            await consumer.caught_up.wait()
+            pipeline.start_ticks()
+
+        ticks_task = asyncio.create_task(ticks_after_backlog())
     from openatd.ingest.watchdog import LoopWatchdog
 
     watchdog = LoopWatchdog(container.pipeline.metrics.registry, settings.loop_stall_s)
@@ -162,6 +174,8 @@ async def run_server(settings: object, *, ready: asyncio.Event | None = None) ->
         asyncio.create_task(_retention_loop(container)),
         asyncio.create_task(_alive_loop(container)),
     ]
+    if consumer is not None:
+        housekeeping.append(ticks_task)
     try:
         while not all(s.started for s in servers):
             if any(t.done() for t in tasks):

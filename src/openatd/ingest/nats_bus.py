@@ -214,8 +214,11 @@ async def connect(
         ConfigurationError: no server at ``config.url`` answered within *timeout_s*.
     """
 
+    connected = False  # until then, refused attempts end in one ConfigurationError
+
     async def on_error(exc: Exception) -> None:
-        log.warning("NATS: %s", exc or type(exc).__name__)
+        if connected:
+            log.warning("NATS: %s", str(exc) or type(exc).__name__)
 
     async def on_disconnect() -> None:
         if not quiet:
@@ -226,7 +229,7 @@ async def connect(
 
     servers = [u.strip() for u in config.url.split(",") if u.strip()]
     try:
-        return await asyncio.wait_for(
+        nc = await asyncio.wait_for(
             nats.connect(
                 servers=servers,
                 name=name,
@@ -241,10 +244,13 @@ async def connect(
             timeout_s,
         )
     except (TimeoutError, OSError, nats.errors.Error) as exc:
+        why = str(exc) or f"no answer in {timeout_s:g} s"
         raise ConfigurationError(
-            f"NATS at {config.url} (OPENATD_BUS_URL / --bus) did not answer: "
-            f"{exc or type(exc).__name__}; start nats-server -js, or unset the bus"
+            f"NATS at {config.url} (OPENATD_BUS_URL / --bus) is unreachable ({why}): "
+            "start nats-server -js there, or unset the bus"
         ) from None
+    connected = True
+    return nc
 
 
 async def ensure_stream(js: JetStreamContext, config: NatsBusConfig) -> None:
@@ -408,6 +414,9 @@ class NatsBusConsumer:
         """Bumped at each reconnection: a partition loop then recreates its consumer."""
         self.committed = 0
         """Messages committed and acked since start (for tests and logs)."""
+        self.caught_up = asyncio.Event()
+        """Set once every partition has been read to (within one fetch of) its end."""
+        self._behind: set[int] = set()
 
     async def start(self) -> None:
         """Connect, create the stream if missing, take every partition over, serve ``known``.
@@ -425,6 +434,7 @@ class NatsBusConsumer:
         self._nc, self._js = nc, js
         # reconnected_cb is set at connect time; watch the client's reconnect counter instead.
         await nc.subscribe(self.config.known_subject, queue="openatd-pipeline", cb=self._known)
+        self._behind = set(range(self.config.partitions))
         for p in range(self.config.partitions):
             await self._take_over(p)
         for p in range(self.config.partitions):
@@ -503,6 +513,7 @@ class NatsBusConsumer:
                     seen_reconnects = reconnects
                 msgs = await sub.fetch(self.config.fetch_max, timeout=1.0)
             except nats.errors.TimeoutError:
+                self._reached_end(partition)
                 continue
             except asyncio.CancelledError:
                 raise
@@ -512,6 +523,15 @@ class NatsBusConsumer:
                 await asyncio.sleep(0.5)
                 continue
             await self._handle(partition, msgs)
+            if msgs and msgs[-1].metadata.num_pending < self.config.fetch_max:
+                self._reached_end(partition)
+
+    def _reached_end(self, partition: int) -> None:
+        if partition in self._behind:
+            self._behind.discard(partition)
+            if not self._behind:
+                self.caught_up.set()
+                log.info("caught up with the backlog of stream %s", self.config.stream)
 
     async def _handle(self, partition: int, msgs: list[Msg]) -> None:
         items: list[tuple[str, Sequence[DeviceReport]]] = []

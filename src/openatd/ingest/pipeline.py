@@ -171,6 +171,15 @@ class PositionPipeline:
         if ticks:
             self._tasks.append(asyncio.create_task(self._ticker(), name="openatd-ticker"))
 
+    def start_ticks(self) -> None:
+        """Start the tick task if :meth:`start` was called with ``ticks=False`` (a bus
+        consumer does once it has caught up, so that a backlog of positions waiting in
+        the broker does not look like devices gone offline); idempotent."""
+        if self._queue is None:
+            raise OpenATDError("pipeline not started")
+        if not any(t.get_name() == "openatd-ticker" for t in self._tasks):
+            self._tasks.append(asyncio.create_task(self._ticker(), name="openatd-ticker"))
+
     async def stop(self) -> None:
         """Finish queued work, then stop the tasks."""
         if self._queue is not None and self._tasks:

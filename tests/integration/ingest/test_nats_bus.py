@@ -237,6 +237,8 @@ def test_gt06_devices_through_nats_are_acked_stored_once_in_device_order(
                 drain_s=20,
             )  # fmt: skip
             await _drained(config)
+            # every partition read to its end: serve starts the clock rules only now
+            await asyncio.wait_for(consumer.caught_up.wait(), 10)
         finally:
             await server.stop()
             await client.close()
@@ -370,25 +372,20 @@ def test_nats_restart_during_load_loses_no_acked_position(
     db.dispose()
 
 
-def test_serve_with_an_unreachable_bus_ends_with_one_line(tmp_path: Path) -> None:
+def test_serve_with_an_unreachable_bus_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    """In process: the console script turns this ConfigurationError into one line and exit 2
+    (tested in test_serve_port_in_use)."""
+    from openatd.cli.serve import run_server
+    from openatd.errors import ConfigurationError
+
     port = free_port()  # nothing listens there
-    done = subprocess.run(
-        [str(OPENATD), "serve", "--role", "pipeline", "--bus", f"nats://127.0.0.1:{port}"],
-        cwd=tmp_path,
-        env={
-            "OPENATD_DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
-            "OPENATD_HTTP_PORT": str(free_port()),
-            "OPENATD_OSMAND_PORT": str(free_port()),
-            "PATH": "/usr/bin:/bin",
-        },
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 2, done.stdout + done.stderr
-    assert f"NATS at nats://127.0.0.1:{port}" in done.stderr
-    assert "Traceback" not in done.stdout + done.stderr
+    settings = get_settings(
+        database_url=f"sqlite:///{tmp_path}/x.db", role="pipeline", bus_url=f"nats://127.0.0.1:{port}",
+        http_port=free_port(), osmand_port=free_port(),
+    )  # fmt: skip
+    with pytest.raises(ConfigurationError, match=f"NATS at nats://127.0.0.1:{port} "):
+        run(run_server(settings))
+    assert not (tmp_path / "x.db").exists()  # refused before the database was touched
 
 
 def test_a_role_without_a_bus_is_refused(tmp_path: Path) -> None:
