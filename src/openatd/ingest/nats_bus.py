@@ -311,6 +311,9 @@ class NatsBusClient:
         config: the bus.
         publish_timeout_s: how long a publish waits for the stream's PubAck.
         known_timeout_s: how long "is this device registered?" waits for the pipeline.
+        max_reports: most reports per message (a submission of more, e.g. a coalesced
+            burst of a device's stored-up frames, goes out as several messages in order;
+            500 reports are ~200 kB, under NATS's default 1 MB payload limit).
     """
 
     def __init__(
@@ -319,8 +322,10 @@ class NatsBusClient:
         *,
         publish_timeout_s: float = 5.0,
         known_timeout_s: float = 5.0,
+        max_reports: int = 500,
     ) -> None:
         self.config = config
+        self.max_reports = max_reports
         self.publish_timeout_s = publish_timeout_s
         self.known_timeout_s = known_timeout_s
         self._nc: NatsClient | None = None
@@ -378,11 +383,16 @@ class NatsBusClient:
         if self._js is None:
             raise OpenATDError("NATS bus not connected")
         subject = self.config.subject(partition_of(unique_id, self.config.partitions))
-        data = encode_submission(unique_id, protocol, reports)
         try:
-            await self._js.publish(
-                subject, data, timeout=self.publish_timeout_s, stream=self.config.stream
-            )
+            # In order, one after the other: if a later part fails the device is not ACKed
+            # and re-sends everything; the parts already stored are absorbed as re-sends.
+            for start in range(0, max(len(reports), 1), self.max_reports):
+                data = encode_submission(
+                    unique_id, protocol, reports[start : start + self.max_reports]
+                )
+                await self._js.publish(
+                    subject, data, timeout=self.publish_timeout_s, stream=self.config.stream
+                )
         except (nats.errors.Error, TimeoutError) as exc:
             raise OpenATDError(
                 f"NATS did not store the message on {subject}: {exc or type(exc).__name__}"

@@ -201,6 +201,81 @@ def test_serialisation_round_trip_and_stable_partitions() -> None:
     assert {partition_of(u, 4) for u in device_ids(40)} == {0, 1, 2, 3}
 
 
+def test_a_burst_larger_than_one_message_is_split_in_order(db_url: str, nats_url: str) -> None:
+    """2,500 stored-up fixes in one submit (~1 MB of JSON, NATS's default payload limit) go
+    out as several messages of one subject and are stored in order."""
+    db = Database(db_url)
+    db.migrate()
+    uid = device_ids(1)[0]
+    _register(db, [uid])
+    config = _config(nats_url)
+    settings = get_settings(database_url=db_url, env="development", tick_interval_s=3600)
+
+    async def main() -> None:
+        pipeline = PositionPipeline(db, settings, SystemClock())
+        await pipeline.start(ticks=False)
+        consumer = NatsBusConsumer(pipeline, config)
+        await consumer.start()
+        client = NatsBusClient(config)
+        await client.connect()
+        try:
+            await client.submit(uid, "gt06", [_report(uid, i) for i in range(2500)])
+            await _drained(config)
+            assert consumer.committed == 5  # 5 messages of 500
+        finally:
+            await client.close()
+            await consumer.stop()
+            await pipeline.stop()
+
+    run(main())
+    stored = _stored(db)
+    assert len(stored) == len(set(stored)) == 2500
+    db.dispose()
+
+
+def test_no_pipeline_answering_means_no_ack_until_one_does(db_url: str, nats_url: str) -> None:
+    """The ingest server asks the pipeline whether a device is registered; while none
+    answers the device gets no ACK (and the connection survives), then it does."""
+    from ingest_support import Client
+
+    from openatd.ingest.simulator import Gt06Encoder
+
+    db = Database(db_url)
+    db.migrate()
+    uid = device_ids(1)[0]
+    _register(db, [uid])
+    config = _config(nats_url)
+    settings = get_settings(database_url=db_url, env="development", tick_interval_s=3600)
+
+    async def main() -> None:
+        client = NatsBusClient(config, known_timeout_s=0.3)
+        await client.connect()
+        server = IngestServer.from_settings(
+            get_settings(protocols="gt06:0", protocol_host="127.0.0.1"), client
+        )
+        port = (await server.start())["gt06"].tcp_port
+        pipeline = PositionPipeline(db, settings, SystemClock())
+        consumer = NatsBusConsumer(pipeline, config)
+        try:
+            device = await Client.connect(port)
+            login = Gt06Encoder(uid).login()
+            await device.send(login)
+            assert await device.read_nothing(1.0) == b""  # nobody said it is registered
+            await pipeline.start(ticks=False)
+            await consumer.start()
+            await device.send(login)  # the device re-sends its login
+            assert len(await device.read_exactly(10)) == 10  # login ACK
+            await device.close()
+        finally:
+            await server.stop()
+            await client.close()
+            await consumer.stop()
+            await pipeline.stop()
+
+    run(main())
+    db.dispose()
+
+
 def test_gt06_devices_through_nats_are_acked_stored_once_in_device_order(
     db_url: str, nats_url: str
 ) -> None:
