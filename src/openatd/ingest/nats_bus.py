@@ -522,7 +522,7 @@ class NatsBusConsumer:
                     sub = await self._take_over(partition)
                     seen_reconnects = reconnects
                 msgs = await sub.fetch(self.config.fetch_max, timeout=1.0)
-            except nats.errors.TimeoutError:
+            except TimeoutError:  # nothing to fetch (nats-py raises its own or asyncio's)
                 self._reached_end(partition)
                 continue
             except asyncio.CancelledError:

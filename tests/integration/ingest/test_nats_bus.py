@@ -325,8 +325,10 @@ def test_gt06_devices_through_nats_are_acked_stored_once_in_device_order(
     stored = _stored(db)
     assert acked == 300  # every position frame ACKed once the stream held it
     assert len(stored) == len(set(stored)) == acked
-    for uid, times in seen.items():  # per-device order kept across the broker
-        assert times == sorted(times), uid
+    for uid, times in seen.items():  # per-device order kept across the broker:
+        first = list(dict.fromkeys(times))  # first deliveries in the order sent; a
+        assert first == sorted(first), uid  # redelivery (at least once) repeats one
+        assert len(first) == len(set(first))
     assert set(seen) == set(ids)
     db.dispose()
 
