@@ -352,7 +352,7 @@ class NatsBusClient:
         """Flush and close the connection."""
         if self._nc is not None:
             with contextlib.suppress(Exception):
-                await self._nc.drain()
+                await asyncio.wait_for(self._nc.drain(), 5.0)
             self._nc = self._js = None
 
     async def is_known(self, unique_id: str) -> bool:
@@ -466,7 +466,7 @@ class NatsBusConsumer:
         self._tasks.clear()
         if self._nc is not None:
             with contextlib.suppress(Exception):
-                await self._nc.close()
+                await asyncio.wait_for(self._nc.close(), 5.0)
             self._nc = self._js = None
 
     async def pending(self) -> int:

@@ -328,7 +328,6 @@ def test_gt06_devices_through_nats_are_acked_stored_once_in_device_order(
     for uid, times in seen.items():  # per-device order kept across the broker:
         first = list(dict.fromkeys(times))  # first deliveries in the order sent; a
         assert first == sorted(first), uid  # redelivery (at least once) repeats one
-        assert len(first) == len(set(first))
     assert set(seen) == set(ids)
     db.dispose()
 
@@ -379,7 +378,7 @@ def test_kill_9_of_the_pipeline_mid_stream_loses_and_duplicates_nothing(
         procs[0].wait()
         killed_at = len(acked)
         procs.append(_pipeline_process(db_url, config, log))
-        await asyncio.gather(*devices)
+        await asyncio.wait_for(asyncio.gather(*devices), 90)
         assert killed_at < len(acked)  # devices kept sending (and were ACKed) meanwhile
         await _drained(config, 60)
         await client.close()
@@ -426,12 +425,14 @@ def test_nats_restart_during_load_loses_no_acked_position(
             devices = [
                 asyncio.create_task(_device(client, uid, 60, acked, 0.03, refused)) for uid in ids
             ]
+            deadline = time.monotonic() + 30
             while len(acked) < 200:
+                assert time.monotonic() < deadline, f"only {len(acked)} ACKed"
                 await asyncio.sleep(0.05)
             await asyncio.to_thread(nats_server.stop)
             await asyncio.sleep(1.5)  # longer than a publish waits: some devices not ACKed
             await asyncio.to_thread(nats_server.start)
-            await asyncio.gather(*devices)
+            await asyncio.wait_for(asyncio.gather(*devices), 90)
             await _drained(config, 60)
         finally:
             await client.close()
