@@ -169,6 +169,52 @@ class Settings(BaseSettings):
     # processes keep their own per-connection counters (not yet on the server's /metrics)
     # and are not restarted by the server if one dies, hence not the default.
     ingest_workers: int = Field(default=1, ge=0, le=256)
+    # The position bus across machines (issue 11): NATS JetStream; see openatd.ingest.nats_bus.
+    bus_url: str = Field(
+        default="",
+        description="NATS server URL(s), comma-separated, e.g. nats://127.0.0.1:4222; empty "
+        "(the default): no broker, the local bus and the pipeline in this machine",
+    )
+    role: Literal["all", "ingest", "pipeline"] = Field(
+        default="all",
+        description="what this serve runs: all; ingest (tracker listeners publishing to the "
+        "bus, no database); pipeline (API, intake, rules and storage consuming the bus). "
+        "ingest and pipeline need bus_url",
+    )
+    bus_stream: str = Field(
+        default="OPENATD_POSITIONS",
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="JetStream stream holding submitted positions (created if missing)",
+    )
+    bus_subject_prefix: str = Field(
+        default="openatd",
+        pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$",
+        description="subjects are <prefix>.positions.<partition> and <prefix>.known",
+    )
+    bus_partitions: int = Field(
+        default=16,
+        ge=1,
+        le=1024,
+        description="partitions of the device id space (crc32 of the unique id mod this); "
+        "change only with an empty stream",
+    )
+    bus_replicas: int = Field(
+        default=1,
+        ge=1,
+        le=5,
+        description="stream replicas (a NATS cluster of at least this many servers); used when "
+        "the stream is created",
+    )
+    bus_consumer: str = Field(
+        default="openatd-pipeline",
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="durable consumer name prefix (one consumer per partition: <name>-<p>)",
+    )
+    bus_ack_wait_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="seconds JetStream waits for a consumer's ack before redelivering",
+    )
 
     shared_data: Path | None = None
 

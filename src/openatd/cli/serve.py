@@ -48,6 +48,20 @@ def serve(
             min=0,
         ),
     ] = None,
+    bus: Annotated[
+        str | None,
+        typer.Option(
+            help="NATS JetStream URL for the position bus, e.g. nats://127.0.0.1:4222; "
+            "unset: no broker [env OPENATD_BUS_URL]"
+        ),
+    ] = None,
+    role: Annotated[
+        str | None,
+        typer.Option(
+            help="all; ingest (tracker listeners publishing to the bus, no database); "
+            "pipeline (API, intake, rules and storage consuming the bus) [env OPENATD_ROLE, all]"
+        ),
+    ] = None,
 ) -> None:
     """Run OpenATD: migrations applied, API (docs at /docs) and OsmAnd intake."""
     overrides: dict[str, object] = {}
@@ -58,6 +72,8 @@ def serve(
         ("http_host", host),
         ("protocols", protocols),
         ("ingest_workers", workers),
+        ("bus_url", bus),
+        ("role", role),
     ):
         if value is not None:
             overrides[key] = value
@@ -68,15 +84,33 @@ def serve(
 
 async def run_server(settings: object, *, ready: asyncio.Event | None = None) -> None:
     """Serve until cancelled (Ctrl-C). *ready* is set once every listener is bound."""
+    from openatd.settings import Settings
+
+    assert isinstance(settings, Settings)
+    if settings.role != "all" and not settings.bus_url:
+        from openatd.errors import ConfigurationError
+
+        raise ConfigurationError(
+            f"--role {settings.role} (OPENATD_ROLE) needs a bus: set --bus (OPENATD_BUS_URL)"
+        )
+    if settings.role == "ingest":
+        await run_ingest(settings, ready=ready)
+        return
+
     import uvicorn
 
     from openatd.api.app import create_app
     from openatd.api.container import build_container
     from openatd.api.intake import create_intake_app
-    from openatd.settings import Settings
 
-    assert isinstance(settings, Settings)
-    check_ports_free(settings)
+    check_ports_free(settings, trackers=settings.role == "all")
+    consumer: Any = None
+    if settings.bus_url:
+        from openatd.ingest.nats_bus import NatsBusConfig, connect
+
+        # Fail early, in one line, before migrations: is NATS there at all?
+        probe = await connect(NatsBusConfig.from_settings(settings), "openatd-probe", quiet=True)
+        await probe.close()
     container = build_container(settings)
     assert container.pipeline is not None
     with container.uow() as uow:
@@ -88,7 +122,28 @@ async def run_server(settings: object, *, ready: asyncio.Event | None = None) ->
             down.ended_at.isoformat() if down.ended_at else "?",
             down.id,
         )
-    await container.pipeline.start()
+    # With a bus the clock rules wait until the backlog in the broker is read: positions
+    # still in the stream must not look like devices gone offline.
+    await container.pipeline.start(ticks=not settings.bus_url)
+    if settings.bus_url:
+        from openatd.ingest.nats_bus import NatsBusConfig, NatsBusConsumer
+
+        consumer = NatsBusConsumer(container.pipeline, NatsBusConfig.from_settings(settings))
+        try:
+            await consumer.start()
+        except BaseException:
+            await container.pipeline.stop()
+            container.db.dispose()
+            raise
+        console.print(f"position bus: NATS JetStream {settings.bus_url} ({settings.bus_stream})")
+
+        pipeline = container.pipeline
+
+        async def ticks_after_backlog() -> None:
+            await consumer.caught_up.wait()
+            pipeline.start_ticks()
+
+        ticks_task = asyncio.create_task(ticks_after_backlog())
     from openatd.ingest.watchdog import LoopWatchdog
 
     api = create_app(container=container, manage_pipeline=False)  # builds its routes: ~1 s
@@ -118,42 +173,12 @@ async def run_server(settings: object, *, ready: asyncio.Event | None = None) ->
         ),
     ]
     trackers: Any = None
-    if settings.enabled_protocols:
-        from openatd.ingest.bus import IngestWorkers, worker_config
-        from openatd.ingest.servers import IngestServer, listeners_from_settings
-        from openatd.protocols.registry import session_class
+    if settings.enabled_protocols and settings.role == "all":
+        trackers = await start_trackers(settings, container.pipeline, container.clock)
+        from openatd.ingest.bus import IngestWorkers
 
-        workers = settings.ingest_workers or (os.cpu_count() or 1)
-        shared = all(spec.port != 0 for spec in listeners_from_settings(settings))
-        if workers > 1 and shared:
-            trackers = IngestWorkers(
-                container.pipeline,
-                worker_config(settings),
-                workers,
-                backlog=container.pipeline.metrics.bus_backlog,
-            )
-            await trackers.start()
+        if isinstance(trackers, IngestWorkers):
             container.ingest_workers = trackers  # /health pings the bus
-            specs = listeners_from_settings(settings)
-            port_of = {s.protocol: s.port or session_class(s.protocol).default_port for s in specs}
-            ports = ", ".join(f"{name} tcp {port}" for name, port in port_of.items())
-            how = f"{workers} ingest processes"
-        else:
-            trackers = IngestServer.from_settings(
-                settings,
-                container.pipeline,
-                container.clock,
-                registry=container.pipeline.metrics.registry,
-            )
-            bound = await trackers.start()
-            ports = ", ".join(f"{b.protocol} tcp {b.tcp_port}" for b in bound.values())
-            how = "in the server process"
-        _announce(
-            settings,
-            f"trackers on {settings.tracker_host} "
-            f"({'OPENATD_PROTOCOL_HOST' if settings.protocol_host else 'the HTTP host'}), "
-            f"{how}: {ports}",
-        )
     _announce(
         settings,
         f"[bold]OpenATD[/] on {container.db.dialect}: API http://{settings.http_host}:"
@@ -165,6 +190,8 @@ async def run_server(settings: object, *, ready: asyncio.Event | None = None) ->
         asyncio.create_task(_retention_loop(container)),
         asyncio.create_task(_alive_loop(container)),
     ]
+    if consumer is not None:
+        housekeeping.append(ticks_task)
     try:
         while not all(s.started for s in servers):
             if any(t.done() for t in tasks):
@@ -181,6 +208,8 @@ async def run_server(settings: object, *, ready: asyncio.Event | None = None) ->
             task.cancel()
         if trackers is not None:
             await trackers.stop()
+        if consumer is not None:
+            await consumer.stop()
         await container.pipeline.stop()
         watchdog.stop()
         container.db.dispose()
@@ -198,7 +227,114 @@ def _announce(settings: object, text: str) -> None:
         console.print(text)
 
 
-def check_ports_free(settings: object) -> None:
+async def start_trackers(settings: object, pipeline: Any, clock: Any) -> Any:
+    """Start the tracker listeners: in this process, or ``ingest_workers`` processes.
+
+    They submit to *pipeline* (``None`` with ``--role ingest``), or with ``bus_url`` set
+    publish to NATS. Returns what to ``stop()`` at the end.
+
+    Raises:
+        ConfigurationError: NATS unreachable (with a bus URL).
+        OpenATDError: an ingest process did not start.
+    """
+    from openatd.ingest.bus import IngestWorkers, worker_config
+    from openatd.ingest.servers import IngestServer, listeners_from_settings
+    from openatd.protocols.registry import session_class
+    from openatd.settings import Settings
+
+    assert isinstance(settings, Settings)
+    workers = settings.ingest_workers or (os.cpu_count() or 1)
+    shared = all(spec.port != 0 for spec in listeners_from_settings(settings))
+    trackers: Any
+    if workers > 1 and shared:
+        trackers = IngestWorkers(
+            pipeline,
+            worker_config(settings),
+            workers,
+            backlog=pipeline.metrics.bus_backlog if pipeline is not None else None,
+        )
+        await trackers.start()
+        specs = listeners_from_settings(settings)
+        port_of = {s.protocol: s.port or session_class(s.protocol).default_port for s in specs}
+        ports = ", ".join(f"{name} tcp {port}" for name, port in port_of.items())
+        how = f"{workers} ingest processes"
+    else:
+        sink: Any = pipeline
+        if settings.bus_url:
+            from openatd.ingest.nats_bus import NatsBusClient, NatsBusConfig
+
+            sink = NatsBusClient(NatsBusConfig.from_settings(settings))
+            await sink.connect()
+        trackers = _WithSink(
+            IngestServer.from_settings(
+                settings,
+                sink,
+                clock,
+                registry=pipeline.metrics.registry if pipeline is not None else None,
+            ),
+            sink if sink is not pipeline else None,
+        )
+        bound = await trackers.server.start()
+        ports = ", ".join(f"{b.protocol} tcp {b.tcp_port}" for b in bound.values())
+        how = "in the server process"
+    if settings.bus_url:
+        how += f", publishing to NATS {settings.bus_url}"
+    _announce(
+        settings,
+        f"trackers on {settings.tracker_host} "
+        f"({'OPENATD_PROTOCOL_HOST' if settings.protocol_host else 'the HTTP host'}), "
+        f"{how}: {ports}",
+    )
+    return trackers
+
+
+class _WithSink:
+    """An in-process tracker server and the bus client it owns (closed after it stops)."""
+
+    def __init__(self, server: Any, client: Any) -> None:
+        self.server = server
+        self.client = client
+
+    async def stop(self) -> None:
+        await self.server.stop()
+        if self.client is not None:
+            await self.client.close()
+
+
+async def run_ingest(settings: object, *, ready: asyncio.Event | None = None) -> None:
+    """``--role ingest``: tracker listeners publishing to the bus; no database, no API.
+
+    Runs until cancelled (Ctrl-C, SIGTERM).
+
+    Raises:
+        ConfigurationError: no tracker protocols configured, a port in use, NATS unreachable.
+    """
+    import signal
+
+    from openatd.domain.clock import SystemClock
+    from openatd.errors import ConfigurationError
+    from openatd.settings import Settings
+
+    assert isinstance(settings, Settings)
+    if not settings.enabled_protocols:
+        raise ConfigurationError(
+            "--role ingest runs only tracker listeners: set --protocols (OPENATD_PROTOCOLS)"
+        )
+    check_ports_free(settings, http=False)
+    trackers = await start_trackers(settings, None, SystemClock())
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if ready is not None:
+        ready.set()
+    try:
+        await stop.wait()
+    finally:
+        await trackers.stop()
+
+
+def check_ports_free(settings: object, *, http: bool = True, trackers: bool = True) -> None:
     """Refuse to start, with one line saying which port and option, when a port is taken.
 
     Probes the staff API and OsmAnd intake ports (TCP, on ``settings.http_host``)
@@ -206,7 +342,8 @@ def check_ports_free(settings: object) -> None:
     them as uvicorn will (``SO_REUSEADDR``) and releasing them at once; port 0 (any
     free port) is not probed. Without this a port in use ends in a hundred lines of
     traceback, or with the tracker workers, a server left running without its
-    tracker listener.
+    tracker listener. *http* false skips the API and intake ports (``--role ingest``),
+    *trackers* false the tracker ports (``--role pipeline``).
 
     Raises:
         ConfigurationError: a port is in use, not ours to bind (below 1024), the
@@ -225,7 +362,9 @@ def check_ports_free(settings: object) -> None:
             "--osmand-port (OPENATD_OSMAND_PORT)",
         ),
     ]
-    if settings.enabled_protocols:
+    if not http:
+        wanted.clear()
+    if settings.enabled_protocols and trackers:
         from openatd.errors import InvalidInput
         from openatd.ingest.servers import listeners_from_settings
         from openatd.protocols.registry import session_class

@@ -27,9 +27,13 @@ started by ``openatd serve``; nothing else can connect). Submissions are coalesc
 message carries every submission a worker has waiting, one reply message carries the
 outcomes, so the per-report overhead is a few µs of pickling.
 
-Between machines the same interface is meant to run over NATS JetStream (subjects by
-device id, acknowledgement when the stream has stored the message); that implementation
-is not written yet (see bench/README.md, "Scale-out").
+Between machines the same interface runs over NATS JetStream when ``OPENATD_BUS_URL`` is
+set: :mod:`openatd.ingest.nats_bus` (imported only then). There the device is ACKed once
+the *stream* has stored its message (JetStream's PubAck, with replicas when so
+configured), not once the database has; the pipeline process commits and then acks the
+message, so a killed pipeline loses nothing that was ACKed (see that module's docstring
+for the subjects, the per-partition consumers and the serialisation). With a bus URL the
+ingest processes of ``--workers N`` publish to NATS directly; there is no local bus.
 """
 
 from __future__ import annotations
@@ -317,7 +321,13 @@ def ingest_worker_main(config: dict[str, Any], bus_path: str, index: int, ready:
     )
 
     async def main() -> None:
-        client = BusClient(bus_path)
+        client: BusClient | Any
+        if config.get("bus_url"):
+            from openatd.ingest.nats_bus import NatsBusClient, NatsBusConfig
+
+            client = NatsBusClient(NatsBusConfig.from_settings(settings))
+        else:
+            client = BusClient(bus_path)
         await client.connect()
         server = IngestServer(
             client,
@@ -348,12 +358,13 @@ def ingest_worker_main(config: dict[str, Any], bus_path: str, index: int, ready:
 class IngestWorkers:
     """N ingest processes and the bus that feeds *sink* (what ``serve --workers N`` runs).
 
-    Every listener needs a fixed port (the processes share it); see :func:`can_share`.
+    Every listener needs a fixed port (the processes share it). With ``bus_url`` in
+    *config* the processes publish to NATS and *sink* may be ``None``.
     """
 
     def __init__(
         self,
-        sink: ReportSink,
+        sink: ReportSink | None,
         config: dict[str, Any],
         workers: int,
         *,
@@ -378,8 +389,11 @@ class IngestWorkers:
 
         self._dir = tempfile.mkdtemp(prefix="openatd-bus-")  # mode 0700
         path = os.path.join(self._dir, "bus.sock")
-        self._bus = LocalBusServer(self.sink, path, self.backlog)
-        await self._bus.start()
+        if not self.config.get("bus_url"):  # with NATS the processes publish there
+            if self.sink is None:
+                raise OpenATDError("ingest processes need a sink or a bus URL")
+            self._bus = LocalBusServer(self.sink, path, self.backlog)
+            await self._bus.start()
         ctx = mp.get_context("spawn")
         events = []
         for i in range(self.workers):
@@ -422,6 +436,8 @@ class IngestWorkers:
                 within *timeout_s* seconds.
         """
         path = self.bus_path
+        if path is None and self.config.get("bus_url"):
+            return  # the processes publish to NATS: no local bus to ping (alive() still counts)
         if path is None:
             raise OpenATDError("the bus is not running")
         client = BusClient(path)
@@ -468,4 +484,13 @@ def worker_config(settings: Any) -> dict[str, Any]:
         "protocol_unidentified_timeout_s",
         "log_format",
     )
-    return {key: getattr(settings, key) for key in keys}
+    bus_keys = (
+        "bus_url",
+        "bus_stream",
+        "bus_subject_prefix",
+        "bus_partitions",
+        "bus_replicas",
+        "bus_consumer",
+        "bus_ack_wait_s",
+    )
+    return {key: getattr(settings, key) for key in keys + bus_keys}

@@ -231,6 +231,15 @@ class PositionPipeline:
         if ticks:
             self._tasks.append(asyncio.create_task(self._ticker(), name="openatd-ticker"))
 
+    def start_ticks(self) -> None:
+        """Start the tick task if :meth:`start` was called with ``ticks=False`` (a bus
+        consumer does once it has caught up, so that a backlog of positions waiting in
+        the broker does not look like devices gone offline); idempotent."""
+        if self._queue is None:
+            raise OpenATDError("pipeline not started")
+        if not any(t.get_name() == "openatd-ticker" for t in self._tasks):
+            self._tasks.append(asyncio.create_task(self._ticker(), name="openatd-ticker"))
+
     async def stop(self) -> None:
         """Finish queued work, then stop the tasks."""
         if self._queue is not None and self._tasks:
@@ -284,6 +293,39 @@ class PositionPipeline:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         await self._queue.put(_Submission(unique_id, reports, fut))
         await fut
+
+    async def submit_many(self, items: Sequence[tuple[str, Sequence[DeviceReport]]]) -> int:
+        """Queue several devices' submissions in this order and wait until all are stored.
+
+        What a bus consumer calls with one fetched batch: unlike concurrent :meth:`submit`
+        calls, the order of *items* is the order in which the writer sees them (per-device
+        order holds). Items of unknown devices are counted and skipped (nothing to store).
+        Returns the number of items queued.
+
+        Raises:
+            OpenATDError: the pipeline is not started, or a batch holding some of the
+                items could not be stored (some others may have been: a retry is
+                absorbed by idempotent storage and the rules' message fingerprints).
+        """
+        if self._queue is None:
+            raise OpenATDError("pipeline not started")
+        for unique_id in {uid for uid, _ in items if uid not in self._devices}:
+            await asyncio.to_thread(self._lookup, unique_id)
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[None]] = []
+        for unique_id, reports in items:
+            if unique_id not in self._devices:
+                self.metrics.unknown.inc(len(reports))
+                continue
+            fut: asyncio.Future[None] = loop.create_future()
+            self._queue.put_nowait(_Submission(unique_id, reports, fut))
+            futures.append(fut)
+        errors = [
+            r for r in await asyncio.gather(*futures, return_exceptions=True) if r is not None
+        ]
+        if errors:
+            raise OpenATDError(f"storing failed: {errors[0]}")
+        return len(futures)
 
     def invalidate(self, participant_id: int | None) -> None:
         """Rebuild the rule engines of *participant_id* (zones/policy changed) on next use;

@@ -367,7 +367,13 @@ class _Link:
                     self.peer,
                 )
             return False
-        if not await self._is_known(uid):
+        try:
+            known = await self._is_known(uid)
+        except OpenATDError as exc:  # the bus could not ask the pipeline: not ACKed, re-sent
+            server.metrics.submit_failures.labels(self.protocol).inc()
+            log.error("%s device %s: not acknowledged: %s", self.protocol, uid, exc)
+            return False
+        if not known:
             server.metrics.unknown_device_frames.labels(self.protocol).inc(frames)
             return False
         if not reports:
