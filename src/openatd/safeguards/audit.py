@@ -27,6 +27,29 @@ def staff_actor(user: TokenClaims) -> str:
     return f"user:{user.username}"
 
 
+def _record(
+    *,
+    at: datetime,
+    actor: str,
+    action: AuditAction,
+    participant_id: int | None,
+    subject_type: str | None,
+    subject_id: str | int | None,
+    reason: str | None,
+    details: Mapping[str, Any] | None,
+) -> AuditRecord:
+    return AuditRecord(
+        at=at,
+        actor=actor,
+        action=action.value,
+        subject_type=subject_type,
+        subject_id=None if subject_id is None else str(subject_id),
+        participant_id=participant_id,
+        reason=reason,
+        details=details,
+    )
+
+
 def record(
     uow: UnitOfWork,
     *,
@@ -38,21 +61,55 @@ def record(
     subject_id: str | int | None = None,
     reason: str | None = None,
     details: Mapping[str, Any] | None = None,
-) -> int:
-    """Append one entry; returns its id. ``actor`` is ``"user:<name>"`` or ``"system:<part>"``."""
-    entry = uow.audit.append(
-        AuditRecord(
+) -> None:
+    """Append one entry to *uow*'s transaction. ``actor`` is ``"user:<name>"`` or
+    ``"system:<part>"``.
+
+    The entry is written when the transaction commits, after the work it records (the
+    chain's lock is taken last: see :class:`~openatd.storage.repositories.AuditRepository`);
+    if the commit fails, neither the work nor its entry is kept.
+    """
+    uow.audit.append(
+        _record(
             at=at,
             actor=actor,
-            action=action.value,
-            subject_type=subject_type,
-            subject_id=None if subject_id is None else str(subject_id),
+            action=action,
             participant_id=participant_id,
+            subject_type=subject_type,
+            subject_id=subject_id,
             reason=reason,
             details=details,
         )
     )
-    return entry.id
+
+
+def record_now(
+    uow: UnitOfWork,
+    *,
+    at: datetime,
+    actor: str,
+    action: AuditAction,
+    participant_id: int | None = None,
+    subject_type: str | None = None,
+    subject_id: str | int | None = None,
+    reason: str | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> int:
+    """Like :func:`record`, but written at once; returns the entry's id (for a response
+    that names its entry). Holds the chain's lock until commit: the transaction should
+    change nothing else after it."""
+    return uow.audit.append_now(
+        _record(
+            at=at,
+            actor=actor,
+            action=action,
+            participant_id=participant_id,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            reason=reason,
+            details=details,
+        )
+    ).id
 
 
 def verify(uow: UnitOfWork) -> tuple[int, BrokenLink | None]:

@@ -108,7 +108,7 @@ def record_read(
 def flush_reads(uow: UnitOfWork) -> int | None:
     """Write the pending reads of *uow* now and return the entry's id (``None`` if there were
     none). Use it when the response must name its audit entry (``PositionsPublic``)."""
-    return _write_pending(uow)
+    return _write_pending(uow, now=True)
 
 
 def pending_reads(uow: UnitOfWork) -> list[str]:
@@ -117,7 +117,7 @@ def pending_reads(uow: UnitOfWork) -> list[str]:
     return [r.what for r in pending.reads] if pending else []
 
 
-def _write_pending(uow: UnitOfWork) -> int | None:
+def _write_pending(uow: UnitOfWork, *, now: bool = False) -> int | None:
     pending: _PendingReads | None = uow.scratch.pop(_KEY, None)
     if pending is None or not pending.reads:
         return None
@@ -147,7 +147,8 @@ def _write_pending(uow: UnitOfWork) -> int | None:
         reason = " | ".join(dict.fromkeys(reasons)) or None
     if len(ids) > 1:
         details["participant_ids"] = ids
-    return audit.record(
+    write = audit.record_now if now else audit.record
+    return write(
         uow,
         at=pending.at,
         actor=pending.actor,

@@ -13,11 +13,11 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Select, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Select, Table, bindparam, delete, event, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from openatd.domain.audit import GENESIS, AuditRecord, entry_hash
 from openatd.errors import Conflict, NotFound, StorageUnavailable
@@ -344,50 +344,38 @@ class AlertRepository:
         return self.s.scalars(q).all()
 
 
+_AUDIT_QUEUE = "openatd.audit_queue"
+"""``Session.info`` key of the entries a transaction has appended but not yet written."""
+
+
 class AuditRepository:
-    """The hash-chained audit log. Appends are serialised so the chain stays linear."""
+    """The hash-chained audit log. Appends are serialised so the chain stays linear.
+
+    Lock order: an entry is queued by :meth:`append` and written when the transaction
+    commits (or when it next reads the audit table), after everything else it changed has
+    been flushed. The chain's lock is therefore the last lock any transaction takes, so two
+    transactions can never each hold what the other waits for (a request resolving an
+    alert holding the chain while a background task holding that alert's row waits for the
+    chain was a deadlock on PostgreSQL).
+    """
 
     def __init__(self, session: Session) -> None:
         self.s = session
 
-    def append(self, record: AuditRecord) -> t.AuditEntry:
-        """Append *record* after the current head.
+    def append(self, record: AuditRecord) -> None:
+        """Queue *record*; it is written with this transaction, before it commits."""
+        self.s.info.setdefault(_AUDIT_QUEUE, []).append(record)
 
-        PostgreSQL: a transaction-scoped advisory lock serialises appends across processes
-        and threads (held to commit). SQLite: a process lock around the read-then-insert
-        (SQLite's own write lock orders processes). Never both: a thread holding the process
-        lock while it waits for another transaction's advisory lock deadlocks with that
-        transaction's next append.
-        """
-        if self.s.get_bind().dialect.name == "postgresql":
-            from sqlalchemy import text
+    def append_now(self, record: AuditRecord) -> t.AuditEntry:
+        """Write the queued entries and *record* at once; returns *record*'s entry (its id
+        is known before commit). Takes the chain's lock until commit: call it last."""
+        self.append(record)
+        entries = write_queued_audit(self.s)
+        return entries[-1]
 
-            self.s.execute(text("SELECT pg_advisory_xact_lock(7420001)"))
-            return self._append(record)
-        with _AUDIT_LOCK:
-            return self._append(record)
-
-    def _append(self, record: AuditRecord) -> t.AuditEntry:
-        prev = self.s.scalar(select(t.AuditEntry.hash).order_by(t.AuditEntry.id.desc()).limit(1))
-        prev_hash = prev or GENESIS
-        entry = t.AuditEntry(
-            at=record.at,
-            actor=record.actor,
-            action=record.action,
-            subject_type=record.subject_type,
-            subject_id=record.subject_id,
-            participant_id=record.participant_id,
-            reason=record.reason,
-            details=dict(record.details) if record.details is not None else None,
-            prev_hash=prev_hash,
-            hash=entry_hash(prev_hash, record),
-        )
-        self.s.add(entry)
-        self.s.flush()
-        for pid in sorted(participants_of(record)):
-            self.s.add(t.AuditEntryParticipant(entry_id=entry.id, participant_id=pid))
-        self.s.flush()
-        return entry
+    def write_queued(self) -> list[t.AuditEntry]:
+        """Write what :meth:`append` queued (see :func:`write_queued_audit`)."""
+        return write_queued_audit(self.s)
 
     def count_since(self, actor: str, action: str, since: datetime) -> int:
         """Entries by *actor* with *action* at or after *since*."""
@@ -513,6 +501,60 @@ def to_record(e: t.AuditEntry) -> AuditRecord:
     )
 
 
+def write_queued_audit(session: Session) -> list[t.AuditEntry]:
+    """Write the entries queued on *session*, in order, after the current head.
+
+    Flushes the session's other changes first (their row locks come before the chain's).
+    PostgreSQL: a transaction-scoped advisory lock serialises appends across processes
+    and threads (held to commit). SQLite: a process lock around the read-then-insert
+    (SQLite's own write lock orders processes). Never both: a thread holding the process
+    lock while it waits for another transaction's advisory lock deadlocks with that
+    transaction's next append.
+    """
+    records: list[AuditRecord] = session.info.pop(_AUDIT_QUEUE, [])
+    if not records:
+        return []
+    session.flush()
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(7420001)"))
+        return [_append_entry(session, r) for r in records]
+    with _AUDIT_LOCK:
+        return [_append_entry(session, r) for r in records]
+
+
+def _append_entry(session: Session, record: AuditRecord) -> t.AuditEntry:
+    prev = session.scalar(select(t.AuditEntry.hash).order_by(t.AuditEntry.id.desc()).limit(1))
+    prev_hash = prev or GENESIS
+    entry = t.AuditEntry(
+        at=record.at,
+        actor=record.actor,
+        action=record.action,
+        subject_type=record.subject_type,
+        subject_id=record.subject_id,
+        participant_id=record.participant_id,
+        reason=record.reason,
+        details=dict(record.details) if record.details is not None else None,
+        prev_hash=prev_hash,
+        hash=entry_hash(prev_hash, record),
+    )
+    session.add(entry)
+    session.flush()
+    for pid in sorted(participants_of(record)):
+        session.add(t.AuditEntryParticipant(entry_id=entry.id, participant_id=pid))
+    session.flush()
+    return entry
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _audit_reads_see_queued(state: ORMExecuteState) -> None:
+    """A query of the audit table sees the entries its own transaction has queued."""
+    session = state.session
+    if session.info.get(_AUDIT_QUEUE) and any(
+        m.class_ is t.AuditEntry or m.class_ is t.AuditEntryParticipant for m in state.all_mappers
+    ):
+        write_queued_audit(session)
+
+
 class UnitOfWork:
     """One transaction and the repositories that share it.
 
@@ -576,6 +618,7 @@ class UnitOfWork:
                 try:
                     for hook in self.before_commit:
                         hook(self)
+                    self.audit.write_queued()  # the chain's lock is the last one taken
                     self.session.commit()
                 except IntegrityError as err:
                     self.session.rollback()
