@@ -10,6 +10,7 @@ instead of hanging the suite.
 
 from __future__ import annotations
 
+import gc
 import signal
 import time
 from collections.abc import Iterator
@@ -189,6 +190,8 @@ class _Misbehaving(ProtocolSession):
         return frame
 
     def decode_frame(self, frame: bytes) -> Decoded:
+        if self.mode == "collect":
+            gc.collect()  # a full collection the frame happens to trigger
         deadline = time.thread_time() + self.burn_s
         while time.thread_time() < deadline:
             pass
@@ -244,6 +247,21 @@ def test_a_frame_over_its_cpu_budget_is_cut_off_as_a_decode_error() -> None:
     assert slow.unique_id is None  # the over-budget result is not used
     fast = _Misbehaving(mode="ok", frame_budget_s=0.01)
     assert fast.receive_data(b"a")[0].decoded is not None
+
+
+def test_a_garbage_collection_during_a_frame_is_not_charged_to_its_budget() -> None:
+    # CI dropped a good Teltonika frame ("took 136 ms of CPU, budget 50 ms"): a full
+    # collection of a large heap started while it was decoded. Decoding must still be
+    # charged; the collector's time must not be.
+    heap = [[i] for i in range(400_000)]
+    started = time.thread_time()
+    gc.collect()
+    assert time.thread_time() - started > 0.004  # the collection alone exceeds the budget
+    results = _Misbehaving(mode="collect", frame_budget_s=0.002).receive_data(b"a")
+    assert results[0].decoded is not None, results[0].error
+    burning = _Misbehaving(mode="collect", burn_s=0.01, frame_budget_s=0.002)
+    assert "budget" in str(burning.receive_data(b"a")[0].error)
+    assert len(heap) == 400_000
 
 
 def test_a_datagram_over_max_frame_is_refused_undecoded() -> None:
