@@ -2,9 +2,10 @@
 
 Every notice is a ``participant_notices`` row, which *is* its delivery to the portal (the
 participant reads it at ``GET /api/portal/notices``), plus an audit entry. SMS and e-mail go
-through the notification outbox (``openatd.notify``): the outbox takes the rows that
-:func:`pending_for_outbox` returns and calls :func:`mark_queued` once it has queued them, so
-that a notice is handed over exactly once. Until an outbox exists, the portal is the channel.
+through the notification outbox: its worker
+(:func:`openatd.notify.worker.forward_participant_notices`) takes the rows that
+:func:`pending_for_outbox` returns, enqueues them per channel the participant has (after
+their quiet hours) and calls :func:`mark_queued`, so a notice is handed over exactly once.
 
 Item 6 of issue 8: a ``strap_tamper`` alert is a compliance alert, but strap sensors fail
 too; before the participant is told, :func:`notify_new_alerts` attaches the device's own

@@ -7,7 +7,9 @@
    leaves it for their daily digest (``notify_digest``, sent at ``OPENATD_DIGEST_HOUR_UTC``);
 3. escalates an alert nobody acknowledged within ``OPENATD_ESCALATE_AFTER_S`` to the
    supervisors;
-4. sends every due message (:func:`openatd.notify.outbox.send_due`).
+4. forwards what participants were told in their portal (an alert raised about them, a
+   decision, a review) by e-mail and SMS too (:func:`forward_participant_notices`);
+5. sends every due message (:func:`openatd.notify.outbox.send_due`).
 
 A message due at ``t`` is therefore sent by ``t + interval`` (well within 60 s). A failing
 step is logged and retried at the next run; it never stops the server or the other steps.
@@ -84,6 +86,56 @@ def plan_checkin_reminders(uow: UnitOfWork, now: datetime, policy: ReminderPolic
                     language=p.language,
                 )
                 n += got is not None
+    return n
+
+
+NOTICE_SUBJECTS = {
+    "alert_raised": "An alert was raised about you: you can answer",
+    "decision": "A decision about an alert",
+    "review_requested": "Your request for a review",
+    "case_closed": "Your case was closed",
+}
+
+
+def forward_participant_notices(uow: UnitOfWork, now: datetime) -> int:
+    """Enqueue each portal notice not yet forwarded (``participant_notices.outbox_queued_at``
+    null) to every channel the participant has (e-mail, SMS), once per notice and channel.
+
+    Due at once, or at the end of the participant's quiet hours when *now* falls in them (the
+    response window is days long; a 3 a.m. text helps no one). An inactive participant's or
+    an unreachable one's notices stay in the portal only and are marked handled. Returns how
+    many messages were enqueued.
+    """
+    from openatd.alerts.notices import mark_queued, pending_for_outbox
+
+    notices = pending_for_outbox(uow)
+    n = 0
+    for notice in notices:
+        p = uow.participants.get(notice.participant_id)
+        channels = participant_channels(p) if p.active else []
+        due = now
+        quiet = quiet_hours(p.quiet_start, p.quiet_end)
+        if quiet is not None:
+            period = quiet.period_around(now, ZoneInfo(p.timezone))
+            if period is not None:
+                due = period[1]
+        for channel, recipient in channels:
+            got = enqueue(
+                uow,
+                kind="notice",
+                channel=channel,
+                recipient=recipient,
+                subject=NOTICE_SUBJECTS.get(notice.kind, "A message about your supervision"),
+                body=notice.text,
+                due_at=due,
+                now=now,
+                dedupe_key=f"notice:{notice.id}:{channel}",
+                participant_id=p.id,
+                alert_id=notice.alert_id,
+                language=p.language,
+            )
+            n += got is not None
+    mark_queued(uow, notices, now)
     return n
 
 
@@ -203,6 +255,7 @@ class NotificationWorker(PeriodicTask):
                 lambda u: notify_staff(u, now, since, self._settings.escalate_after_s),
             ),
             ("digests", lambda u: send_digests(u, now, self._settings.digest_hour_utc)),
+            ("participant notices", lambda u: forward_participant_notices(u, now)),
         ]
         for name, step in steps:
             try:

@@ -179,3 +179,54 @@ def test_staff_notification_preferences_from_the_cli(db_url: str) -> None:
         )
         assert uow.users.by_username("erin") is None  # refused: nothing stored
     db.dispose()
+
+
+def test_portal_notices_go_out_by_email_and_sms_once_and_not_in_quiet_hours(
+    db_url: str, smtp: SmtpServer, sms: SmsProvider
+) -> None:
+    """Issue 8 item 1: the participant told in the portal of an alert (or a decision) is
+    told by e-mail and SMS too, through the outbox, once, after their quiet hours."""
+    from openatd.alerts.notices import NoticeKind, alert_notice_text, notify_participant
+    from openatd.notify.worker import forward_participant_notices
+
+    db = Database(db_url)
+    db.migrate()
+    chicago_3am = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # 03:00 CST, inside 22:00-07:00
+    chicago_7am = datetime(2026, 3, 2, 13, 0, tzinfo=UTC)
+    with db.uow() as uow:
+        p = uow.participants.add(
+            name="Maria", timezone="America/Chicago", supervision_level="gps", policy={},
+            active=True, created_at=NOW, email="maria@example.org", phone="+13125550143",
+            quiet_start="22:00", quiet_end="07:00",
+        )  # fmt: skip
+        quiet = uow.participants.add(
+            name="No contact", timezone="UTC", supervision_level="gps", policy={},
+            active=True, created_at=NOW,
+        )  # fmt: skip
+        a = uow.alerts.add(
+            participant_id=p.id, device_id=None, type="zone_exit", category="compliance",
+            at=chicago_3am, raised_at=chicago_3am, explanation="You left the home zone.",
+            details=None, status="open",
+        )  # fmt: skip
+        text = alert_notice_text(a, chicago_3am + timedelta(hours=72))
+        for who in (p.id, quiet.id):
+            notify_participant(
+                uow, chicago_3am, participant_id=who, kind=NoticeKind.ALERT_RAISED,
+                text=text, alert_id=a.id,
+            )  # fmt: skip
+        pid = p.id
+    with db.uow() as uow:
+        assert forward_participant_notices(uow, chicago_3am) == 2  # e-mail and SMS
+    with db.uow() as uow:
+        assert forward_participant_notices(uow, chicago_3am) == 0  # once
+    channels = _channels(smtp.port, sms)
+    assert send_due(db.uow, channels, chicago_3am).sent == []  # quiet hours
+    report = send_due(db.uow, channels, chicago_7am)
+    assert len(report.sent) == 2
+    assert [m["Body"] for m in sms.to("+13125550143")] == [text]
+    mail = smtp.sink.to("maria@example.org")
+    assert mail[0]["Subject"] == "An alert was raised about you: you can answer"
+    assert "This is not a decision that you broke a rule." in mail[0].get_content()
+    with db.uow() as uow:
+        assert all(n.outbox_queued_at == chicago_3am for n in uow.notices.for_participant(pid))
+    db.dispose()
