@@ -613,6 +613,11 @@ class _TcpConnection(asyncio.Protocol):
         if self._transport is not None:
             self._transport.close()
 
+    def abort(self) -> None:
+        """Close at once, dropping what is unsent."""
+        if self._transport is not None:
+            self._transport.abort()
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._link.closed = True
         if self._timer is not None:
@@ -872,7 +877,16 @@ class IngestServer:
             conn.close()
         workers.extend(self._orphans)
         for server in self._servers:
-            await server.wait_closed()
+            # wait_closed() waits for every accepted connection's transport to close: one
+            # that never does (a peer that stopped reading, a connection accepted while we
+            # were closing) must not hold the shutdown for ever.
+            try:
+                await asyncio.wait_for(server.wait_closed(), grace_s)
+            except TimeoutError:
+                left = list(self._connections)
+                log.warning("%d connection(s) still open after %ss; aborted", len(left), grace_s)
+                for conn in left:
+                    conn.abort()
         self._servers.clear()
         self._udp.clear()
         if workers:
