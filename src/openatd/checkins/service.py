@@ -107,6 +107,23 @@ ALERT_PROBLEM_REPORT = "participant_report"
 REPORT_LOOKBACK = timedelta(hours=12)
 """Problem reports this long before a window opens are named in its missed-check-in alert."""
 
+
+def problem_reports(
+    uow: UnitOfWork, participant_id: int, start: datetime, end: datetime
+) -> list[t.Alert]:
+    """The participant's own problem reports (``participant_report`` alerts) made from
+    ``REPORT_LOOKBACK`` (12 h) before *start* to *end* (UTC), oldest first: the context a
+    reviewer of a missed check-in or a missed obligation must see."""
+    return sorted(
+        (
+            a
+            for a in uow.alerts.list(participant_ids=[participant_id], limit=1000)
+            if a.type == ALERT_PROBLEM_REPORT and start - REPORT_LOOKBACK <= a.at <= end
+        ),
+        key=lambda a: (a.at, a.id),
+    )
+
+
 LATE_UPLOAD_MAX = timedelta(hours=72)
 """How long after its window an attempt the phone kept (a failed upload, retried) is still
 accepted as a late upload, reviewed as technical (measured from the attempt to its arrival)."""
@@ -1200,12 +1217,7 @@ def sweep_missed_check_ins(uow: UnitOfWork, now: datetime) -> list[t.Alert]:
             reminders = window_reminders(uow, row.id, window.start)
             undelivered = bool(reminders) and all(r["status"] != "sent" for r in reminders)
             technical = bool(incidents) or not enrolled or undelivered
-            reports = [
-                a
-                for a in uow.alerts.list(participant_ids=[participant.id], limit=1000)
-                if a.type == ALERT_PROBLEM_REPORT
-                and window.start - REPORT_LOOKBACK <= a.at <= window.closes_at
-            ]
+            reports = problem_reports(uow, participant.id, window.start, window.closes_at)
             alert = uow.alerts.add(
                 participant_id=participant.id,
                 device_id=None,

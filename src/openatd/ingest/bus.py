@@ -52,6 +52,7 @@ from prometheus_client import Gauge
 from openatd.domain.messages import DeviceReport
 from openatd.errors import NotFound, OpenATDError
 from openatd.ingest.sink import ReportSink
+from openatd.tasks import stop_tasks
 
 log = logging.getLogger(__name__)
 
@@ -217,9 +218,7 @@ class BusClient:
         if self._writer is not None:
             self._writer.close()
         if self._reader_task is not None:
-            self._reader_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader_task
+            await stop_tasks([self._reader_task], what="bus reader")
         self._fail_all("bus closed")
 
     async def is_known(self, unique_id: str) -> bool:

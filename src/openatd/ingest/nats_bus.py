@@ -79,6 +79,7 @@ from nats.js.api import (
 from openatd.domain.messages import Alarm, DeviceReport, ReportKind
 from openatd.errors import ConfigurationError, InvalidInput, NotFound, OpenATDError
 from openatd.ingest.pipeline import PositionPipeline
+from openatd.tasks import stop_tasks
 
 log = logging.getLogger(__name__)
 
@@ -458,11 +459,7 @@ class NatsBusConsumer:
 
     async def stop(self) -> None:
         """Stop consuming (what is fetched and not committed is redelivered later)."""
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(self._tasks, what="partition consumer")
         self._tasks.clear()
         if self._nc is not None:
             with contextlib.suppress(Exception):

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 import math
 import threading
@@ -50,6 +49,7 @@ from openatd.storage.db import Database
 from openatd.storage.position_rows import PositionRow, attributes_json
 from openatd.storage.repositories import UnitOfWork
 from openatd.storage.rule_states import load_rule_states, save_rule_states
+from openatd.tasks import stop_tasks
 
 log = logging.getLogger(__name__)
 
@@ -244,11 +244,7 @@ class PositionPipeline:
         """Finish queued work, then stop the tasks."""
         if self._queue is not None and self._tasks:
             await self._queue.join()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(self._tasks, what="pipeline task")
         self._tasks.clear()
 
     @property

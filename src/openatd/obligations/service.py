@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from openatd.checkins.service import problem_reports
 from openatd.domain.audit import AuditAction
 from openatd.domain.obligations import (
     KINDS,
@@ -374,8 +375,9 @@ def raise_missed_alert(
     uow: UnitOfWork, p: t.Participant, ob: t.Obligation, now: datetime
 ) -> t.Alert:
     """A ``missed_obligation`` alert (never a violation) with the context a reviewer needs:
-    reminders and their delivery status, the participant's replies since the reminders began.
-    When a reminder was due but never delivered, the alert is classified ``technical``."""
+    reminders and their delivery status, the participant's replies since the reminders began,
+    and their own problem reports from 12 h before the start to its end. When a reminder was
+    due but never delivered, the alert is classified ``technical``."""
     context = reminder_context(uow, ob.id)
     due = [m for m in context if m["kind"] == "reminder" and m["due_at"] <= now.isoformat()]
     undelivered = [m for m in due if m["status"] != "sent"]
@@ -385,6 +387,7 @@ def raise_missed_alert(
         for r in uow.participant_messages.for_participant(p.id, limit=20)
     ]
     technical = bool(due) and not delivered
+    reports = problem_reports(uow, p.id, ob.start, ob.end or ob.start)
     tz = ZoneInfo(p.timezone)
     day, clock = messages.when_local(ob.start, tz, "en")
     explanation = (
@@ -395,6 +398,10 @@ def raise_missed_alert(
         explanation += (
             " No reminder reached the participant: a delivery failure is ours, not theirs."
         )
+    for report in reports:
+        said = (report.details or {}).get("text", "")
+        at_day, at_clock = messages.when_local(report.at, tz, "en")
+        explanation += f" The participant reported a problem on {at_day} at {at_clock}: “{said}”."
     return uow.alerts.add(
         participant_id=p.id,
         type="missed_obligation",
@@ -407,6 +414,7 @@ def raise_missed_alert(
             "reminders": context,
             "undelivered": len(undelivered),
             "participant_replies": replies,
+            "problem_report_ids": [a.id for a in reports],
         },
         status="open",
     )

@@ -3,7 +3,6 @@ real API served on a loopback port with a simulated server clock (timeliness, ou
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ import pytest
 import uvicorn
 from checkin_helpers import T0, Api, Person, Stack, lfw_people, make_users
 
+from free_ports import free_port
 from openatd.api.app import create_app
 from openatd.api.container import Container
 from openatd.checkins.face import OpenCVFaceVerifier
@@ -41,9 +41,7 @@ def stack(db_url: str, verifier: OpenCVFaceVerifier) -> Iterator[Stack]:
     container.face_verifier = verifier  # type: ignore[attr-defined]
     make_users(db_url, T0)
     app = create_app(container=container, manage_pipeline=False)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     # No lifespan: the test drives the missed-check-in sweep itself, at instants it chooses.
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")

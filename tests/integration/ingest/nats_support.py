@@ -14,6 +14,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from free_ports import free_port
+
 NATS_URL = os.environ.get("OPENATD_TEST_NATS_URL")
 
 
@@ -23,13 +25,6 @@ def nats_binary() -> str | None:
     if found:
         return found
     return "/usr/sbin/nats-server" if os.access("/usr/sbin/nats-server", os.X_OK) else None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class NatsServer:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from free_ports import free_port
 from openatd.domain.clock import SystemClock
 from openatd.ingest.bus import IngestWorkers
 from openatd.ingest.pipeline import PositionPipeline
@@ -28,13 +28,6 @@ from openatd.storage.db import Database
 pytestmark = pytest.mark.slow  # a browser or a live server per test; -m 'not slow' skips
 
 TRACES = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "traces"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _register(db: Database, ids: list[str]) -> None:
@@ -62,7 +55,7 @@ def test_two_ingest_processes_store_every_acked_position(db_url: str) -> None:
     db.migrate()
     ids = device_ids(40)
     _register(db, ids)
-    port = _free_port()
+    port = free_port()
     settings = get_settings(database_url=db_url, env="development", tick_interval_s=3600)
     traces = load_fixes(TRACES, limit=5000)
 

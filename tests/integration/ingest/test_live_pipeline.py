@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from ingest_support import available_protocols, load_samples, session_script, stamped
 from live import start_live_server
 
+from free_ports import free_port
 from openatd.rules.engine import DeviceRulesEngine
 from openatd.rules.policy import Policy
 from openatd.storage.db import Database
@@ -30,13 +31,6 @@ PROTOCOLS = available_protocols()
 TWENTY_YEARS_S = 20 * 365 * 86400
 # Protocols whose captured sessions carry a strap-removal alarm: the test must see it alerted.
 STRAP_ALARMS = {"gt06", "watch", "tk103"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
@@ -68,7 +62,7 @@ def test_protocol_session_end_to_end(protocol: str, db_url: str, shared_data: An
         )  # fmt: skip
         for d in devices:
             uow.devices.add(unique_id=d, protocol=protocol, participant_id=p.id, created_at=now)
-    port = _free_port()
+    port = free_port()
     server = start_live_server(
         db_url, protocols=f"{protocol}:{port}", max_age_s=TWENTY_YEARS_S, protocol_host="127.0.0.1"
     )

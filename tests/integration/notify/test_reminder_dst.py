@@ -16,7 +16,8 @@ from openatd.notify.channels import SmsChannel, SmtpChannel
 from openatd.notify.outbox import send_due
 from openatd.notify.worker import plan_checkin_reminders
 from openatd.obligations import service
-from openatd.safeguards.auth import Role, TokenClaims
+from openatd.participants.portal import report_problem
+from openatd.safeguards.auth import ParticipantClaims, Role, TokenClaims
 from openatd.storage.db import Database
 from openatd.storage.tables import OutboxMessage
 
@@ -210,14 +211,29 @@ def test_missed_hearing_after_delivered_reminders_is_for_review_with_context(
         send_due(db.uow, channels, at)
         at += timedelta(minutes=30)
     assert len(sms.to("+13125550143")) == 4
+    # The participant's own reports: one 10.5 h before (named), one two days before (not).
+    with db.uow() as uow:
+        version = uow.participants.get(pid).app_token_version
+        me = ParticipantClaims(pid, version, utc("2026-03-10T00:00:00Z"))
+        early = report_problem(uow, me, utc("2026-03-07T15:00:00Z"), "other", "flu")
+        named = report_problem(
+            uow, me, utc("2026-03-09T03:30:00Z"), "other", "the bus route 52 is cancelled"
+        )
+        early_id, named_id = early.id, named.id
     with db.uow() as uow:
         service.update_obligation(
             uow, claims, utc("2026-03-09T16:00:00Z"), oid, policy, {"outcome": "missed"}
         )
-        (alert,) = uow.alerts.list(participant_ids=[pid])
+        (alert,) = [a for a in uow.alerts.list(participant_ids=[pid]) if a.id > named_id]
         assert alert.category == "compliance"  # for a person to review; never a violation
         assert (alert.details or {})["undelivered"] == 0
+        assert (alert.details or {})["problem_report_ids"] == [named_id]
+        assert early_id not in (alert.details or {})["problem_report_ids"]
         assert "Reminders delivered: 4; not delivered: 0." in alert.explanation
+        assert (
+            "The participant reported a problem on Sunday, March 8, 2026 at 10:30 PM: "
+            "“the bus route 52 is cancelled”." in alert.explanation
+        )
     db.dispose()
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from free_ports import free_port
 from openatd.api.app import create_app
 from openatd.api.container import Container
 from openatd.api.health import HealthCheck
@@ -22,13 +23,6 @@ from openatd.ingest.pipeline import PositionPipeline
 from openatd.ingest.servers import run
 from openatd.settings import get_settings
 from openatd.storage.db import Database
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _health_on(url: str, probes: int = 1) -> list[tuple[float, httpx.Response]]:
@@ -87,7 +81,7 @@ def test_health_is_503_when_the_sqlite_file_cannot_be_opened(tmp_path: Path) -> 
 
 
 def test_health_is_503_when_postgresql_refuses_the_connection() -> None:
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     [(_, r)] = _health_on(f"postgresql://openatd:s3cret-password@127.0.0.1:{port}/openatd")
     assert r.status_code == 503
     check = r.json()["checks"]["database"]
@@ -115,7 +109,7 @@ def test_health_pings_the_bus_and_counts_the_ingest_processes(db_url: str) -> No
     db = Database(db_url)
     db.migrate()
     settings = get_settings(database_url=db_url, env="development", tick_interval_s=3600)
-    port = _free_port()
+    port = free_port()
 
     async def main() -> list[tuple[bool, dict[str, dict[str, object]]]]:
         pipeline = PositionPipeline(db, settings, SystemClock())

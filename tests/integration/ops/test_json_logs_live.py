@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,24 +13,19 @@ from pathlib import Path
 import httpx
 import pytest
 
+from free_ports import free_port
+
 pytestmark = pytest.mark.slow  # a live server in a subprocess
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def test_serve_writes_only_json_lines(tmp_path: Path) -> None:
-    http_port = _free_port()
+    http_port = free_port()
     env = {
         **os.environ,
         "OPENATD_DATABASE_URL": f"sqlite:///{tmp_path / 'openatd.db'}",
         "OPENATD_HTTP_HOST": "127.0.0.1",
         "OPENATD_HTTP_PORT": str(http_port),
-        "OPENATD_OSMAND_PORT": str(_free_port()),
+        "OPENATD_OSMAND_PORT": str(free_port()),
         "OPENATD_ENV": "development",
         "OPENATD_LOG_FORMAT": "json",
     }

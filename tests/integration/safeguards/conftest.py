@@ -3,7 +3,6 @@ clock (response windows, retention periods), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ import pytest
 import uvicorn
 from safeguard_helpers import PASSWORD, STAFF, T0, Stack
 
+from free_ports import free_port
 from openatd.accounts import create_user
 from openatd.api.app import create_app
 from openatd.api.container import Container
@@ -43,9 +43,7 @@ def stack(db_url: str) -> Iterator[Stack]:
         )
         pid, device_id = p.id, d.id
     app = create_app(container=container, manage_pipeline=False)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     # No lifespan: the tests run the notice task and retention at instants they choose.
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -12,6 +11,7 @@ import pytest
 import uvicorn
 from security_helpers import PASSWORD, T0, Served
 
+from free_ports import free_port
 from openatd.api.app import create_app
 from openatd.api.container import Container
 from openatd.domain.clock import SimulatedClock
@@ -35,9 +35,7 @@ def serve(db_url: str) -> Iterator[Callable[..., Served]]:
         clock = SimulatedClock(T0)
         container = Container(settings=settings, db=db, clock=clock)
         app = create_app(container=container, manage_pipeline=False)
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
+        port = free_port()
         server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
         )

@@ -12,7 +12,6 @@ fails here with the line to add.
 from __future__ import annotations
 
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.routing import Mount, Route
 
+from free_ports import free_port
 from openatd.accounts import create_user
 from openatd.alerts.notices import notify_new_alerts
 from openatd.api.access import RouteEntry, declared, iter_routes
@@ -199,9 +199,7 @@ def world(db_url: str) -> Iterator[World]:
     ptoken = issue_participant_token(
         ParticipantClaims(mine, version, T0 + timedelta(days=1)), settings.secret_key
     )
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
     )
