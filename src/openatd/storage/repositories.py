@@ -506,10 +506,14 @@ def write_queued_audit(session: Session) -> list[t.AuditEntry]:
 
     Flushes the session's other changes first (their row locks come before the chain's).
     PostgreSQL: a transaction-scoped advisory lock serialises appends across processes
-    and threads (held to commit). SQLite: a process lock around the read-then-insert
-    (SQLite's own write lock orders processes). Never both: a thread holding the process
-    lock while it waits for another transaction's advisory lock deadlocks with that
-    transaction's next append.
+    and threads (held to commit). SQLite: the database's write lock is taken first (an
+    empty ``UPDATE``), then a process lock around the read-then-insert (for connections
+    shared between threads). Always in that order: a read-only transaction that took the
+    process lock and then waited for the write lock deadlocked, until SQLite's busy
+    timeout failed it with "database is locked", with a writer waiting for the process
+    lock at its commit (CI, ``GET /api/alerts`` during the missed-check-in sweep). Never
+    both kinds: a thread holding the process lock while it waits for another
+    transaction's advisory lock deadlocks with that transaction's next append.
     """
     records: list[AuditRecord] = session.info.pop(_AUDIT_QUEUE, [])
     if not records:
@@ -518,6 +522,7 @@ def write_queued_audit(session: Session) -> list[t.AuditEntry]:
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(7420001)"))
         return [_append_entry(session, r) for r in records]
+    session.execute(text("UPDATE audit_entries SET id = id WHERE 0"))
     with _AUDIT_LOCK:
         return [_append_entry(session, r) for r in records]
 

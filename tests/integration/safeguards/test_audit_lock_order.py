@@ -88,6 +88,66 @@ def test_audit_first_and_audit_last_transactions_on_one_row_both_commit(db_url: 
     db.dispose()
 
 
+def test_a_read_only_audited_request_beside_an_audited_write_both_commit(db_url: str) -> None:
+    """CI once saw ``GET /api/alerts`` fail with SQLite's "database is locked" while the
+    missed-check-in sweep wrote: the read's audit entry took the process lock and waited for
+    the write lock, which the sweep held while it waited for the process lock at commit."""
+    db = Database(db_url)
+    db.migrate()
+    alert_id = _alert(db)
+    row_held = threading.Event()
+    errors: list[BaseException] = []
+    took: list[float] = []
+
+    def background() -> None:
+        """A sweep's order: write (the database's write lock), then audit at commit."""
+        try:
+            with db.uow() as uow:
+                alert = uow.alerts.get(alert_id)
+                alert.notified_at = T0
+                uow.flush()
+                row_held.set()
+                time.sleep(0.6)  # the read's commit is waiting by now
+                audit.record(
+                    uow, at=T0, actor="system:notices", action=AuditAction.NOTICE_SEND,
+                    participant_id=alert.participant_id, subject_type="alert",
+                    subject_id=alert_id,
+                )  # fmt: skip
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    def request() -> None:
+        """A read-only handler: read the alert, record the read, commit."""
+        assert row_held.wait(10)
+        start = time.monotonic()
+        try:
+            with db.uow() as uow:
+                alert = uow.alerts.get(alert_id)
+                audit.record(
+                    uow, at=T0, actor="user:carol", action=AuditAction.PARTICIPANT_READ,
+                    participant_id=alert.participant_id, subject_type="alert",
+                    subject_id=alert_id,
+                )  # fmt: skip
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        took.append(time.monotonic() - start)
+
+    threads = [threading.Thread(target=background), threading.Thread(target=request)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(30)
+    assert errors == []
+    assert took[0] < 5.0  # it waited for the writer's commit, not for a busy timeout
+    with db.uow() as uow:
+        checked, broken = audit.verify(uow)
+        actions = [e.action for e in uow.evidence.alert_audit(alert_id)]
+    assert (checked, broken) == (2, None)
+    # PostgreSQL lets the read commit first (it waits for no row); SQLite orders the two.
+    assert sorted(actions) == [AuditAction.NOTICE_SEND.value, AuditAction.PARTICIPANT_READ.value]
+    db.dispose()
+
+
 def test_a_transaction_reads_the_entries_it_has_queued(db_url: str) -> None:
     db = Database(db_url)
     db.migrate()
