@@ -230,3 +230,68 @@ def test_portal_notices_go_out_by_email_and_sms_once_and_not_in_quiet_hours(
     with db.uow() as uow:
         assert all(n.outbox_queued_at == chicago_3am for n in uow.notices.for_participant(pid))
     db.dispose()
+
+
+def test_the_daily_digest_reaches_a_digest_preferring_case_manager_once_a_day(
+    db_url: str, smtp: SmtpServer, sms: SmsProvider
+) -> None:
+    """Issue 12: a case manager who chose the digest gets one e-mail a day, at the digest
+    hour, listing the open alerts of their own caseload and nothing else."""
+    from openatd.notify.outbox import set_notifications
+    from openatd.notify.worker import send_digests
+
+    db = Database(db_url)
+    db.migrate()
+    before, at_hour, next_day = (
+        datetime(2026, 3, 3, 6, 59, tzinfo=UTC),
+        datetime(2026, 3, 3, 7, 30, tzinfo=UTC),
+        datetime(2026, 3, 4, 7, 0, tzinfo=UTC),
+    )
+    with db.uow() as uow:
+        carol = uow.users.add("carol", "x", "case_manager", NOW)
+        set_notifications(
+            carol, email="carol@example.org", phone=None, channel="email", digest=True
+        )
+        dave = uow.users.add("dave", "x", "case_manager", NOW)  # wants each alert, no digest
+        set_notifications(dave, email="dave@example.org", phone=None, channel="email", digest=False)
+        mine = uow.participants.add(
+            name="Mine", timezone="UTC", supervision_level="gps", policy={}, active=True,
+            created_at=NOW,
+        )  # fmt: skip
+        other = uow.participants.add(
+            name="Other", timezone="UTC", supervision_level="gps", policy={}, active=True,
+            created_at=NOW,
+        )  # fmt: skip
+        uow.participants.assign(carol.id, mine.id, NOW)
+        uow.participants.assign(dave.id, other.id, NOW)
+        ids = {}
+        for who, kind, status in (
+            (mine, "zone_exit", "open"),
+            (mine, "missed_check_in", "open"),
+            (mine, "low_battery", "resolved"),
+            (other, "zone_exit", "open"),
+        ):
+            a = uow.alerts.add(
+                participant_id=who.id, device_id=None, type=kind, category="compliance",
+                at=NOW, raised_at=NOW, explanation=f"{who.name}: {kind}", details=None,
+                status=status,
+            )  # fmt: skip
+            ids[(who.name, kind)] = a.id
+    with db.uow() as uow:
+        assert send_digests(uow, before, hour_utc=7) == 0  # not yet the digest hour
+    with db.uow() as uow:
+        assert send_digests(uow, at_hour, hour_utc=7) == 1  # carol only
+    with db.uow() as uow:
+        assert send_digests(uow, at_hour, hour_utc=7) == 0  # once a day
+    report = send_due(db.uow, _channels(smtp.port, sms), at_hour)
+    assert len(report.sent) == 1
+    assert smtp.sink.to("dave@example.org") == []
+    (mail,) = smtp.sink.to("carol@example.org")
+    assert mail["Subject"] == "OpenATD daily digest 2026-03-03: 2 open alert(s)"
+    body = mail.get_content()
+    assert f"alert {ids[('Mine', 'zone_exit')]} (zone_exit, compliance)" in body
+    assert f"alert {ids[('Mine', 'missed_check_in')]} (missed_check_in" in body
+    assert "low_battery" not in body and "Other" not in body
+    with db.uow() as uow:
+        assert send_digests(uow, next_day, hour_utc=7) == 1  # the next day's digest
+    db.dispose()
