@@ -82,13 +82,15 @@ class HealthCheck:
             await workers.ping(self.timeout_s)
         except OpenATDError as exc:
             return _failed(str(exc), ingest_processes=alive, expected=total)
+        restarts = workers.restarts
         if alive < total:
             return _failed(
-                f"{total - alive} of {total} ingest processes have stopped",
+                f"{total - alive} of {total} ingest processes have stopped (being restarted)",
                 ingest_processes=alive,
                 expected=total,
+                restarts=restarts,
             )
-        return _ok(ingest_processes=alive, expected=total)
+        return _ok(ingest_processes=alive, expected=total, restarts=restarts)
 
 
 def _in_daemon_thread(fn: Callable[[], None]) -> asyncio.Future[None]:

@@ -354,11 +354,20 @@ def ingest_worker_main(config: dict[str, Any], bus_path: str, index: int, ready:
     run(main())
 
 
+SUPERVISE_EVERY_S = 1.0
+"""How often :class:`IngestWorkers` looks for a dead ingest process (seconds)."""
+RESTART_BACKOFF_MIN_S = 1.0
+RESTART_BACKOFF_MAX_S = 30.0
+RESTART_BACKOFF_RESET_S = 60.0
+"""A restarted process that has run this long (seconds) is restarted at once next time."""
+
+
 class IngestWorkers:
     """N ingest processes and the bus that feeds *sink* (what ``serve --workers N`` runs).
 
     Every listener needs a fixed port (the processes share it). With ``bus_url`` in
-    *config* the processes publish to NATS and *sink* may be ``None``.
+    *config* the processes publish to NATS and *sink* may be ``None``. A process that dies
+    is replaced (logged, counted in :attr:`restarts`, with a back-off when it keeps dying).
     """
 
     def __init__(
@@ -376,6 +385,11 @@ class IngestWorkers:
         self._dir: str | None = None
         self._bus: LocalBusServer | None = None
         self._procs: list[Any] = []
+        self._ctx: Any = None
+        self._path = ""
+        self._watch: asyncio.Task[None] | None = None
+        self.restarts = 0
+        """How many times a dead ingest process has been replaced since start."""
 
     async def start(self, timeout_s: float = 60.0) -> None:
         """Start the bus and the processes; return once every process has bound its ports.
@@ -393,17 +407,11 @@ class IngestWorkers:
                 raise OpenATDError("ingest processes need a sink or a bus URL")
             self._bus = LocalBusServer(self.sink, path, self.backlog)
             await self._bus.start()
-        ctx = mp.get_context("spawn")
+        self._ctx = mp.get_context("spawn")
+        self._path = path
         events = []
         for i in range(self.workers):
-            ready = ctx.Event()
-            proc = ctx.Process(
-                target=ingest_worker_main,
-                args=(self.config, path, i, ready),
-                name=f"openatd-ingest-{i}",
-                daemon=True,
-            )
-            proc.start()
+            proc, ready = self._spawn(i)
             self._procs.append(proc)
             events.append(ready)
         for ev in events:
@@ -411,6 +419,57 @@ class IngestWorkers:
                 await self.stop()
                 raise OpenATDError("an ingest process did not start (see its log)")
         log.info("%d ingest processes share the tracker ports", self.workers)
+        self._watch = asyncio.create_task(
+            self._supervise(timeout_s), name="openatd-ingest-supervisor"
+        )
+
+    def _spawn(self, index: int) -> tuple[Any, Any]:
+        ready = self._ctx.Event()
+        proc = self._ctx.Process(
+            target=ingest_worker_main,
+            args=(self.config, self._path, index, ready),
+            name=f"openatd-ingest-{index}",
+            daemon=True,
+        )
+        proc.start()
+        return proc, ready
+
+    async def _supervise(self, timeout_s: float) -> None:
+        """Replace an ingest process that died (a crash, the OOM killer, ``kill -9``).
+
+        Checks every :data:`SUPERVISE_EVERY_S`; a process that dies again soon after its
+        restart waits twice as long each time (1 s, 2 s, … at most
+        :data:`RESTART_BACKOFF_MAX_S`), so a process that cannot start does not spin. Its
+        devices reconnect meanwhile to the processes still running (the kernel spreads new
+        connections over the sockets that listen).
+        """
+        delay = [RESTART_BACKOFF_MIN_S] * self.workers
+        started = [asyncio.get_running_loop().time()] * self.workers
+        while True:
+            await asyncio.sleep(SUPERVISE_EVERY_S)
+            loop = asyncio.get_running_loop()
+            for i, proc in enumerate(self._procs):
+                if proc.is_alive():
+                    if loop.time() - started[i] > RESTART_BACKOFF_RESET_S:
+                        delay[i] = RESTART_BACKOFF_MIN_S
+                    continue
+                log.error(
+                    "ingest process %d (pid %s) exited with code %s; restarting it in %g s",
+                    i, proc.pid, proc.exitcode, delay[i],
+                )  # fmt: skip
+                await asyncio.sleep(delay[i])
+                new, ready = self._spawn(i)
+                self._procs[i] = new
+                started[i] = loop.time()
+                delay[i] = min(delay[i] * 2, RESTART_BACKOFF_MAX_S)
+                self.restarts += 1
+                deadline = loop.time() + timeout_s
+                while not ready.is_set() and new.is_alive() and loop.time() < deadline:
+                    await asyncio.sleep(0.1)  # polled: a thread blocked here would hold stop()
+                if ready.is_set():
+                    log.info("ingest process %d restarted (pid %s)", i, new.pid)
+                else:
+                    log.error("ingest process %d (pid %s) did not start again", i, new.pid)
 
     @property
     def pids(self) -> list[int]:
@@ -451,9 +510,12 @@ class IngestWorkers:
             await client.close()
 
     async def stop(self) -> None:
-        """Stop the processes (SIGTERM, then SIGKILL after 10 s) and the bus."""
+        """Stop the supervisor, the processes (SIGTERM, then SIGKILL after 10 s) and the bus."""
         import shutil
 
+        if self._watch is not None:
+            await stop_tasks([self._watch], what="ingest supervisor")
+            self._watch = None
         for p in self._procs:
             if p.is_alive():
                 p.terminate()

@@ -2,7 +2,8 @@
 
 Real processes, real GT06 TCP clients (the simulator's encoder), a real pipeline on each
 database: every ACKed position is stored exactly once, and a killed ingest process loses
-nothing it ACKed (its devices reconnect to the survivor, which the kernel picks).
+nothing it ACKed (its devices reconnect to the survivor, which the kernel picks) and is
+replaced by a new one.
 """
 
 from __future__ import annotations
@@ -73,6 +74,13 @@ def test_two_ingest_processes_store_every_acked_position(db_url: str) -> None:
             # kill -9 one ingest process; the devices' next connections go to the other one
             os.kill(pids[0], signal.SIGKILL)
             await asyncio.sleep(0.5)
+            # ... and the supervisor replaces the dead one (after its 1 s back-off)
+            deadline = asyncio.get_running_loop().time() + 30
+            while workers.restarts < 1 or workers.alive() < 2:
+                assert asyncio.get_running_loop().time() < deadline, "not restarted"
+                await asyncio.sleep(0.2)
+            assert workers.restarts == 1
+            assert workers.pids[1] == pids[1] and workers.pids[0] not in pids
             second = await simulate(
                 "127.0.0.1", port, "gt06", 40, 400.0, 2.0, traces, ids=ids, drain_s=20
             )

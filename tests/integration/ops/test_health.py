@@ -129,17 +129,26 @@ def test_health_pings_the_bus_and_counts_the_ingest_processes(db_url: str) -> No
                     break
                 await asyncio.sleep(0.1)
             results.append(await check.run())
+            for _ in range(300):  # the supervisor replaces it after a 1 s back-off
+                if workers.restarts == 1 and workers.alive() == 2:
+                    break
+                await asyncio.sleep(0.1)
+            results.append(await check.run())
         finally:
             await workers.stop()
             await pipeline.stop()
         return results
 
-    (ok, checks), (ok_after, checks_after) = run(main())
+    (ok, checks), (ok_after, checks_after), (ok_again, checks_again) = run(main())
     db.dispose()
     assert ok, checks
-    assert checks["bus"] == {"status": "ok", "ingest_processes": 2, "expected": 2}
+    assert checks["bus"] == {"status": "ok", "ingest_processes": 2, "expected": 2, "restarts": 0}
     assert checks["pipeline"] == {"status": "ok"}
     assert not ok_after
     bus = checks_after["bus"]
     assert bus["status"] == "failed" and bus["ingest_processes"] == 1
-    assert bus["error"] == "1 of 2 ingest processes have stopped"
+    assert bus["error"] == "1 of 2 ingest processes have stopped (being restarted)"
+    assert ok_again, checks_again
+    assert checks_again["bus"] == {
+        "status": "ok", "ingest_processes": 2, "expected": 2, "restarts": 1,
+    }  # fmt: skip
