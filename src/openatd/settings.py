@@ -37,8 +37,8 @@ class Settings(BaseSettings):
         "directory. PostgreSQL: postgresql+psycopg://user@host/db",
     )
     http_host: str = "127.0.0.1"
-    http_port: int = 8000
-    osmand_port: int = 5055
+    http_port: int = Field(default=8000, ge=1, le=65535)
+    osmand_port: int = Field(default=5055, ge=1, le=65535)
     secret_key: str = DEFAULT_SECRET_KEY
     token_ttl_s: int = 3600
     participant_session_ttl_s: int = Field(

@@ -39,3 +39,24 @@ def test_environment_variables_and_bad_values(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("OPENATD_HTTP_PORT", "abc")
     with pytest.raises(ValidationError):
         get_settings()
+
+
+@pytest.mark.parametrize("field", ["http_port", "osmand_port"])
+@pytest.mark.parametrize("port", [0, -1, 65536, 70000])
+def test_a_port_outside_1_to_65535_is_refused_before_anything_binds(field: str, port: int) -> None:
+    """A newcomer's ``serve --http-port 70000`` printed a bind() traceback and exited 0."""
+    with pytest.raises(ValidationError, match=r"65535|greater than or equal to 1"):
+        get_settings(**{field: port})
+    assert getattr(get_settings(**{field: 65535}), field) == 65535
+
+
+def test_simulate_refuses_no_devices_and_no_rate_in_one_line() -> None:
+    """``simulate --devices 0`` / ``--rate 0`` ended in an ``InvalidInput`` traceback."""
+    from typer.testing import CliRunner
+
+    from openatd.cli.main import app
+
+    for args, option in ((["--devices", "0"], "--devices"), (["--rate", "0"], "--rate")):
+        done = CliRunner().invoke(app, ["simulate", *args])
+        assert done.exit_code == 2, done.output
+        assert option in done.output and "Traceback" not in done.output

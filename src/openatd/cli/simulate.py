@@ -16,12 +16,14 @@ _DEFAULT_TRACES = Path("../shared/data/traces")
 
 
 def simulate_command(
-    devices: Annotated[int, typer.Option("--devices", "-n", help="Simulated devices.")] = 100,
+    devices: Annotated[
+        int, typer.Option("--devices", "-n", help="Simulated devices.", min=1)
+    ] = 100,
     protocol: Annotated[
         str, typer.Option("--protocol", "-p", help=f"One of: {', '.join(ENCODERS)}.")
     ] = "gt06",
     rate: Annotated[
-        float, typer.Option("--rate", "-r", help="Positions per second, total.")
+        float, typer.Option("--rate", "-r", help="Positions per second, total.", min=0.001)
     ] = 100.0,
     host: Annotated[str, typer.Option(help="Ingest server address.")] = "127.0.0.1",
     port: Annotated[
