@@ -32,6 +32,28 @@ def _alert(db: Database) -> int:
         return int(a.id)
 
 
+def _notify_then_audit(
+    db: Database, alert_id: int, row_held: threading.Event, errors: list[BaseException]
+) -> None:
+    """The alert-notice task's order: change the alert (its row lock, and on SQLite the
+    database's write lock), hold it while the other thread queues behind it, then audit at
+    commit. Errors go to *errors*."""
+    try:
+        with db.uow() as uow:
+            alert = uow.alerts.get(alert_id)
+            alert.notified_at = T0
+            uow.flush()
+            row_held.set()
+            time.sleep(0.6)  # the other transaction is waiting behind this one by now
+            audit.record(
+                uow, at=T0, actor="system:notices", action=AuditAction.NOTICE_SEND,
+                participant_id=alert.participant_id, subject_type="alert",
+                subject_id=alert_id,
+            )  # fmt: skip
+    except BaseException as exc:  # reported by the test
+        errors.append(exc)
+
+
 def test_audit_first_and_audit_last_transactions_on_one_row_both_commit(db_url: str) -> None:
     db = Database(db_url)
     db.migrate()
@@ -40,21 +62,7 @@ def test_audit_first_and_audit_last_transactions_on_one_row_both_commit(db_url: 
     errors: list[BaseException] = []
 
     def background() -> None:
-        """The notice task's order: change the alert (row lock), then audit it."""
-        try:
-            with db.uow() as uow:
-                alert = uow.alerts.get(alert_id)
-                alert.notified_at = T0
-                uow.flush()
-                row_held.set()
-                time.sleep(0.6)  # the request is queued behind this row by now
-                audit.record(
-                    uow, at=T0, actor="system:notices", action=AuditAction.NOTICE_SEND,
-                    participant_id=alert.participant_id, subject_type="alert",
-                    subject_id=alert_id,
-                )  # fmt: skip
-        except BaseException as exc:  # reported below
-            errors.append(exc)
+        _notify_then_audit(db, alert_id, row_held, errors)
 
     def request() -> None:
         """A handler's order: audit first, then change the same alert."""
@@ -100,21 +108,7 @@ def test_a_read_only_audited_request_beside_an_audited_write_both_commit(db_url:
     took: list[float] = []
 
     def background() -> None:
-        """A sweep's order: write (the database's write lock), then audit at commit."""
-        try:
-            with db.uow() as uow:
-                alert = uow.alerts.get(alert_id)
-                alert.notified_at = T0
-                uow.flush()
-                row_held.set()
-                time.sleep(0.6)  # the read's commit is waiting by now
-                audit.record(
-                    uow, at=T0, actor="system:notices", action=AuditAction.NOTICE_SEND,
-                    participant_id=alert.participant_id, subject_type="alert",
-                    subject_id=alert_id,
-                )  # fmt: skip
-        except BaseException as exc:  # reported below
-            errors.append(exc)
+        _notify_then_audit(db, alert_id, row_held, errors)
 
     def request() -> None:
         """A read-only handler: read the alert, record the read, commit."""
