@@ -25,6 +25,7 @@ False
 from __future__ import annotations
 
 from datetime import datetime
+from itertools import islice
 from typing import Any
 
 from openatd.rules.engine import DeviceRulesEngine
@@ -43,6 +44,26 @@ def _t(value: datetime | None) -> str | None:
 
 def _p(value: Any) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
+
+
+def _recent_fix_times(engine: DeviceRulesEngine) -> list[str]:
+    """The filter's newest :data:`KNOWN_FIX_TIMES` fix times, oldest first, as ISO 8601.
+
+    Snapshots are taken at every batch that touches the device, so the text of each time
+    is kept in ``engine.snapshot_memo`` (pruned to the times still listed) and only the
+    new ones are formatted; the filter's memory (thousands of times) is not copied.
+    """
+    memo = engine.snapshot_memo
+    newest_first = list(islice(reversed(engine.filter._order), KNOWN_FIX_TIMES))
+    out = []
+    for t in reversed(newest_first):
+        text = memo.get(t)
+        if text is None:
+            text = memo[t] = t.isoformat()
+        out.append(text)
+    if len(memo) > KNOWN_FIX_TIMES + 16:  # rebuilt once every 16 new times at most
+        engine.snapshot_memo = dict(zip(reversed(newest_first), out, strict=True))
+    return out
 
 
 def snapshot(engine: DeviceRulesEngine) -> dict[str, Any]:
@@ -70,7 +91,7 @@ def snapshot(engine: DeviceRulesEngine) -> dict[str, Any]:
         "newest": None
         if newest is None
         else [_t(newest.fix_time), newest.latitude, newest.longitude, newest.accuracy_m],
-        "known": [_t(t) for t in list(f._order)[-KNOWN_FIX_TIMES:]],
+        "known": _recent_fix_times(engine),
         "seen": engine.seen_messages(),
         "evaluated": _t(engine.newest_evaluated),
         "zones": zones,

@@ -294,3 +294,26 @@ def test_seen_messages_survive_a_snapshot_in_ring_order() -> None:
     fresh.remember_message(-1)
     assert fresh.seen_messages() == engine.seen_messages()
     assert 5 not in fresh.seen_messages()
+
+
+def test_snapshots_list_the_newest_fix_times_and_a_restored_engine_drops_resends() -> None:
+    """Snapshots taken batch after batch (their fix-time text is memoised per engine) list
+    exactly the filter's newest KNOWN_FIX_TIMES times, oldest first; a fresh engine restored
+    from the last one takes a re-sent recent fix as a duplicate and a new one as a position."""
+    from openatd.rules.state import KNOWN_FIX_TIMES
+
+    e = engine()
+    times = [T0 + timedelta(seconds=10 * i) for i in range(300)]
+    for k, t in enumerate(times):
+        assert e.on_report(fix(t, INSIDE)).position_accepted
+        if k % 3 == 0 or k == len(times) - 1:  # a snapshot per batch of up to three fixes
+            state = snapshot(e)
+            newest = times[: k + 1][-KNOWN_FIX_TIMES:]
+            assert state["known"] == [x.isoformat() for x in newest]
+    assert len(e.snapshot_memo) <= KNOWN_FIX_TIMES + 16
+    fresh = engine()
+    restore(fresh, json.loads(json.dumps(state)))
+    resent = fresh.on_report(fix(times[-5], INSIDE, received=times[-1]))
+    assert not resent.position_accepted
+    assert str(resent.drop_reason) == "duplicate"
+    assert fresh.on_report(fix(times[-1] + timedelta(seconds=10), INSIDE)).position_accepted
