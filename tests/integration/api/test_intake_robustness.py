@@ -220,3 +220,20 @@ def test_oversized_bodies_are_refused_without_reading_them(live_server: Any) -> 
     )
     assert r.status_code == 400
     assert httpx.get(f"{live_server.api}/health").json()["status"] == "ok"
+
+
+def test_only_get_and_post_reach_the_intake(live_server: Any) -> None:
+    """HEAD, PUT, DELETE… with a valid fix in the query are 405 (Allow: GET, POST) and store
+    nothing; other paths are 404; the same fix by GET is then stored."""
+    _register_device(live_server)
+    intake = live_server.intake
+    query = f"id={DEVICE}&lat=41.1&lon=-87.2&timestamp={_now_s()}"
+    for method in ("HEAD", "PUT", "DELETE", "PATCH", "OPTIONS"):
+        r = httpx.request(method, f"{intake}/?{query}")
+        assert r.status_code == 405, (method, r.status_code)
+        assert r.headers["allow"] == "GET, POST"
+    assert httpx.get(f"{intake}/elsewhere?{query}").status_code == 404
+    assert _positions(live_server.database_url) == []
+    r = httpx.get(f"{intake}/?{query}")
+    assert (r.status_code, r.text) == (200, "OK")
+    assert [p[0] for p in _positions(live_server.database_url)] == [41.1]
