@@ -16,6 +16,12 @@ in arrival order, batches them (up to ``batch_max`` reports or
 
 A clock tick (every ``tick_interval_s``) goes through the same writer, so the
 offline / no-fix rules never race the message rules.
+
+With several pipeline workers on the NATS bus (``--bus-worker K/N``), a pipeline has a
+:class:`~openatd.ingest.ownership.WorkerShare`: it builds rule engines and runs the clock
+rules only for the devices it owns (so no clock alert is raised by two workers), and a
+report handed to :meth:`PositionPipeline.submit` for a device another worker owns (the
+OsmAnd intake of this process) goes to the bus (``forward``), to be committed by its owner.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -34,7 +40,9 @@ from typing import Any
 from openatd.domain.clock import Clock
 from openatd.domain.messages import DeviceReport, ReportKind
 from openatd.errors import NotFound, OpenATDError
+from openatd.ingest.ownership import WorkerShare
 from openatd.ingest.pipeline_metrics import PipelineMetrics
+from openatd.ingest.sink import ReportSink
 from openatd.participants.lifecycle import collection_refusal
 from openatd.participants.zones import to_domain
 from openatd.rules.alerts import RaisedAlert
@@ -96,6 +104,15 @@ class PositionPipeline:
         clock: "now" for ticks and server times.
         batch_max: most reports per transaction.
         batch_wait_s: how long the writer waits to fill a batch.
+        metrics: the counters (default: a fresh registry).
+        share: which devices this pipeline owns (default 0/1: every device).
+
+    Attributes:
+        forward: where :meth:`submit` sends the reports of a device this pipeline does not
+            own (the bus client, set by the NATS consumer when there are several workers);
+            ``None``: every device is processed here.
+        announce: called with a participant id (``None``: the device directory) after
+            :meth:`invalidate`, to tell the other workers (set by the NATS consumer).
     """
 
     def __init__(
@@ -107,6 +124,7 @@ class PositionPipeline:
         batch_max: int = 5000,
         batch_wait_s: float = 0.002,
         metrics: PipelineMetrics | None = None,
+        share: WorkerShare | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -114,6 +132,9 @@ class PositionPipeline:
         self.batch_max = batch_max
         self.batch_wait_s = batch_wait_s
         self.metrics = metrics or PipelineMetrics()
+        self.share = share or WorkerShare()
+        self.forward: ReportSink | None = None
+        self.announce: Callable[[int | None], None] | None = None
         self._devices: dict[str, _DeviceEntry] = {}
         self._dirty: set[int | None] = set()
         self._dirty_all = False
@@ -184,15 +205,20 @@ class PositionPipeline:
         return unique_id in self._devices
 
     async def submit(self, unique_id: str, protocol: str, reports: Sequence[DeviceReport]) -> None:
-        """Queue *reports* and wait until they are stored (see :class:`ReportSink`).
+        """Queue *reports* and wait until they are stored (see :class:`ReportSink`); a
+        device another worker owns: publish them to the bus (``forward``) and return once
+        the bus holds them.
 
         Raises:
             NotFound: unknown device (nothing stored).
-            OpenATDError: the batch could not be stored.
+            OpenATDError: the batch could not be stored (or the bus did not take them).
         """
         if not await self.is_known(unique_id):
             self.metrics.unknown.inc(len(reports))
             raise NotFound(f"unknown device {unique_id!r}")
+        if self.forward is not None and not self.share.owns(unique_id):
+            await self.forward.submit(unique_id, protocol, reports)
+            return
         if self._queue is None:
             raise OpenATDError("pipeline not started")
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -232,13 +258,17 @@ class PositionPipeline:
             raise OpenATDError(f"storing failed: {errors[0]}")
         return len(futures)
 
-    def invalidate(self, participant_id: int | None) -> None:
+    def invalidate(self, participant_id: int | None, *, announce: bool = True) -> None:
         """Rebuild the rule engines of *participant_id* (zones/policy changed) on next use;
-        ``None`` reloads the device directory (a device was added)."""
+        ``None`` reloads the device directory (a device was added). *announce*: tell the
+        other workers too (``announce``); false when the news came from one of them.
+        Safe to call from any thread."""
         with self._lock:
             if participant_id is None:
                 self._dirty_all = True
             self._dirty.add(participant_id)
+        if announce and self.announce is not None:
+            self.announce(participant_id)
 
     # -- synchronous core (one writer at a time) ---------------------------------------------
 
@@ -334,14 +364,16 @@ class PositionPipeline:
         return result
 
     def tick(self, now: datetime | None = None) -> BatchResult:
-        """Run the clock rules (offline, no fix) for every device; store what they raise."""
+        """Run the clock rules (offline, no fix) for every device this pipeline owns (its
+        ``share``); store what they raise."""
         self._apply_invalidations()
         now = now or self.clock.now()
         result = BatchResult()
         changed: dict[int, DeviceRulesEngine] = {}
+        owns = self.share.owns
         with self.db.uow() as uow:
-            for entry in list(self._devices.values()):
-                if entry.engine is None or entry.refusal is not None:
+            for unique_id, entry in list(self._devices.items()):
+                if entry.engine is None or entry.refusal is not None or not owns(unique_id):
                     continue
                 for alert in entry.engine.on_tick(now):
                     result.alerts.append((entry.device_id, alert))
@@ -422,7 +454,9 @@ class PositionPipeline:
         return engine
 
     def build_engines(self) -> int:
-        """Build every registered device's rule engine now, with one query per table.
+        """Build the rule engine of every registered device this pipeline owns (its
+        ``share``) now, with one query per table, from the rule state saved with the
+        device's last batch (whichever worker committed it).
 
         Called at start so that the first fix of each device after a (re)start is not
         delayed by building its engine (zones parsed, projections prepared). Returns the
@@ -436,8 +470,8 @@ class PositionPipeline:
                 zones.setdefault(z.participant_id, []).append(z)
             saved = load_rule_states(uow.session)
         built = 0
-        for entry in list(self._devices.values()):
-            if entry.engine is not None:
+        for unique_id, entry in list(self._devices.items()):
+            if entry.engine is not None or not self.share.owns(unique_id):
                 continue
             pid = entry.participant_id
             person = people.get(pid) if pid is not None else None

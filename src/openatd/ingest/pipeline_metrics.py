@@ -33,7 +33,10 @@ class PipelineMetrics:
       (positions, events, alerts and rule state written), ``commit``;
     - ``openatd_pipeline_queue_submissions`` (gauge): submissions waiting for the writer;
     - ``openatd_bus_backlog_submissions`` (gauge): submissions received over the local bus
-      from the ingest processes (``--workers N``) and not yet answered; 0 without the bus.
+      from the ingest processes (``--workers N``) and not yet answered; 0 without the bus;
+    - ``openatd_bus_worker_info{worker,workers}`` (gauge, 1) and
+      ``openatd_bus_partition_consumed{partition}`` (gauge, 1 per partition): with the NATS
+      bus, which worker K of N this process is and which partitions it consumes.
 
     The decode stage is ``openatd_ingest_decode_seconds{protocol}`` (:mod:`.metrics`).
     """
@@ -95,5 +98,17 @@ class PipelineMetrics:
         self.bus_backlog = Gauge(
             "openatd_bus_backlog_submissions",
             "Submissions from ingest processes received over the bus and not yet answered",
+            registry=r,
+        )
+        self.bus_worker = Gauge(
+            "openatd_bus_worker_info",
+            "With the NATS bus: this pipeline process is worker K of N (value 1)",
+            ["worker", "workers"],
+            registry=r,
+        )
+        self.bus_partitions = Gauge(
+            "openatd_bus_partition_consumed",
+            "With the NATS bus: 1 for each partition this pipeline process consumes",
+            ["partition"],
             registry=r,
         )
