@@ -73,6 +73,8 @@ class NatsBusConsumer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._token = uuid.uuid4().hex
         """Marks this process's invalidation notices (NATS echoes them back to it)."""
+        self._notices: set[asyncio.Task[None]] = set()
+        """Invalidation notices being published (held so that none is collected midway)."""
 
     @property
     def connected(self) -> bool:
@@ -168,7 +170,9 @@ class NatsBusConsumer:
                 log.error("could not tell the other workers of a rule change: %r", exc)
 
         def schedule() -> None:
-            loop.create_task(publish())
+            task = loop.create_task(publish())
+            self._notices.add(task)
+            task.add_done_callback(self._notices.discard)
 
         with contextlib.suppress(RuntimeError):  # the loop has closed: we are stopping
             loop.call_soon_threadsafe(schedule)
