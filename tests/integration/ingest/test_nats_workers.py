@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -63,6 +64,17 @@ def _worker(
         return subprocess.Popen(
             [sys.executable, str(MAIN), *args], cwd=log.parent, stdout=out, stderr=subprocess.STDOUT
         )
+
+
+async def _waiting(config: NatsBusConfig) -> int:
+    """Messages in the stream not yet acked."""
+    import nats
+
+    nc = await nats.connect(config.url)
+    try:
+        return int((await nc.jetstream().stream_info(config.stream)).state.messages)
+    finally:
+        await nc.close()
 
 
 def _seen(path: Path) -> list[tuple[str, datetime]]:
@@ -118,12 +130,14 @@ def test_two_workers_split_the_partitions_and_a_killed_one_catches_up(
                 await asyncio.sleep(0.1)
             procs[1].send_signal(signal.SIGKILL)
             procs[1].wait()
-            stored_at_kill = {u for u, _ in await asyncio.to_thread(stored_positions, db)}
+            await asyncio.sleep(0.3)  # a commit the killed process had sent has landed
+            at_kill = Counter(u for u, _ in await asyncio.to_thread(stored_positions, db))
             await asyncio.sleep(2.5)  # devices keep sending; worker 1's messages wait
-            stored = await asyncio.to_thread(stored_positions, db)
-            for uid in of_one:
-                during_outage[uid] = sum(1 for u, _ in stored if u == uid)
-            assert {u for u, _ in stored} - stored_at_kill <= set(ids) - of_one
+            stored = Counter(u for u, _ in await asyncio.to_thread(stored_positions, db))
+            during_outage.update({uid: stored[uid] for uid in of_one})
+            assert during_outage == {uid: at_kill[uid] for uid in of_one}  # nobody took them
+            assert sum(stored.values()) > sum(at_kill.values())  # worker 0 went on
+            assert await _waiting(config) > 0  # worker 1's messages, kept by the stream
             procs.append(_worker(db_url, config, "1/2", seen[1], log))
             report = await asyncio.wait_for(devices, 60)
             await wait_drained(config, 60)
