@@ -373,11 +373,22 @@ class PositionPipeline:
         owns = self.share.owns
         with self.db.uow() as uow:
             for unique_id, entry in list(self._devices.items()):
-                if entry.engine is None or entry.refusal is not None or not owns(unique_id):
+                if not owns(unique_id):
                     continue
-                for alert in entry.engine.on_tick(now):
+                engine = entry.engine
+                if engine is None and entry.participant_id is not None:
+                    # Dropped by a rule change (invalidate): rebuilt from the saved state, so
+                    # a device that never sends again still goes offline on time.
+                    try:
+                        engine = self._engine(uow, entry)
+                    except NotFound as exc:
+                        log.warning("device %d: no rule engine for ticks: %s", entry.device_id, exc)
+                        continue
+                if engine is None or entry.refusal is not None:
+                    continue
+                for alert in engine.on_tick(now):
                     result.alerts.append((entry.device_id, alert))
-                    changed[entry.device_id] = entry.engine
+                    changed[entry.device_id] = engine
             self._store_alerts(uow, result.alerts, now)
             save_rule_states(uow.session, {d: snapshot(e) for d, e in changed.items()}, now)
         return result
