@@ -105,9 +105,15 @@ class NatsBusConsumer:
         if share.workers > 1:
             self._loop = asyncio.get_running_loop()
             await nc.subscribe(self.config.invalidate_subject, cb=self._invalidated)
-            self._forward = NatsBusClient(self.config)
-            await self._forward.connect()
-            self.pipeline.forward = self._forward
+            forward = NatsBusClient(self.config)
+            try:
+                await forward.connect()
+            except BaseException:
+                await nc.close()
+                self._nc = self._js = None
+                raise
+            self._forward = forward
+            self.pipeline.forward = forward
             self.pipeline.announce = self._announce
         metrics = self.pipeline.metrics
         metrics.bus_worker.labels(str(share.worker), str(share.workers)).set(1)
