@@ -7,13 +7,16 @@ environment at import time.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from cryptography.fernet import Fernet
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from openatd.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from openatd.ingest.ownership import WorkerShare
 
 DEFAULT_SECRET_KEY = "dev-insecure-change-me-0123456789abcdef"
 DEFAULT_TEMPLATE_KEY = "ZGV2LWluc2VjdXJlLWZhY2UtdGVtcGxhdGUta2V5ISE="  # base64 of 32 dev bytes
@@ -216,6 +219,14 @@ class Settings(BaseSettings):
         description="seconds JetStream waits for a consumer's ack before redelivering",
     )
 
+    bus_worker: str = Field(
+        default="0/1",
+        description="K/N: this pipeline process is worker K of N (0 <= K < N <= "
+        "bus_partitions) and consumes the partitions p with p % N == K; every worker uses the "
+        "same N and partitions; N > 1 needs the bus and PostgreSQL. Default 0/1: one worker "
+        "consumes every partition",
+    )
+
     shared_data: Path | None = None
 
     # Outbox (notify/outbox.py): SMTP e-mail and a Twilio-compatible SMS API.
@@ -261,6 +272,7 @@ class Settings(BaseSettings):
                     "OPENATD_TEMPLATE_KEY must be Fernet keys (32 url-safe base64 bytes), "
                     "comma-separated"
                 ) from exc
+        self._check_bus_worker()
         if self.env != "development":
             if self.secret_key == DEFAULT_SECRET_KEY:
                 raise ConfigurationError(
@@ -272,6 +284,34 @@ class Settings(BaseSettings):
                     "set a Fernet key for production"
                 )
         return self
+
+    def _check_bus_worker(self) -> None:
+        share = self.worker_share  # raises ConfigurationError when malformed or out of range
+        if share.workers == 1 or self.role == "ingest":
+            return
+        where = f"OPENATD_BUS_WORKER / --bus-worker {share.label}"
+        if not self.bus_url:
+            raise ConfigurationError(
+                f"{where}: several pipeline workers split the partitions of the NATS bus: "
+                "set --bus (OPENATD_BUS_URL)"
+            )
+        if self.database_url.startswith("sqlite"):
+            raise ConfigurationError(
+                f"{where}: several pipeline workers need PostgreSQL (SQLite lets one process "
+                "write at a time, so a second worker only waits on its lock): set "
+                "OPENATD_DATABASE_URL=postgresql+psycopg://..., or run one worker (0/1)"
+            )
+
+    @property
+    def worker_share(self) -> WorkerShare:
+        """``bus_worker`` parsed: which partitions and devices this pipeline process owns.
+
+        Raises:
+            ConfigurationError: ``bus_worker`` is not K/N with 0 <= K < N <= bus_partitions.
+        """
+        from openatd.ingest.ownership import WorkerShare
+
+        return WorkerShare.parse(self.bus_worker, self.bus_partitions)
 
     @property
     def secure_cookies(self) -> bool:
@@ -304,6 +344,7 @@ def get_settings(**overrides: object) -> Settings:
     """Read settings from the environment, with explicit *overrides* winning.
 
     Raises:
-        ConfigurationError: default secrets outside development.
+        ConfigurationError: default secrets outside development; ``bus_worker`` malformed,
+            out of range, or several workers without a bus or on SQLite.
     """
     return Settings(**overrides)  # type: ignore[arg-type]

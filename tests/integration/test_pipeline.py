@@ -152,6 +152,26 @@ def test_zone_change_rebuilds_rules(db_url: str) -> None:
     db.dispose()
 
 
+def test_a_device_silent_after_a_rule_change_still_goes_offline(db_url: str) -> None:
+    """A rule change drops the participant's engines; the clock rebuilds them from the
+    saved state instead of skipping the device until its next message (which, for a
+    device that has stopped, never comes)."""
+    db = Database(db_url)
+    db.migrate()
+    pid = _setup(db)
+    pipeline = PositionPipeline(db, get_settings(env="development"), SimulatedClock(T0))
+    pipeline.process([("imei-1", [_fix(0), _fix(30)])])
+    pipeline.invalidate(pid)  # e.g. the policy or a zone was edited
+    assert pipeline.tick(T0 + timedelta(seconds=30 + 599)).alerts == []
+    late = pipeline.tick(T0 + timedelta(seconds=30 + 600)).alerts
+    assert [(a.type.value, a.at) for _, a in late] == [
+        ("device_offline", T0 + timedelta(seconds=30))
+    ]
+    pipeline.invalidate(pid)
+    assert pipeline.tick(T0 + timedelta(seconds=30 + 1200)).alerts == []  # once per silence
+    db.dispose()
+
+
 def test_storage_failure_opens_incident_and_suppresses_missing_data_alerts(db_url: str) -> None:
     """B29: a real storage failure is one incident; no offline alert is raised for its window."""
     db = Database(db_url)

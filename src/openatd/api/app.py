@@ -73,12 +73,13 @@ def create_app(
         run = manage_pipeline and owned.pipeline is not None
         if run and owned.pipeline is not None:
             await owned.pipeline.start()
+        # Jobs that raise alerts, send things or change shared tables run once across
+        # pipeline workers: on worker 0 (--bus-worker 0/N), every job with one worker.
+        lead = owned.settings.worker_share.is_lead
         sweeper = CheckInSweeper(owned.uow, owned.clock, owned.settings.tick_interval_s)
-        sweeper.start()  # missed check-in windows -> alerts (checkins/service.py)
         notifier = NotificationWorker(
             owned.uow, owned.clock, owned.settings, channels_from_settings(owned.settings)
         )
-        notifier.start()  # reminders, staff notifications, the outbox (notify/worker.py)
         s = owned.settings
         checkpointer = None
         if s.audit_signing_key and s.audit_checkpoint_dir is not None:
@@ -89,14 +90,18 @@ def create_app(
                 s.audit_checkpoint_dir,
                 s.audit_checkpoint_interval_s,
             )
-            checkpointer.start()  # signed audit checkpoints (safeguards/checkpoints.py)
         notices = AlertNoticeTask(
             owned.uow, owned.clock, owned.settings.response_window_h * 3600.0, 2.0
         )
-        notices.start()  # participants told of new alerts (alerts/notices.py)
         partitions = PartitionKeeper(owned.db.engine, owned.clock)
-        if owned.db.dialect == "postgresql":
-            partitions.start()  # next months' position partitions (storage/partitions.py)
+        if lead:
+            sweeper.start()  # missed check-in windows -> alerts (checkins/service.py)
+            notifier.start()  # reminders, staff notifications, the outbox (notify/worker.py)
+            if checkpointer is not None:
+                checkpointer.start()  # signed audit checkpoints (safeguards/checkpoints.py)
+            notices.start()  # participants told of new alerts (alerts/notices.py)
+            if owned.db.dialect == "postgresql":
+                partitions.start()  # next months' position partitions (storage/partitions.py)
         try:
             yield
         finally:

@@ -15,6 +15,7 @@ from openatd.storage.repositories import UnitOfWork
 if TYPE_CHECKING:
     from openatd.checkins.face import FaceVerifier
     from openatd.ingest.bus import IngestWorkers
+    from openatd.ingest.nats_consumer import NatsBusConsumer
     from openatd.ingest.pipeline import PositionPipeline
 
 _VERIFIER_LOCK = threading.Lock()
@@ -31,6 +32,8 @@ class Container:
     ingest_workers: IngestWorkers | None = None
     """The ingest processes and their bus, when ``openatd serve --workers N`` (N > 1) runs
     them; ``/health`` pings the bus."""
+    bus_consumer: NatsBusConsumer | None = None
+    """The NATS bus consumer, with ``--bus``: ``/health`` says which worker and partitions."""
     face_verifier: FaceVerifier | None = None
     login_throttle: LoginThrottle = field(init=False)
     """Staff log-in counters (per client address, per account)."""
@@ -82,5 +85,5 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
     db = Database(settings.database_url)
     db.migrate()
     c = Container(settings=settings, db=db, clock=clock or SystemClock())
-    c.pipeline = PositionPipeline(db, settings, c.clock)
+    c.pipeline = PositionPipeline(db, settings, c.clock, share=settings.worker_share)
     return c

@@ -7,7 +7,10 @@ second, however the database behaves):
 - ``pipeline``: the position pipeline's writer is running (when this process runs it);
 - ``bus``: with ingest processes (``openatd serve --workers N``), a ping over the local bus
   answers and every ingest process is alive (a dead one is not restarted: restart the
-  service).
+  service);
+- ``nats_bus``: with the NATS bus (``--bus``), which pipeline worker this process is
+  (``worker``, ``K/N``) and which ``partitions`` it consumes; failed while the connection to
+  NATS is down (it reconnects by itself; the partitions' messages wait in the stream).
 
 The answer carries no secret and no personal data: the database dialect, counts, and a
 failure's one-line reason (the driver's first line, which names no password and no row).
@@ -56,6 +59,17 @@ class HealthCheck:
             checks["pipeline"] = _ok() if problem is None else _failed(problem)
         if self.container.ingest_workers is not None:
             checks["bus"] = await self._bus()
+        consumer = self.container.bus_consumer
+        if consumer is not None:
+            where = {
+                "worker": consumer.config.share.label,
+                "partitions": list(consumer.partitions),
+            }
+            checks["nats_bus"] = (
+                _ok(**where)
+                if consumer.connected
+                else _failed("not connected to NATS (reconnecting)", **where)
+            )
         return all(c["status"] == "ok" for c in checks.values()), checks
 
     async def _database(self) -> Check:

@@ -62,6 +62,14 @@ def serve(
             "pipeline (API, intake, rules and storage consuming the bus) [env OPENATD_ROLE, all]"
         ),
     ] = None,
+    bus_worker: Annotated[
+        str | None,
+        typer.Option(
+            help="K/N: this pipeline process is worker K of N and consumes the bus partitions "
+            "p with p % N == K; every worker uses the same N (at most OPENATD_BUS_PARTITIONS); "
+            "N > 1 needs PostgreSQL [env OPENATD_BUS_WORKER, 0/1]"
+        ),
+    ] = None,
 ) -> None:
     """Run OpenATD: migrations applied, API (docs at /docs) and OsmAnd intake."""
     overrides: dict[str, object] = {}
@@ -74,6 +82,7 @@ def serve(
         ("ingest_workers", workers),
         ("bus_url", bus),
         ("role", role),
+        ("bus_worker", bus_worker),
     ):
         if value is not None:
             overrides[key] = value
@@ -113,8 +122,12 @@ async def run_server(settings: object, *, ready: asyncio.Event | None = None) ->
         await probe.close()
     container = build_container(settings)
     assert container.pipeline is not None
-    with container.uow() as uow:
-        down = downtime.record_start(uow, container.clock.now())
+    try:
+        with container.uow() as uow:
+            down = downtime.record_start(uow, container.clock.now())
+    except Exception:  # another worker inserted the first alive row at the same moment
+        with container.uow() as uow:
+            down = downtime.record_start(uow, container.clock.now())
     if down is not None:
         logging.getLogger("openatd").warning(
             "server was down from %s to %s: recorded as incident %d",
@@ -126,7 +139,8 @@ async def run_server(settings: object, *, ready: asyncio.Event | None = None) ->
     # still in the stream must not look like devices gone offline.
     await container.pipeline.start(ticks=not settings.bus_url)
     if settings.bus_url:
-        from openatd.ingest.nats_bus import NatsBusConfig, NatsBusConsumer
+        from openatd.ingest.nats_bus import NatsBusConfig
+        from openatd.ingest.nats_consumer import NatsBusConsumer
 
         consumer = NatsBusConsumer(container.pipeline, NatsBusConfig.from_settings(settings))
         try:
@@ -135,7 +149,14 @@ async def run_server(settings: object, *, ready: asyncio.Event | None = None) ->
             await container.pipeline.stop()
             container.db.dispose()
             raise
-        console.print(f"position bus: NATS JetStream {settings.bus_url} ({settings.bus_stream})")
+        container.bus_consumer = consumer  # /health says which partitions
+        share = settings.worker_share
+        _announce(
+            settings,
+            f"position bus: NATS JetStream {settings.bus_url} ({settings.bus_stream}), "
+            f"worker {share.label}, partitions {','.join(map(str, consumer.partitions))}"
+            + ("" if share.is_lead else " (jobs that run once across workers: on worker 0)"),
+        )
 
         pipeline = container.pipeline
 
@@ -186,10 +207,11 @@ async def run_server(settings: object, *, ready: asyncio.Event | None = None) ->
         f"{settings.osmand_port}/",
     )
     tasks = [asyncio.create_task(s.serve()) for s in servers]
-    housekeeping = [
-        asyncio.create_task(_retention_loop(container)),
-        asyncio.create_task(_alive_loop(container)),
-    ]
+    # Every worker writes the alive instant (the service is up while one is); retention
+    # runs once across workers, on worker 0 (see openatd.ingest.nats_bus).
+    housekeeping = [asyncio.create_task(_alive_loop(container))]
+    if settings.worker_share.is_lead:
+        housekeeping.append(asyncio.create_task(_retention_loop(container)))
     if consumer is not None:
         housekeeping.append(ticks_task)
     try:

@@ -2,7 +2,8 @@
 
 Imported only when ``OPENATD_BUS_URL`` is set (``nats-py`` is not needed otherwise). The
 same port as the local bus (:mod:`openatd.ingest.bus`): :class:`NatsBusClient` is the
-:class:`~openatd.ingest.sink.ReportSink` of an ingest process; :class:`NatsBusConsumer`
+:class:`~openatd.ingest.sink.ReportSink` of an ingest process;
+:class:`~openatd.ingest.nats_consumer.NatsBusConsumer` (the pipeline side, its own module)
 feeds the pipeline process's :class:`~openatd.ingest.pipeline.PositionPipeline`.
 
 Subjects and stream:
@@ -13,8 +14,12 @@ Subjects and stream:
   unlike ``hash()``), on the stream ``OPENATD_BUS_STREAM`` (file storage, work-queue
   retention: a message is removed once the pipeline acks it; ``OPENATD_BUS_REPLICAS``
   replicas), which either side creates if it is missing;
-* ``<prefix>.known`` is a plain NATS request/reply served by the pipeline process: "is
-  this unique id a registered device?" (``b"1"`` / ``b"0"``).
+* ``<prefix>.known`` is a plain NATS request/reply served by the pipeline processes (a
+  queue group: any worker answers): "is this unique id a registered device?" (``b"1"`` /
+  ``b"0"``);
+* ``<prefix>.invalidate`` (plain publish, every worker hears it): a participant's zones,
+  devices or policy changed through one worker's API; each worker rebuilds the rule
+  engines it holds for that participant from the saved rule state.
 
 **Device ACK (the choice, decided here): when JetStream has stored the message.**
 ``submit`` returns once the stream's PubAck has come back; only then does the ingest
@@ -37,9 +42,29 @@ before fetching more, so a device's messages are committed in the order it sent 
 Delivery is at least once: a crash between commit and ack redelivers, and the pipeline
 absorbs it (positions unique by device and fix time, re-sent messages recognised by their
 fingerprint in the saved rule state, so no alert is raised twice). One pipeline process
-consumes at a time: at start, and after a reconnection to NATS, it recreates its
-consumers, so whatever a killed predecessor (or a lost connection) had fetched without
-acking is delivered again first, in stream order, instead of after ``ack_wait``.
+consumes a partition at a time: at start, and after a reconnection to NATS, it recreates
+its partitions' consumers, so whatever a killed predecessor (or a lost connection) had
+fetched without acking is delivered again first, in stream order, instead of after
+``ack_wait``.
+
+**Several pipeline workers (``--bus-worker K/N``, ``OPENATD_BUS_WORKER``).** Worker K of N
+consumes exactly the partitions p with ``p % N == K`` (:class:`~.ownership.WorkerShare`)
+and owns their devices: it builds their rule engines (restored from the rule state saved
+with each device's last batch, whichever worker committed it), and its clock ticks
+(offline, no fix) cover only them, so no alert is raised by two workers. A report for a
+device another worker owns that reaches this process some other way (its OsmAnd intake) is
+published to the bus, where its owner commits it. Every worker must run with the same N
+and the same ``OPENATD_BUS_PARTITIONS``, and each K in 0..N-1 exactly once: two processes
+with the same K take the same consumers from each other (each start recreates them) and
+break per-device order. The assignment is **static, by choice**: a dead worker's
+partitions are not taken over by the others; their messages wait in the stream (nothing is
+lost, devices are still ACKed by ingest) until the worker is restarted (systemd
+``Restart=always``, a Kubernetes Deployment/StatefulSet per K), and are then committed in
+order before its clock rules start. Changing N or the partitions: stop every worker, then
+start them all with the new values; each rebuilds its devices' rule state from the
+database. Jobs that must run once across workers (retention, reminders and notifications,
+check-in sweeps, audit checkpoints, position partitions) run on worker 0 only. Several
+workers need PostgreSQL (refused on SQLite).
 
 **Serialisation.** JSON (orjson) of the report's fields, times in ISO 8601 with offset,
 alarms as sorted values, versioned (``{"v": 1, ...}``). Not pickle: a message crosses
@@ -54,7 +79,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -65,21 +89,16 @@ import nats.errors
 import nats.js.errors
 import orjson
 from nats.aio.client import Client as NatsClient
-from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import (
-    AckPolicy,
-    ConsumerConfig,
-    DeliverPolicy,
     RetentionPolicy,
     StorageType,
     StreamConfig,
 )
 
 from openatd.domain.messages import Alarm, DeviceReport, ReportKind
-from openatd.errors import ConfigurationError, InvalidInput, NotFound, OpenATDError
-from openatd.ingest.pipeline import PositionPipeline
-from openatd.tasks import stop_tasks
+from openatd.errors import ConfigurationError, InvalidInput, OpenATDError
+from openatd.ingest.ownership import WorkerShare, partition_of
 
 log = logging.getLogger(__name__)
 
@@ -87,15 +106,13 @@ FORMAT_VERSION = 1
 _FIELDS = frozenset(f.name for f in fields(DeviceReport))
 
 
-def partition_of(unique_id: str, partitions: int) -> int:
-    """The bus partition of a device: ``crc32(unique_id as UTF-8) mod partitions``.
-
-    Stable across processes, machines and Python versions.
-
-    >>> partition_of("123456789012345", 16)
-    2
-    """
-    return zlib.crc32(unique_id.encode()) % partitions
+__all__ = [
+    "NatsBusClient",
+    "NatsBusConfig",
+    "decode_submission",
+    "encode_submission",
+    "partition_of",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +128,11 @@ class NatsBusConfig:
         consumer: durable consumer name prefix.
         ack_wait_s: seconds before JetStream redelivers an un-acked message.
         fetch_max: most messages one partition's consumer takes per fetch.
+        worker: this pipeline process is worker *worker* of *workers* (``--bus-worker``).
+        workers: how many pipeline workers split the partitions.
+
+    Raises:
+        ConfigurationError: not ``0 <= worker < workers <= partitions``.
     """
 
     url: str
@@ -121,6 +143,11 @@ class NatsBusConfig:
     consumer: str = "openatd-pipeline"
     ack_wait_s: float = 30.0
     fetch_max: int = 256
+    worker: int = 0
+    workers: int = 1
+
+    def __post_init__(self) -> None:
+        WorkerShare(self.worker, self.workers, self.partitions)  # raises when out of range
 
     @classmethod
     def from_settings(cls, settings: Any) -> NatsBusConfig:
@@ -134,7 +161,14 @@ class NatsBusConfig:
             replicas=int(s.bus_replicas),
             consumer=str(s.bus_consumer),
             ack_wait_s=float(s.bus_ack_wait_s),
+            worker=s.worker_share.worker,
+            workers=s.worker_share.workers,
         )
+
+    @property
+    def share(self) -> WorkerShare:
+        """The partitions (and devices) this pipeline worker owns."""
+        return WorkerShare(self.worker, self.workers, self.partitions)
 
     def subject(self, partition: int) -> str:
         """The subject of *partition*."""
@@ -144,6 +178,11 @@ class NatsBusConfig:
     def known_subject(self) -> str:
         """The request subject of "is this device registered?"."""
         return f"{self.subject_prefix}.known"
+
+    @property
+    def invalidate_subject(self) -> str:
+        """Where workers tell each other that a participant's rules changed."""
+        return f"{self.subject_prefix}.invalidate"
 
 
 # -- serialisation -------------------------------------------------------------------------
@@ -398,180 +437,3 @@ class NatsBusClient:
             raise OpenATDError(
                 f"NATS did not store the message on {subject}: {exc or type(exc).__name__}"
             ) from None
-
-
-# -- pipeline side -------------------------------------------------------------------------
-
-
-class NatsBusConsumer:
-    """The pipeline process's end: answers ``known`` and consumes every partition in order.
-
-    Args:
-        pipeline: the started :class:`PositionPipeline` (commits, then we ack).
-        config: the bus.
-        retry_s: pause between attempts to commit a batch that failed.
-    """
-
-    def __init__(
-        self, pipeline: PositionPipeline, config: NatsBusConfig, *, retry_s: float = 1.0
-    ) -> None:
-        self.pipeline = pipeline
-        self.config = config
-        self.retry_s = retry_s
-        self._nc: NatsClient | None = None
-        self._js: JetStreamContext | None = None
-        self._tasks: list[asyncio.Task[None]] = []
-        self._generation = 0
-        """Bumped at each reconnection: a partition loop then recreates its consumer."""
-        self.committed = 0
-        """Messages committed and acked since start (for tests and logs)."""
-        self.caught_up = asyncio.Event()
-        """Set once every partition has been read to (within one fetch of) its end."""
-        self._behind: set[int] = set()
-
-    async def start(self) -> None:
-        """Connect, create the stream if missing, take every partition over, serve ``known``.
-
-        Raises:
-            ConfigurationError: NATS unreachable or without JetStream.
-        """
-        nc = await connect(self.config, "openatd-pipeline")
-        js = nc.jetstream(timeout=10.0)
-        try:
-            await ensure_stream(js, self.config)
-        except BaseException:
-            await nc.close()
-            raise
-        self._nc, self._js = nc, js
-        # reconnected_cb is set at connect time; watch the client's reconnect counter instead.
-        await nc.subscribe(self.config.known_subject, queue="openatd-pipeline", cb=self._known)
-        self._behind = set(range(self.config.partitions))
-        for p in range(self.config.partitions):
-            await self._take_over(p)
-        for p in range(self.config.partitions):
-            self._tasks.append(asyncio.create_task(self._consume(p), name=f"openatd-bus-{p}"))
-        log.info(
-            "consuming %d partitions of stream %s at %s",
-            self.config.partitions,
-            self.config.stream,
-            self.config.url,
-        )
-
-    async def stop(self) -> None:
-        """Stop consuming (what is fetched and not committed is redelivered later)."""
-        await stop_tasks(self._tasks, what="partition consumer")
-        self._tasks.clear()
-        if self._nc is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._nc.close(), 5.0)
-            self._nc = self._js = None
-
-    async def pending(self) -> int:
-        """Messages in the stream not yet acked (all partitions); 0 when caught up."""
-        assert self._js is not None
-        info = await self._js.stream_info(self.config.stream)
-        return int(info.state.messages)
-
-    async def _known(self, msg: Msg) -> None:
-        try:
-            known = await self.pipeline.is_known(msg.data.decode())
-        except Exception:
-            log.exception("known request failed")
-            return  # no reply: the ingest side times out and does not ACK
-        with contextlib.suppress(Exception):
-            await msg.respond(b"1" if known else b"0")
-
-    def _durable(self, partition: int) -> str:
-        return f"{self.config.consumer}-{partition}"
-
-    async def _take_over(self, partition: int) -> Any:
-        """(Re)create the partition's durable consumer, so un-acked messages come first."""
-        assert self._js is not None
-        js = self._js
-        durable = self._durable(partition)
-        with contextlib.suppress(nats.js.errors.NotFoundError):
-            await js.delete_consumer(self.config.stream, durable)
-        return await js.pull_subscribe(
-            self.config.subject(partition),
-            durable=durable,
-            stream=self.config.stream,
-            config=ConsumerConfig(
-                durable_name=durable,
-                ack_policy=AckPolicy.EXPLICIT,
-                deliver_policy=DeliverPolicy.ALL,
-                ack_wait=self.config.ack_wait_s,
-                max_ack_pending=self.config.fetch_max,
-                filter_subject=self.config.subject(partition),
-            ),
-        )
-
-    async def _consume(self, partition: int) -> None:
-        sub: Any = None
-        seen_reconnects = -1
-        while True:
-            assert self._nc is not None
-            try:
-                reconnects = self._nc.stats["reconnects"]
-                if sub is None or reconnects != seen_reconnects:
-                    if sub is not None:
-                        with contextlib.suppress(Exception):
-                            await sub.unsubscribe()
-                    sub = await self._take_over(partition)
-                    seen_reconnects = reconnects
-                msgs = await sub.fetch(self.config.fetch_max, timeout=1.0)
-            except TimeoutError:  # nothing to fetch (nats-py raises its own or asyncio's)
-                self._reached_end(partition)
-                continue
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("partition %d: fetch failed: %r", partition, exc)
-                sub = None
-                await asyncio.sleep(0.5)
-                continue
-            await self._handle(partition, msgs)
-            if msgs and msgs[-1].metadata.num_pending < self.config.fetch_max:
-                self._reached_end(partition)
-
-    def _reached_end(self, partition: int) -> None:
-        if partition in self._behind:
-            self._behind.discard(partition)
-            if not self._behind:
-                self.caught_up.set()
-                log.info("caught up with the backlog of stream %s", self.config.stream)
-
-    async def _handle(self, partition: int, msgs: list[Msg]) -> None:
-        items: list[tuple[str, Sequence[DeviceReport]]] = []
-        good: list[Msg] = []
-        for msg in msgs:
-            try:
-                unique_id, _protocol, reports = decode_submission(msg.data)
-            except InvalidInput as exc:
-                log.error("partition %d: message dropped: %s", partition, exc)
-                with contextlib.suppress(Exception):
-                    await msg.term()
-                continue
-            items.append((unique_id, reports))
-            good.append(msg)
-        attempt = 0
-        while True:
-            try:
-                await self.pipeline.submit_many(items)
-                break
-            except (OpenATDError, NotFound) as exc:
-                attempt += 1
-                log.error(
-                    "partition %d: commit of %d messages failed (attempt %d), retrying: %s",
-                    partition,
-                    len(items),
-                    attempt,
-                    exc,
-                )
-                for msg in good:
-                    with contextlib.suppress(Exception):
-                        await msg.in_progress()
-                await asyncio.sleep(min(self.retry_s * attempt, 10.0))
-        for msg in good:
-            with contextlib.suppress(Exception):
-                await msg.ack()
-        self.committed += len(good)

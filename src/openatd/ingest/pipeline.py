@@ -16,6 +16,12 @@ in arrival order, batches them (up to ``batch_max`` reports or
 
 A clock tick (every ``tick_interval_s``) goes through the same writer, so the
 offline / no-fix rules never race the message rules.
+
+With several pipeline workers on the NATS bus (``--bus-worker K/N``), a pipeline has a
+:class:`~openatd.ingest.ownership.WorkerShare`: it builds rule engines and runs the clock
+rules only for the devices it owns (so no clock alert is raised by two workers), and a
+report handed to :meth:`PositionPipeline.submit` for a device another worker owns (the
+OsmAnd intake of this process) goes to the bus (``forward``), to be committed by its owner.
 """
 
 from __future__ import annotations
@@ -26,17 +32,17 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-
 from openatd.domain.clock import Clock
 from openatd.domain.messages import DeviceReport, ReportKind
 from openatd.errors import NotFound, OpenATDError
-from openatd.ingest.metrics import SECONDS_BUCKETS, BulkHistogram
+from openatd.ingest.ownership import WorkerShare
+from openatd.ingest.pipeline_metrics import PipelineMetrics
+from openatd.ingest.sink import ReportSink
 from openatd.participants.lifecycle import collection_refusal
 from openatd.participants.zones import to_domain
 from openatd.rules.alerts import RaisedAlert
@@ -57,95 +63,6 @@ DEGRADED = "monitoring_degraded"
 """Incident kind opened when storing fails (case B29)."""
 MISSING_DATA_ALERTS = frozenset({"device_offline", "no_gps_fix"})
 """Alerts derived from missing data: never raised for a window of degraded monitoring."""
-
-
-LAG_BUCKETS: tuple[float, ...] = (
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0,
-)  # fmt: skip
-"""Bucket bounds of ``openatd_pipeline_lag_seconds`` (seconds)."""
-BATCH_BUCKETS: tuple[float, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
-"""Bucket bounds of ``openatd_pipeline_batch_reports`` (reports)."""
-STAGES = ("rules", "storage", "commit")
-"""The ``stage`` label values of ``openatd_pipeline_stage_seconds``."""
-
-
-class PipelineMetrics:
-    """Counters of the pipeline, on their own registry (exposed at ``/metrics``).
-
-    Besides the counters, what an operator watches for lag and load:
-
-    - ``openatd_pipeline_lag_seconds`` (histogram): per report, seconds from its arrival
-      (``received``, stamped by the intake or listener) to the commit of its batch;
-    - ``openatd_pipeline_batch_reports`` (histogram): reports per batch (one transaction);
-    - ``openatd_pipeline_stage_seconds{stage}`` (histogram): per batch, time in each stage:
-      ``rules`` (position filter and rules, rule engines built on demand), ``storage``
-      (positions, events, alerts and rule state written), ``commit``;
-    - ``openatd_pipeline_queue_submissions`` (gauge): submissions waiting for the writer;
-    - ``openatd_bus_backlog_submissions`` (gauge): submissions received over the local bus
-      from the ingest processes (``--workers N``) and not yet answered; 0 without the bus.
-
-    The decode stage is ``openatd_ingest_decode_seconds{protocol}`` (:mod:`.metrics`).
-    """
-
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry or CollectorRegistry()
-        r = self.registry
-        self.reports = Counter("openatd_reports", "Device reports received", ["kind"], registry=r)
-        self.stored = Counter("openatd_positions_stored", "Positions stored", registry=r)
-        self.dropped = Counter(
-            "openatd_positions_dropped", "Fixes the filter refused", ["reason"], registry=r
-        )
-        self.unknown = Counter(
-            "openatd_unknown_device_reports", "Reports from unregistered devices", registry=r
-        )
-        self.alerts = Counter("openatd_alerts_raised", "Alerts raised", ["type"], registry=r)
-        self.batch_seconds = Histogram(
-            "openatd_batch_seconds", "Time to process one batch", registry=r
-        )
-        self.failures = Counter(
-            "openatd_batch_failures", "Batches that failed to store", registry=r
-        )
-        self.refused = Counter(
-            "openatd_reports_refused",
-            "Reports not collected: no active device assignment, case closed, or a supervision "
-            "level without location tracking (least surveillance)",
-            ["reason"],
-            registry=r,
-        )
-        self.suppressed = Counter(
-            "openatd_alerts_suppressed",
-            "Missing-data alerts not raised because monitoring was degraded",
-            registry=r,
-        )
-        self.lag = BulkHistogram(
-            "openatd_pipeline_lag_seconds",
-            "Seconds from a report's arrival (received) to the commit of its batch",
-            LAG_BUCKETS,
-            r,
-        )
-        self.batch_reports = Histogram(
-            "openatd_pipeline_batch_reports",
-            "Reports per pipeline batch (one transaction)",
-            buckets=BATCH_BUCKETS,
-            registry=r,
-        )
-        self.stage_seconds = BulkHistogram(
-            "openatd_pipeline_stage_seconds",
-            "Time per batch in each pipeline stage (rules, storage, commit)",
-            SECONDS_BUCKETS,
-            r,
-            ["stage"],
-        )
-        self.queued = Gauge(
-            "openatd_pipeline_queue_submissions",
-            "Submissions waiting for the pipeline's writer",
-            registry=r,
-        )
-        self.bus_backlog = Gauge(
-            "openatd_bus_backlog_submissions",
-            "Submissions from ingest processes received over the bus and not yet answered",
-            registry=r,
-        )
 
 
 @dataclass
@@ -187,6 +104,15 @@ class PositionPipeline:
         clock: "now" for ticks and server times.
         batch_max: most reports per transaction.
         batch_wait_s: how long the writer waits to fill a batch.
+        metrics: the counters (default: a fresh registry).
+        share: which devices this pipeline owns (default 0/1: every device).
+
+    Attributes:
+        forward: where :meth:`submit` sends the reports of a device this pipeline does not
+            own (the bus client, set by the NATS consumer when there are several workers);
+            ``None``: every device is processed here.
+        announce: called with a participant id (``None``: the device directory) after
+            :meth:`invalidate`, to tell the other workers (set by the NATS consumer).
     """
 
     def __init__(
@@ -198,6 +124,7 @@ class PositionPipeline:
         batch_max: int = 5000,
         batch_wait_s: float = 0.002,
         metrics: PipelineMetrics | None = None,
+        share: WorkerShare | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -205,6 +132,9 @@ class PositionPipeline:
         self.batch_max = batch_max
         self.batch_wait_s = batch_wait_s
         self.metrics = metrics or PipelineMetrics()
+        self.share = share or WorkerShare()
+        self.forward: ReportSink | None = None
+        self.announce: Callable[[int | None], None] | None = None
         self._devices: dict[str, _DeviceEntry] = {}
         self._dirty: set[int | None] = set()
         self._dirty_all = False
@@ -275,15 +205,20 @@ class PositionPipeline:
         return unique_id in self._devices
 
     async def submit(self, unique_id: str, protocol: str, reports: Sequence[DeviceReport]) -> None:
-        """Queue *reports* and wait until they are stored (see :class:`ReportSink`).
+        """Queue *reports* and wait until they are stored (see :class:`ReportSink`); a
+        device another worker owns: publish them to the bus (``forward``) and return once
+        the bus holds them.
 
         Raises:
             NotFound: unknown device (nothing stored).
-            OpenATDError: the batch could not be stored.
+            OpenATDError: the batch could not be stored (or the bus did not take them).
         """
         if not await self.is_known(unique_id):
             self.metrics.unknown.inc(len(reports))
             raise NotFound(f"unknown device {unique_id!r}")
+        if self.forward is not None and not self.share.owns(unique_id):
+            await self.forward.submit(unique_id, protocol, reports)
+            return
         if self._queue is None:
             raise OpenATDError("pipeline not started")
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -323,13 +258,17 @@ class PositionPipeline:
             raise OpenATDError(f"storing failed: {errors[0]}")
         return len(futures)
 
-    def invalidate(self, participant_id: int | None) -> None:
+    def invalidate(self, participant_id: int | None, *, announce: bool = True) -> None:
         """Rebuild the rule engines of *participant_id* (zones/policy changed) on next use;
-        ``None`` reloads the device directory (a device was added)."""
+        ``None`` reloads the device directory (a device was added). *announce*: tell the
+        other workers too (``announce``); false when the news came from one of them.
+        Safe to call from any thread."""
         with self._lock:
             if participant_id is None:
                 self._dirty_all = True
             self._dirty.add(participant_id)
+        if announce and self.announce is not None:
+            self.announce(participant_id)
 
     # -- synchronous core (one writer at a time) ---------------------------------------------
 
@@ -425,18 +364,31 @@ class PositionPipeline:
         return result
 
     def tick(self, now: datetime | None = None) -> BatchResult:
-        """Run the clock rules (offline, no fix) for every device; store what they raise."""
+        """Run the clock rules (offline, no fix) for every device this pipeline owns (its
+        ``share``); store what they raise."""
         self._apply_invalidations()
         now = now or self.clock.now()
         result = BatchResult()
         changed: dict[int, DeviceRulesEngine] = {}
+        owns = self.share.owns
         with self.db.uow() as uow:
-            for entry in list(self._devices.values()):
-                if entry.engine is None or entry.refusal is not None:
+            for unique_id, entry in list(self._devices.items()):
+                if not owns(unique_id):
                     continue
-                for alert in entry.engine.on_tick(now):
+                engine = entry.engine
+                if engine is None and entry.participant_id is not None:
+                    # Dropped by a rule change (invalidate): rebuilt from the saved state, so
+                    # a device that never sends again still goes offline on time.
+                    try:
+                        engine = self._engine(uow, entry)
+                    except NotFound as exc:
+                        log.warning("device %d: no rule engine for ticks: %s", entry.device_id, exc)
+                        continue
+                if engine is None or entry.refusal is not None:
+                    continue
+                for alert in engine.on_tick(now):
                     result.alerts.append((entry.device_id, alert))
-                    changed[entry.device_id] = entry.engine
+                    changed[entry.device_id] = engine
             self._store_alerts(uow, result.alerts, now)
             save_rule_states(uow.session, {d: snapshot(e) for d, e in changed.items()}, now)
         return result
@@ -513,7 +465,9 @@ class PositionPipeline:
         return engine
 
     def build_engines(self) -> int:
-        """Build every registered device's rule engine now, with one query per table.
+        """Build the rule engine of every registered device this pipeline owns (its
+        ``share``) now, with one query per table, from the rule state saved with the
+        device's last batch (whichever worker committed it).
 
         Called at start so that the first fix of each device after a (re)start is not
         delayed by building its engine (zones parsed, projections prepared). Returns the
@@ -527,8 +481,8 @@ class PositionPipeline:
                 zones.setdefault(z.participant_id, []).append(z)
             saved = load_rule_states(uow.session)
         built = 0
-        for entry in list(self._devices.values()):
-            if entry.engine is not None:
+        for unique_id, entry in list(self._devices.items()):
+            if entry.engine is not None or not self.share.owns(unique_id):
                 continue
             pid = entry.participant_id
             person = people.get(pid) if pid is not None else None

@@ -22,8 +22,15 @@ GRACE_S = 120.0
 
 
 def record_start(uow: UnitOfWork, now: datetime, grace_s: float = GRACE_S) -> t.Incident | None:
-    """Record the downtime before this start (if any) and mark the server alive at *now*."""
-    last = uow.service_state.get(ALIVE)
+    """Record the downtime before this start (if any) and mark the server alive at *now*.
+
+    Several pipeline workers (``--bus-worker``) each call this at start and each write the
+    ``alive`` instant (the service is up while one of them is): the ``alive`` row is read
+    locked, so workers starting together after an outage record it once (the second reads
+    the first's *now*). On a database that has no ``alive`` row yet, two first starts at
+    once can both insert it: one fails (an integrity error) and is retried by its caller.
+    """
+    last = uow.service_state.get(ALIVE, lock=True)
     incident = None
     if last is not None and (now - last).total_seconds() > grace_s:
         incident = uow.incidents.add(

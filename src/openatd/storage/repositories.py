@@ -820,8 +820,10 @@ class ServiceStateRepository:
     def __init__(self, session: Session) -> None:
         self.s = session
 
-    def get(self, key: str) -> datetime | None:
-        row = self.s.get(t.ServiceState, key)
+    def get(self, key: str, *, lock: bool = False) -> datetime | None:
+        """The instant stored under *key*, or None; *lock*: hold the row until commit
+        (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite has one writer anyway)."""
+        row = self.s.get(t.ServiceState, key, with_for_update=lock or None)
         return None if row is None else row.at
 
     def set(self, key: str, at: datetime) -> None:

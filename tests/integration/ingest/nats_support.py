@@ -2,19 +2,27 @@
 
 The real broker, never a mock: Debian's ``nats-server`` (``/usr/sbin/nats-server``) or one
 on ``PATH``; ``.ci/run`` installs it. Without a binary, ``OPENATD_TEST_NATS_URL`` names a
-running server for the tests that do not restart it; with neither, the tests skip.
+running server for the tests that do not restart it; with neither, the tests skip. And the
+bus tests' helpers: a bus of their own, devices registered, what was stored and raised.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
 import subprocess
 import time
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from free_ports import free_port
+from openatd.ingest.nats_bus import NatsBusConfig
+from openatd.storage.db import Database
 
 NATS_URL = os.environ.get("OPENATD_TEST_NATS_URL")
 
@@ -69,3 +77,76 @@ class NatsServer:
             self.proc.kill()
             self.proc.wait(5)
         self.proc = None
+
+
+def bus_config(url: str, partitions: int = 4) -> NatsBusConfig:
+    """A bus of its own (stream, subjects, consumers named by a random tag) on *url*."""
+    tag = uuid.uuid4().hex[:10]
+    return NatsBusConfig(
+        url=url,
+        stream=f"T_{tag}",
+        subject_prefix=f"t{tag}",
+        partitions=partitions,
+        consumer=f"c{tag}",
+        ack_wait_s=5.0,
+    )
+
+
+def register_devices(db: Database, ids: list[str]) -> None:
+    """Register GT06 devices *ids*, all on one participant (UTC, GPS supervision)."""
+    now = datetime.now(UTC)
+    with db.uow() as uow:
+        p = uow.participants.add(
+            name="P", timezone="UTC", supervision_level="gps", policy={}, active=True,
+            created_at=now,
+        )  # fmt: skip
+        for uid in ids:
+            uow.devices.add(unique_id=uid, protocol="gt06", participant_id=p.id, created_at=now)
+
+
+def stored_positions(db: Database) -> list[tuple[str, datetime]]:
+    """Every stored position as ``(unique id, fix time)``."""
+    with db.uow() as uow:
+        rows = uow.session.execute(
+            sa.text(
+                "SELECT d.unique_id, p.fix_time FROM positions p JOIN devices d "
+                "ON d.id = p.device_id"
+            )
+        ).all()
+    return [(uid, utc(t)) for uid, t in rows]
+
+
+def raised_alerts(db: Database) -> list[tuple[str, str, datetime]]:
+    """Every alert as ``(unique id, type, at)``."""
+    with db.uow() as uow:
+        rows = uow.session.execute(
+            sa.text(
+                "SELECT d.unique_id, a.type, a.at FROM alerts a "
+                "JOIN devices d ON d.id = a.device_id"
+            )
+        ).all()
+    return [(uid, kind, utc(at)) for uid, kind, at in rows]
+
+
+def utc(t: datetime | str) -> datetime:
+    """A database time as aware UTC (SQLite gives naive times or strings)."""
+    if isinstance(t, str):
+        t = datetime.fromisoformat(t)
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+
+
+async def wait_drained(config: NatsBusConfig, timeout_s: float = 30.0) -> None:
+    """Wait until the stream holds no message (work queue: every one acked)."""
+    import nats
+
+    nc = await nats.connect(config.url)
+    try:
+        js = nc.jetstream()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if (await js.stream_info(config.stream)).state.messages == 0:
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError("the stream was not drained")
+    finally:
+        await nc.close()

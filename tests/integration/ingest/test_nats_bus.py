@@ -16,14 +16,19 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
-from nats_support import NATS_URL, NatsServer, free_port, nats_binary
+from nats_support import (
+    NatsServer,
+    bus_config,
+    free_port,
+    raised_alerts,
+    register_devices,
+    stored_positions,
+    wait_drained,
+)
 
 from openatd.domain.clock import SystemClock
 from openatd.domain.messages import Alarm, DeviceReport
@@ -31,11 +36,11 @@ from openatd.errors import OpenATDError
 from openatd.ingest.nats_bus import (
     NatsBusClient,
     NatsBusConfig,
-    NatsBusConsumer,
     decode_submission,
     encode_submission,
     partition_of,
 )
+from openatd.ingest.nats_consumer import NatsBusConsumer
 from openatd.ingest.pipeline import PositionPipeline
 from openatd.ingest.servers import IngestServer, run
 from openatd.ingest.simulator import device_ids, load_fixes, simulate
@@ -44,88 +49,6 @@ from openatd.storage.db import Database
 
 TRACES = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "traces"
 OPENATD = Path(sys.executable).parent / "openatd"
-
-
-@pytest.fixture
-def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
-    """A throwaway nats-server with JetStream, stopped (by PID) at teardown."""
-    binary = nats_binary()
-    if binary is None:
-        pytest.skip("no nats-server binary (apt-get install nats-server; .ci/run does)")
-    server = NatsServer(binary, tmp_path / "nats")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def nats_url(tmp_path: Path) -> Iterator[str]:
-    """A NATS URL: a throwaway server, else OPENATD_TEST_NATS_URL."""
-    binary = nats_binary()
-    if binary is None:
-        if NATS_URL:
-            yield NATS_URL
-            return
-        pytest.skip("no nats-server binary and no OPENATD_TEST_NATS_URL")
-    server = NatsServer(binary, tmp_path / "nats")
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
-
-
-def _config(url: str, partitions: int = 4) -> NatsBusConfig:
-    tag = uuid.uuid4().hex[:10]
-    return NatsBusConfig(
-        url=url,
-        stream=f"T_{tag}",
-        subject_prefix=f"t{tag}",
-        partitions=partitions,
-        consumer=f"c{tag}",
-        ack_wait_s=5.0,
-    )
-
-
-def _register(db: Database, ids: list[str]) -> None:
-    now = datetime.now(UTC)
-    with db.uow() as uow:
-        p = uow.participants.add(
-            name="P", timezone="UTC", supervision_level="gps", policy={}, active=True,
-            created_at=now,
-        )  # fmt: skip
-        for uid in ids:
-            uow.devices.add(unique_id=uid, protocol="gt06", participant_id=p.id, created_at=now)
-
-
-def _stored(db: Database) -> list[tuple[str, datetime]]:
-    with db.uow() as uow:
-        rows = uow.session.execute(
-            sa.text(
-                "SELECT d.unique_id, p.fix_time FROM positions p JOIN devices d "
-                "ON d.id = p.device_id"
-            )
-        ).all()
-    return [(uid, _utc(t)) for uid, t in rows]
-
-
-def _alerts(db: Database) -> list[tuple[str, str, datetime]]:
-    with db.uow() as uow:
-        rows = uow.session.execute(
-            sa.text(
-                "SELECT d.unique_id, a.type, a.at FROM alerts a "
-                "JOIN devices d ON d.id = a.device_id"
-            )
-        ).all()
-    return [(uid, kind, _utc(at)) for uid, kind, at in rows]
-
-
-def _utc(t: datetime | str) -> datetime:
-    if isinstance(t, str):
-        t = datetime.fromisoformat(t)
-    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
 
 
 START = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
@@ -172,23 +95,6 @@ async def _device(
         await asyncio.sleep(gap_s)
 
 
-async def _drained(config: NatsBusConfig, timeout_s: float = 30.0) -> None:
-    """Wait until the stream holds no message (work queue: every one acked)."""
-    import nats
-
-    nc = await nats.connect(config.url)
-    try:
-        js = nc.jetstream()
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if (await js.stream_info(config.stream)).state.messages == 0:
-                return
-            await asyncio.sleep(0.1)
-        raise AssertionError("the stream was not drained")
-    finally:
-        await nc.close()
-
-
 def test_serialisation_round_trip_and_stable_partitions() -> None:
     report = _report("123456789012345", 10)
     report.extras = {"odometer_m": 12.5}
@@ -207,8 +113,8 @@ def test_a_burst_larger_than_one_message_is_split_in_order(db_url: str, nats_url
     db = Database(db_url)
     db.migrate()
     uid = device_ids(1)[0]
-    _register(db, [uid])
-    config = _config(nats_url)
+    register_devices(db, [uid])
+    config = bus_config(nats_url)
     settings = get_settings(database_url=db_url, env="development", tick_interval_s=3600)
 
     async def main() -> None:
@@ -220,7 +126,7 @@ def test_a_burst_larger_than_one_message_is_split_in_order(db_url: str, nats_url
         await client.connect()
         try:
             await client.submit(uid, "gt06", [_report(uid, i) for i in range(2500)])
-            await _drained(config)
+            await wait_drained(config)
             assert consumer.committed == 5  # 5 messages of 500
         finally:
             await client.close()
@@ -228,7 +134,7 @@ def test_a_burst_larger_than_one_message_is_split_in_order(db_url: str, nats_url
             await pipeline.stop()
 
     run(main())
-    stored = _stored(db)
+    stored = stored_positions(db)
     assert len(stored) == len(set(stored)) == 2500
     db.dispose()
 
@@ -243,8 +149,8 @@ def test_no_pipeline_answering_means_no_ack_until_one_does(db_url: str, nats_url
     db = Database(db_url)
     db.migrate()
     uid = device_ids(1)[0]
-    _register(db, [uid])
-    config = _config(nats_url)
+    register_devices(db, [uid])
+    config = bus_config(nats_url)
     settings = get_settings(database_url=db_url, env="development", tick_interval_s=3600)
 
     async def main() -> None:
@@ -283,8 +189,8 @@ def test_gt06_devices_through_nats_are_acked_stored_once_in_device_order(
     db = Database(db_url)
     db.migrate()
     ids = device_ids(12)
-    _register(db, ids)
-    config = _config(nats_url)
+    register_devices(db, ids)
+    config = bus_config(nats_url)
     settings = get_settings(database_url=db_url, env="development", tick_interval_s=3600)
     traces = load_fixes(TRACES, limit=2000)
     seen: dict[str, list[datetime]] = {}
@@ -311,7 +217,7 @@ def test_gt06_devices_through_nats_are_acked_stored_once_in_device_order(
                 "127.0.0.1", bound["gt06"].tcp_port, "gt06", 12, 150.0, 2.0, traces, ids=ids,
                 drain_s=20,
             )  # fmt: skip
-            await _drained(config)
+            await wait_drained(config)
             # every partition read to its end: serve starts the clock rules only now
             await asyncio.wait_for(consumer.caught_up.wait(), 10)
         finally:
@@ -322,7 +228,7 @@ def test_gt06_devices_through_nats_are_acked_stored_once_in_device_order(
         return report.position_acks
 
     acked = run(main())
-    stored = _stored(db)
+    stored = stored_positions(db)
     assert acked == 300  # every position frame ACKed once the stream held it
     assert len(stored) == len(set(stored)) == acked
     for uid, times in seen.items():  # per-device order kept across the broker:
@@ -353,8 +259,8 @@ def test_kill_9_of_the_pipeline_mid_stream_loses_and_duplicates_nothing(
     db = Database(db_url)
     db.migrate()
     ids = device_ids(16)
-    _register(db, ids)
-    config = _config(nats_url)
+    register_devices(db, ids)
+    config = bus_config(nats_url)
     log = tmp_path / "pipeline.log"
     acked: list[tuple[str, datetime]] = []
     procs: list[subprocess.Popen[bytes]] = []
@@ -371,7 +277,7 @@ def test_kill_9_of_the_pipeline_mid_stream_loses_and_duplicates_nothing(
             except OpenATDError:
                 assert time.monotonic() < deadline, log.read_text()
         devices = [asyncio.create_task(_device(client, uid, 60, acked, 0.05)) for uid in ids]
-        while not await asyncio.to_thread(_stored, db):  # the first pipeline is consuming
+        while not await asyncio.to_thread(stored_positions, db):  # the first pipeline is consuming
             assert time.monotonic() < deadline, log.read_text()
             await asyncio.sleep(0.1)
         procs[0].send_signal(signal.SIGKILL)
@@ -380,7 +286,7 @@ def test_kill_9_of_the_pipeline_mid_stream_loses_and_duplicates_nothing(
         procs.append(_pipeline_process(db_url, config, log))
         await asyncio.wait_for(asyncio.gather(*devices), 90)
         assert killed_at < len(acked)  # devices kept sending (and were ACKed) meanwhile
-        await _drained(config, 60)
+        await wait_drained(config, 60)
         await client.close()
 
     try:
@@ -390,11 +296,11 @@ def test_kill_9_of_the_pipeline_mid_stream_loses_and_duplicates_nothing(
             if p.poll() is None:
                 p.terminate()
                 p.wait(20)
-    stored = _stored(db)
+    stored = stored_positions(db)
     assert len(acked) == 16 * 60
     assert len(stored) == len(set(stored))  # nothing twice
     assert set(stored) == set(acked)  # nothing ACKed lost
-    alerts = _alerts(db)
+    alerts = raised_alerts(db)
     assert len(alerts) == len(set(alerts)) == 16 * 3, alerts  # no alert lost or duplicated
     assert {kind for _, kind, _ in alerts} == {"strap_tamper"}
     db.dispose()
@@ -408,8 +314,8 @@ def test_nats_restart_during_load_loses_no_acked_position(
     db = Database(db_url)
     db.migrate()
     ids = device_ids(12)
-    _register(db, ids)
-    config = _config(nats_server.url)
+    register_devices(db, ids)
+    config = bus_config(nats_server.url)
     settings = get_settings(database_url=db_url, env="development", tick_interval_s=3600)
     acked: list[tuple[str, datetime]] = []
     refused: list[str] = []
@@ -433,7 +339,7 @@ def test_nats_restart_during_load_loses_no_acked_position(
             await asyncio.sleep(1.5)  # longer than a publish waits: some devices not ACKed
             await asyncio.to_thread(nats_server.start)
             await asyncio.wait_for(asyncio.gather(*devices), 90)
-            await _drained(config, 60)
+            await wait_drained(config, 60)
         finally:
             await client.close()
             await consumer.stop()
@@ -441,11 +347,11 @@ def test_nats_restart_during_load_loses_no_acked_position(
 
     run(main())
     assert refused  # the restart hit devices while they were sending: not ACKed, re-sent
-    stored = _stored(db)
+    stored = stored_positions(db)
     assert len(acked) == 12 * 60
     assert len(stored) == len(set(stored))
     assert set(stored) == set(acked)
-    alerts = _alerts(db)
+    alerts = raised_alerts(db)
     assert len(alerts) == len(set(alerts)) == 12 * 3, alerts
     db.dispose()
 
@@ -486,8 +392,8 @@ def test_serve_roles_ingest_and_pipeline_over_nats(db_url: str, nats_url: str) -
     db = Database(db_url)
     db.migrate()
     ids = device_ids(6)
-    _register(db, ids)
-    config = _config(nats_url)
+    register_devices(db, ids)
+    config = bus_config(nats_url)
     gt06 = free_port()
     bus = {
         "bus_url": config.url,
@@ -517,7 +423,7 @@ def test_serve_roles_ingest_and_pipeline_over_nats(db_url: str, nats_url: str) -
             report = await simulate(
                 "127.0.0.1", gt06, "gt06", 6, 60.0, 1.0, traces, ids=ids, drain_s=20
             )
-            await _drained(config)
+            await wait_drained(config)
         finally:
             for task in (ingest, pipeline):
                 task.cancel()
@@ -526,7 +432,7 @@ def test_serve_roles_ingest_and_pipeline_over_nats(db_url: str, nats_url: str) -
         return report.position_acks
 
     acked = run(main())
-    stored = _stored(db)
+    stored = stored_positions(db)
     assert acked == 60
     assert len(stored) == len(set(stored)) == acked
     db.dispose()
