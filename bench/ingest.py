@@ -34,6 +34,13 @@ Parts (each in its own process, so memory and CPU figures do not mix):
    rows a statement) + ``ST_Contains`` of every fix against its participant's
    zone, on 127.0.0.1:5432 (user postgres). Skipped with a message when
    PostgreSQL or PostGIS is not available.
+6. ``osmand``: the OsmAnd HTTP intake of a real ``openatd serve`` (a subprocess on a
+   fresh SQLite database, its tracker ports off) under ``wrk`` (Debian's package; the
+   part is skipped without it): one wrk thread, ``--osmand-connections`` keep-alive
+   connections, each request one fix (GET, query parameters, as Traccar Client sends),
+   devices in round robin with fix times a second apart. A request is answered once its
+   fix is committed, so wrk's latency is request → durable. Figures: requests/s, positions
+   stored per second of the run, server CPU per request (``/proc/<pid>/stat``).
 
 Prints one JSON line per part and a summary (``--out FILE`` also writes JSON).
 """
@@ -42,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import math
@@ -115,14 +123,22 @@ def sqlite_dt(t: datetime) -> str:
     return t.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def setup_db(path: Path, ids: list[str], zones: dict[int, tuple[float, float]] | None) -> str:
-    """A migrated OpenATD SQLite DB with one participant + device (+ exclusion circle) per id."""
+def setup_db(
+    path: Path | str,
+    ids: list[str],
+    zones: dict[int, tuple[float, float]] | None,
+    protocol: str = PROTOCOL,
+) -> str:
+    """A migrated OpenATD DB with one participant + device (+ exclusion circle) per id.
+
+    *path*: a SQLite file, or a database URL (an empty PostgreSQL database, say).
+    """
     from sqlalchemy import insert
 
     from openatd.storage import tables as t
     from openatd.storage.db import Database
 
-    url = f"sqlite:///{path}"
+    url = path if isinstance(path, str) else f"sqlite:///{path}"
     db = Database(url)
     db.migrate()
     now = datetime.now(UTC)
@@ -150,7 +166,7 @@ def setup_db(path: Path, ids: list[str], zones: dict[int, tuple[float, float]] |
                 {
                     "id": i + 1,
                     "unique_id": uid,
-                    "protocol": PROTOCOL,
+                    "protocol": protocol,
                     "participant_id": i + 1,
                     "created_at": now,
                 }
@@ -385,8 +401,24 @@ def part_servers(devices: int, rate: float, duration: float) -> dict[str, Any]:
     return run(_servers_only(device_ids(devices), rate, duration))
 
 
+def fresh_pg_database(dsn: str, name: str) -> str:
+    """Drop and create database *name* on the server of *dsn*; its SQLAlchemy URL."""
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {name}")
+    return "postgresql+psycopg://" + dsn.split("://", 1)[1].rsplit("/", 1)[0] + "/" + name
+
+
 async def _through_pipeline(
-    url: str, ids: list[str], rate: float, duration: float, drain_s: float
+    url: str,
+    ids: list[str],
+    rate: float,
+    duration: float,
+    drain_s: float,
+    workers: int = 0,
+    bus_url: str | None = None,
 ) -> dict[str, Any]:
     from prometheus_client import CollectorRegistry
 
@@ -433,23 +465,74 @@ async def _through_pipeline(
 
     pipeline.process = process  # type: ignore[method-assign]
     await pipeline.start(ticks=False)
-    server = IngestServer(
-        pipeline,
-        [ListenerSpec(PROTOCOL, 0, udp=False)],
-        registry=CollectorRegistry(),
-        idle_timeout_s=3600,
-    )
-    bound = await server.start()
-    port = bound[PROTOCOL].tcp_port
+    server: Any = None
+    trackers: Any = None
+    consumer: Any = None
+    if workers:
+        # The product's `serve --workers N` layout: N ingest processes (decode, ACK) share
+        # the port and hand reports to this process's pipeline over the local bus, or with
+        # a bus URL publish to NATS JetStream, which this process consumes
+        # (`serve --role ingest` + `serve --role pipeline`).
+        from openatd.ingest.bus import IngestWorkers, worker_config
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        bus: dict[str, Any] = {}
+        if bus_url:
+            bus = {"bus_url": bus_url, "bus_stream": f"BENCH{os.getpid()}",
+                   "bus_subject_prefix": f"bench{os.getpid()}"}  # fmt: skip
+        wsettings = get_settings(
+            database_url=url,
+            env="development",
+            protocols=f"{PROTOCOL}:{port}",
+            protocol_host="127.0.0.1",
+            idle_timeout_s=3600,
+            **bus,
+        )
+        if bus_url:
+            from openatd.ingest.nats_bus import NatsBusConfig
+            from openatd.ingest.nats_consumer import NatsBusConsumer
+
+            consumer = NatsBusConsumer(pipeline, NatsBusConfig.from_settings(wsettings))
+            await consumer.start()
+        trackers = IngestWorkers(None if bus_url else pipeline, worker_config(wsettings), workers)
+        await trackers.start()
+    else:
+        server = IngestServer(
+            pipeline,
+            [ListenerSpec(PROTOCOL, 0, udp=False)],
+            registry=CollectorRegistry(),
+            idle_timeout_s=3600,
+        )
+        bound = await server.start()
+        port = bound[PROTOCOL].tcp_port
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     proc = ctx.Process(target=sim_child, args=(port, len(ids), rate, duration, ids, drain_s, queue))
+    pids = trackers.pids if trackers is not None else []
+    child_cpu0 = sum(_proc_cpu_s(pid) for pid in pids)
     cpu0 = time.process_time()
     proc.start()
     sim = await asyncio.to_thread(_get_from, queue, proc)
     await asyncio.to_thread(proc.join)
-    cpu = time.process_time() - cpu0
-    await server.stop()
+    if consumer is not None:  # ACKed = in the stream: wait until the pipeline has it all
+        deadline = time.monotonic() + 600
+        while await consumer.pending() and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+    pipeline_cpu = time.process_time() - cpu0
+    ingest_cpu = sum(_proc_cpu_s(pid) for pid in pids) - child_cpu0
+    cpu = pipeline_cpu + ingest_cpu
+    if trackers is not None:
+        await trackers.stop()
+    else:
+        await server.stop()
+    if consumer is not None:
+        js = consumer._js
+        if js is not None:
+            with contextlib.suppress(Exception):
+                await js.delete_stream(consumer.config.stream)
+        await consumer.stop()
     await pipeline.stop()
     db.dispose()
     processed = sum(b[2] for b in batches)
@@ -468,8 +551,18 @@ async def _through_pipeline(
         "mean_batch": processed / len(batches) if batches else 0,
         "window_s": window,
         "positions_per_s": processed / window if window else 0.0,
+        "ingest_processes": workers,
+        "bus": "nats" if consumer is not None else ("local" if workers else None),
+        "database": url.split(":", 1)[0].split("+")[0],
         "server_cpu_s": cpu,
-        "decode_errors": server.metrics.value("openatd_ingest_decode_errors_total", PROTOCOL),
+        "pipeline_process_cpu_s": pipeline_cpu,
+        "ingest_processes_cpu_s": ingest_cpu if workers else None,
+        "server_cpu_us_per_position": cpu / processed * 1e6 if processed else None,
+        "decode_errors": (
+            server.metrics.value("openatd_ingest_decode_errors_total", PROTOCOL)
+            if server is not None
+            else None
+        ),
         "alert_latency_p50": pctl(lat_all, 50),
         "alert_latency_p90": pctl(lat_all, 90),
         "alert_latency_p99": pctl(lat_all, 99),
@@ -484,17 +577,30 @@ async def _through_pipeline(
     }
 
 
-def part_e2e(workdir: Path, devices: int, rate: float, duration: float) -> dict[str, Any]:
+def part_e2e(
+    workdir: Path,
+    devices: int,
+    rate: float,
+    duration: float,
+    workers: int = 0,
+    bus_url: str | None = None,
+    pg: str | None = None,
+) -> dict[str, Any]:
     from openatd.ingest.servers import run
     from openatd.ingest.simulator import device_ids
 
     ids = device_ids(devices)
-    url = setup_db(workdir / "e2e.db", ids, None)
-    return run(_through_pipeline(url, ids, rate, duration, drain_s=120.0))
+    target: Path | str = workdir / "e2e.db"
+    if pg:
+        target = fresh_pg_database(pg, "openatd_bench_e2e")
+    url = setup_db(target, ids, None)
+    return run(
+        _through_pipeline(url, ids, rate, duration, drain_s=120.0, workers=workers, bus_url=bus_url)
+    )
 
 
 def part_latency(
-    workdir: Path, devices: int, rate: float, duration: float, zone_every: int
+    workdir: Path, devices: int, rate: float, duration: float, zone_every: int, workers: int = 0
 ) -> dict[str, Any]:
     from openatd.ingest.servers import run
     from openatd.ingest.simulator import device_fixes, device_ids
@@ -511,7 +617,7 @@ def part_latency(
         zones[i] = (fixes[k].latitude, fixes[k].longitude)
     url = setup_db(workdir / "latency.db", ids, zones)
     raise_nofile(devices * 2 + 1000)
-    return run(_through_pipeline(url, ids, rate, duration, drain_s=30.0))
+    return run(_through_pipeline(url, ids, rate, duration, drain_s=30.0, workers=workers))
 
 
 # -- 4. memory per connection --------------------------------------------------------------
@@ -754,6 +860,147 @@ def part_postgis(devices: int, per_device: int, dsn: str) -> dict[str, Any]:
     }
 
 
+# -- 6. OsmAnd HTTP intake ----------------------------------------------------------------
+
+OSMAND_LUA = """
+-- One wrk thread: OsmAnd GET requests, devices in round robin, one fix a second each
+-- (fix times from an hour ago, walking north at ~1.1 m/s), so nothing is a duplicate.
+local n = 0
+request = function()
+  local d = n %% %(devices)d
+  local k = math.floor(n / %(devices)d)
+  n = n + 1
+  local lat = 40.0 + (d %% 100) * 0.01 + k * 0.00001
+  local lon = -75.0 + math.floor(d / 100) * 0.01
+  return wrk.format("GET", string.format(
+    "/?id=86%%013d&lat=%%.6f&lon=%%.6f&timestamp=%%d&speed=1.1&bearing=0&altitude=10"
+    .. "&accuracy=5&batt=80", %(first)d + d, lat, lon, %(t0)d + k))
+end
+"""
+
+
+def _proc_cpu_s(pid: int) -> float:
+    """utime + stime of process *pid* (all its threads), seconds, from /proc."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _wrk_figures(text: str) -> dict[str, Any]:
+    """Requests/s and latency percentiles (s) from ``wrk --latency`` output."""
+    units = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
+    out: dict[str, Any] = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if line.startswith("Requests/sec:"):
+            out["requests_per_s"] = float(parts[1])
+        elif len(parts) == 2 and parts[0] in ("50%", "75%", "90%", "99%"):
+            value = parts[1]
+            unit = value.lstrip("0123456789.")
+            out[f"latency_p{parts[0][:-1]}"] = float(value[: -len(unit)]) * units[unit]
+        elif "requests in" in line:
+            out["requests"] = int(parts[0])
+        elif line.strip().startswith("Non-2xx"):
+            out["non_2xx"] = int(parts[-1])
+        elif line.strip().startswith("Socket errors"):
+            out["socket_errors"] = line.strip()
+    return out
+
+
+def part_osmand(workdir: Path, devices: int, connections: int, duration: float) -> dict[str, Any]:
+    """A real ``openatd serve`` (its OsmAnd port only, SQLite) under wrk keep-alive clients."""
+    import shutil
+    import subprocess
+
+    from openatd.ingest.simulator import device_ids
+
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        return {"skipped": "wrk not installed (apt-get install wrk)"}
+    first = 300000
+    ids = device_ids(devices, first)
+    url = setup_db(workdir / "osmand.db", ids, None, protocol="osmand")
+    ports = []
+    for _ in range(2):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            ports.append(probe.getsockname()[1])
+    env = dict(
+        os.environ,
+        OPENATD_DATABASE_URL=url,
+        OPENATD_HTTP_PORT=str(ports[0]),
+        OPENATD_OSMAND_PORT=str(ports[1]),
+        OPENATD_PROTOCOLS="",
+        OPENATD_LOG_FORMAT="json",
+    )
+    exe = Path(sys.executable).with_name("openatd")
+    server = subprocess.Popen(
+        [str(exe), "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", ports[1]), timeout=1).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    err = server.stderr.read().decode(errors="replace") if server.stderr else ""
+                    return {"error": f"server did not start: {err[-2000:]}"}
+                time.sleep(0.2)
+        script = workdir / "osmand.lua"
+        t0 = int(time.time()) - 3600
+        script.write_text(OSMAND_LUA % {"devices": devices, "first": first, "t0": t0})
+        cpu0 = _proc_cpu_s(server.pid)
+        t_start = time.perf_counter()
+        done = subprocess.run(
+            [
+                wrk,
+                "-t1",
+                f"-c{connections}",
+                f"-d{duration:.0f}s",
+                "--timeout",
+                "30s",
+                "--latency",
+                "-s",
+                str(script),
+                f"http://127.0.0.1:{ports[1]}/",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        wall = time.perf_counter() - t_start
+        cpu = _proc_cpu_s(server.pid) - cpu0
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    con = sqlite3.connect(url.removeprefix("sqlite:///"))
+    stored = con.execute("SELECT count(*) FROM positions").fetchone()[0]
+    con.close()
+    out: dict[str, Any] = _wrk_figures(done.stdout)
+    requests = out.get("requests") or 0
+    out.update(
+        {
+            "devices": devices,
+            "connections": connections,
+            "wall_s": wall,
+            "positions_stored": stored,
+            "positions_per_s": stored / wall if wall else 0.0,
+            "server_cpu_s": cpu,
+            "server_cpu_us_per_request": cpu / requests * 1e6 if requests else None,
+            "wrk_rc": done.returncode,
+        }
+    )
+    if done.returncode != 0:
+        out["wrk_stderr"] = done.stderr[-500:]
+    return out
+
+
 # -- orchestration -------------------------------------------------------------------------
 
 
@@ -791,7 +1038,7 @@ def fmt(v: float | None, scale: float = 1.0, unit: str = "") -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke check")
-    ap.add_argument("--parts", default="ceiling,servers,e2e,latency,memory,postgis")
+    ap.add_argument("--parts", default="ceiling,servers,e2e,latency,memory,postgis,osmand")
     ap.add_argument("--e2e-devices", type=int, default=2000)
     ap.add_argument("--e2e-rate", type=float, default=60000.0)
     ap.add_argument("--e2e-duration", type=float, default=5.0)
@@ -802,6 +1049,25 @@ def main() -> None:
         "--zone-every", type=int, default=10, help="an exclusion zone for every n-th participant"
     )
     ap.add_argument("--connections", default="5000,50000")
+    ap.add_argument(
+        "--ingest-workers",
+        type=int,
+        default=0,
+        help="e2e/latency: decode in N ingest processes over the local bus (serve --workers N);"
+        " 0: servers and pipeline in one process",
+    )
+    ap.add_argument(
+        "--bus",
+        default=None,
+        help="e2e with --ingest-workers: publish to this NATS JetStream (nats://127.0.0.1:4222)"
+        " and consume it in the pipeline process, as serve --role ingest / pipeline",
+    )
+    ap.add_argument(
+        "--e2e-on-pg", action="store_true", help="e2e on a fresh PostgreSQL database (--pg)"
+    )
+    ap.add_argument("--osmand-devices", type=int, default=2000)
+    ap.add_argument("--osmand-connections", type=int, default=200)
+    ap.add_argument("--osmand-duration", type=float, default=20.0)
     ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
     ap.add_argument("--out", default=None, help="also write the figures as JSON here")
     ap.add_argument(
@@ -816,6 +1082,7 @@ def main() -> None:
         a.e2e_devices, a.e2e_rate, a.e2e_duration = 200, 20000.0, 3.0
         a.latency_devices, a.latency_rate, a.latency_duration = 630, 630.0, 10.0
         a.connections = "1000"
+        a.osmand_devices, a.osmand_connections, a.osmand_duration = 200, 50, 5.0
     parts = a.parts.split(",")
     per_device = math.ceil(a.e2e_rate * a.e2e_duration / a.e2e_devices)
     results: dict[str, Any] = {
@@ -836,7 +1103,16 @@ def main() -> None:
         if "servers" in parts:
             results["servers"] = run_part("servers", a.e2e_devices, a.e2e_rate, a.e2e_duration)
         if "e2e" in parts:
-            results["e2e"] = run_part("e2e", work, a.e2e_devices, a.e2e_rate, a.e2e_duration)
+            results["e2e"] = run_part(
+                "e2e",
+                work,
+                a.e2e_devices,
+                a.e2e_rate,
+                a.e2e_duration,
+                a.ingest_workers,
+                a.bus,
+                a.pg if a.e2e_on_pg else None,
+            )
         if "latency" in parts:
             results["latency"] = run_part(
                 "latency",
@@ -845,11 +1121,16 @@ def main() -> None:
                 a.latency_rate,
                 a.latency_duration,
                 a.zone_every,
+                a.ingest_workers,
             )
         if "memory" in parts:
             results["memory"] = run_part("memory", [int(n) for n in a.connections.split(",")])
         if "postgis" in parts:
             results["postgis"] = run_part("postgis", a.e2e_devices, per_device, a.pg)
+        if "osmand" in parts:
+            results["osmand"] = run_part(
+                "osmand", work, a.osmand_devices, a.osmand_connections, a.osmand_duration
+            )
     if a.out:
         Path(a.out).write_text(json.dumps(results, indent=1, default=str) + "\n")
 
@@ -864,8 +1145,12 @@ def main() -> None:
     if "positions_per_s" in e:
         frac = e["positions_per_s"] / ceiling if ceiling else None
         print(
-            f"end to end (gt06 -> pipeline -> SQLite): {fmt(e['positions_per_s'])} positions/s"
-            f" [target >= 50,000]" + (f", {frac:.1%} of the ceiling" if frac else "")
+            f"end to end (gt06 -> {e.get('bus') or 'in-process'} -> pipeline ->"
+            f" {e.get('database', 'sqlite')}, {e.get('ingest_processes') or 0} ingest processes):"
+            f" {fmt(e['positions_per_s'])} positions/s"
+            + (f", {frac:.1%} of the ceiling" if frac else "")
+            + f"; server CPU {fmt(e.get('server_cpu_us_per_position'))} µs a position"
+            " [targets: >= 30 % of the ceiling; <= 25 µs SQLite, <= 40 µs PostgreSQL]"
         )
     lat = results.get("latency", {})
     if "alert_latency_p99" in lat:
@@ -894,6 +1179,16 @@ def main() -> None:
         )
     elif "skipped" in pg:
         print(f"PostGIS baseline skipped: {pg['skipped']}")
+    om = results.get("osmand", {})
+    if "requests_per_s" in om:
+        print(
+            f"OsmAnd intake, {om['connections']} keep-alive connections: "
+            f"{fmt(om['requests_per_s'])} requests/s, {fmt(om['positions_per_s'])} positions"
+            f" stored/s [target >= 10,000], {fmt(om['server_cpu_us_per_request'])} µs server CPU"
+            f" a request, p99 {fmt(om.get('latency_p99'), 1000, ' ms')}"
+        )
+    elif om:
+        print(f"OsmAnd intake: {om.get('skipped') or om.get('error')}")
 
 
 if __name__ == "__main__":
