@@ -42,8 +42,6 @@ SPLIT_FAULTS = {
     "h02": "a binary frame's length (32 or 45 bytes) is guessed from the first read holding "
     "a '$' frame (45 bytes read alone: long), as Traccar's H02FrameDecoder does; the same "
     "frames read together are cut as 32-byte frames",
-    "suntech": "a text report ends at a CR not followed by LF; a read that ends between the "
-    "CR and LF of a UEX report's serial data ends the report there",
 }
 """Framers known to depend on read boundaries: strict xfails until they are fixed."""
 
