@@ -5,8 +5,10 @@ Sources: *Megastek GVT900/MT90 GPRS protocol* (``$MGV002`` sentence) and the old
 Text over TCP, ASCII.
 
 Framing: a frame that starts with four digits carries its own length (``0137$MGV...``:
-137 bytes follow the four digits); otherwise a frame ends at CR LF, or at ``!`` or
-LF when no CR LF is present (the delimiter is not part of the frame).
+137 bytes follow the four digits); otherwise a frame ends at its first ``!`` (kept in the
+frame), CR LF or LF (dropped); CR and LF between frames are skipped. The first delimiter,
+not a preferred one, so that the frames never depend on where the reads of the stream
+happened to end (``...;!`` then a CR LF report in one read once made one frame of both).
 
 ``$MGV002`` fields (comma separated): ``$MGV002, IMEI, name, R|S (S = stored), ddmmyy,
 hhmmss, A|V, lat ddmm.mmmm, N|S, lon dddmm.mmmm, E|W, -, satellites, -, HDOP, speed,
@@ -81,6 +83,10 @@ r"""NMEA RMC inside a frame. Each number has one way to match (``\d+(?:\.\d*)?``
 0.7-0.9 s of backtracking on one frame (bench/fuzz.py, megastek)."""
 
 
+_DELIMITER = re.compile(rb"[!\n]")
+"""What ends a frame without a length prefix: ``!``, or LF (of CR LF, or alone)."""
+
+
 def _degrees(value: str, hemisphere: str) -> float:
     """NMEA ``(d)ddmm.mmmm`` -> signed degrees (S and W negative)."""
     raw = float(value)
@@ -126,20 +132,26 @@ class MegastekSession(ProtocolSession):
             frame = bytes(buffer[:length])
             del buffer[:length]
             return frame
-        end = buffer.find(b"\r\n")
-        if end < 0:
-            end = buffer.find(b"!")
-        if end < 0:
-            end = buffer.find(b"\n")
-        if end < 0:
+        # The first delimiter ends the frame, whichever it is. Preferring a CR LF anywhere in
+        # the buffer (Traccar's order) made the framing depend on how the stream was cut into
+        # reads: a "...;!" report read together with a later CR LF report became one frame,
+        # and the reports between them were lost without a decode error.
+        found = _DELIMITER.search(buffer)
+        if found is None:
             return None
-        frame = bytes(buffer[:end])
+        end = found.start()
+        cut = end  # an LF is dropped, and so is the CR of CR LF
+        if buffer[end] == 0x21:  # "!" closes the report and stays in it (as when prefixed)
+            cut = end + 1
+        elif end and buffer[end - 1] == 0x0D:
+            cut = end - 1
+        frame = bytes(buffer[:cut])
         del buffer[: end + 1]
         return frame
 
     def decode_frame(self, frame: bytes) -> Decoded:
         """Decode one ``$MGV002`` or ``STX`` report; see the module docstring."""
-        text = frame.decode("latin-1").strip()
+        text = frame.decode("latin-1").strip().removesuffix("!")
         if "$MG" in text:
             report = self._decode_mgv(text, frame)
         elif "STX" in text[:6] and "$GPRMC" in text:

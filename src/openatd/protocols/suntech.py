@@ -5,7 +5,10 @@ Sources: *Suntech ST300 series protocol* (STT/EMG/EVT/ALT/ALV/UEX/CMD reports),
 Universal protocol* (``STT;<dev>;<mask hex>;...`` whose fields are selected by a
 bit mask, plus its binary form starting 0x81/0x82). Text reports are
 ``;``-separated ASCII ended by CR; a report may carry CR LF *inside* (serial data),
-so only a CR not followed by LF ends a frame. Binary "zip" reports start 0x02.
+so only a CR not followed by LF ends a frame. A CR that is the last byte read so far
+ends the frame unless it falls inside a UEX report's serial data (by the length the
+report gives it): then the frame waits for the LF, whichever read brings it. Binary
+"zip" reports start 0x02.
 
 Units on the wire: speed km/h, course degrees, altitude not reported, latitude and
 longitude signed degrees, time UTC (``YYYYMMDD;HH:MM:SS``), voltages in volts,
@@ -108,6 +111,8 @@ class SuntechSession(ProtocolSession):
                 if cr + 1 < len(buffer) and buffer[cr + 1] == 0x0A:
                     start = cr + 1  # CR LF inside serial data, not the end
                     continue
+                if cr + 1 == len(buffer) and self._serial_open(bytes(buffer[:cr])):
+                    return None  # the read ended between the CR and LF of serial data
                 frame = bytes(buffer[:cr])
                 del buffer[: cr + 1]
                 return frame
@@ -116,6 +121,20 @@ class SuntechSession(ProtocolSession):
         frame = bytes(buffer[:length])
         del buffer[:length]
         return frame
+
+    def _serial_open(self, text: bytes) -> bool:
+        """Whether *text* (up to a CR that ends the bytes read so far) is a UEX report
+        whose serial data has fewer characters than its length says, so that the CR
+        belongs to the serial data's CR LF. Whether a CR ends a report must not depend
+        on whether the LF after it came in the same read."""
+        if b"UEX" not in text[:10]:
+            return False
+        self._serial_short = 0
+        try:
+            self.decode_frame(text)
+        except (ProtocolDecodeError, ValueError, IndexError, KeyError, ArithmeticError):
+            return False  # not a report cut inside its serial data: decoded (and reported) whole
+        return self._serial_short > 0
 
     def decode_frame(self, frame: bytes) -> Decoded:
         """Decode one report; see the module docstring for the families."""
@@ -247,12 +266,15 @@ class SuntechSession(ProtocolSession):
         )
         return _checked(report, fix_time is None)
 
-    @staticmethod
-    def _serial_data(values: list[str], i: int, extras: dict[str, Any]) -> int:
+    _serial_short = 0
+    """Characters the last decoded UEX serial block lacked (0: complete)."""
+
+    def _serial_data(self, values: list[str], i: int, extras: dict[str, Any]) -> int:
         """UEX serial block: its length in characters, then that many characters of
         ``;``-separated items (CabAVL fuel, ``GTSL|..|driver|..`` driver id,
         ``t_n=``/``N_n=``/``Q_D=`` hex sensor values, or free text), then a checksum field.
-        Returns the index after the checksum."""
+        Returns the index after the checksum; records in ``_serial_short`` how many
+        characters the block lacked when the report ended inside it."""
         remaining = int(values[i])
         i += 1
         total_fuel = 0.0
@@ -283,6 +305,7 @@ class SuntechSession(ProtocolSession):
                 extras["serial"] = item.strip()
         if total_fuel > 0:
             extras["fuel"] = total_fuel
+        self._serial_short = max(remaining, 0)
         return i + 1  # checksum field
 
     @staticmethod

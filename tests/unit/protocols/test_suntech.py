@@ -106,6 +106,22 @@ def test_stream_keeps_crlf_inside_serial_data() -> None:
     assert session.buffered == 0
 
 
+def test_a_read_ending_between_the_cr_and_lf_of_serial_data_does_not_end_the_report() -> None:
+    uex = (
+        b"ST300UEX;511248287;45;311;20220701;18:42:08;14c943;-22.975257;-043.373065;000.000;"
+        b"000.00;0;0;0;12.14;100010;19;RFID:008FB2BEBA39\r\n;3E;000135;4.1;1;00000000000000;0\r"
+    )
+    whole = SESSION().receive_data(uex)  # its last CR, the last byte read, ends it at once
+    session = SESSION()
+    cut = uex.index(b"\r\n") + 1
+    first = session.receive_data(uex[:cut])
+    rest = session.receive_data(uex[cut:])
+    assert first == []  # the CR could be the serial data's: wait for the next byte
+    assert [r.frame for r in rest] == [r.frame for r in whole] == [uex[:-1]]
+    assert rest[0].decoded is not None
+    assert rest[0].decoded.messages[0].extras["serial"] == "RFID:008FB2BEBA39"
+
+
 def test_malformed_frame_is_an_error() -> None:
     result = SESSION().receive_datagram(b"ST300STT;109002029;08;1080;2019XX20;13:00:55")
     assert result.error is not None
