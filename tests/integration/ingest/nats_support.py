@@ -66,6 +66,14 @@ class NatsServer:
                 time.sleep(0.05)
         raise RuntimeError(f"nats-server did not listen on {self.port} in {timeout_s} s")
 
+    def kill(self) -> None:
+        """Kill it at once (SIGKILL, by its PID): no flush of its store, as in a crash."""
+        if self.proc is None:
+            return
+        self.proc.kill()
+        self.proc.wait(5)
+        self.proc = None
+
     def stop(self) -> None:
         """Stop it gracefully (SIGTERM: JetStream flushes its store), by its PID."""
         if self.proc is None:
