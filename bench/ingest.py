@@ -41,6 +41,11 @@ Parts (each in its own process, so memory and CPU figures do not mix):
    devices in round robin with fix times a second apart. A request is answered once its
    fix is committed, so wrk's latency is request → durable. Figures: requests/s, positions
    stored per second of the run, server CPU per request (``/proc/<pid>/stat``).
+7. ``backlog``: after an outage: ``--backlog-devices`` devices reconnect and each writes
+   ``--backlog`` buffered fixes (older than its live ones) at once, then they send
+   ``--backlog-rate`` live positions/s in total; exclusion zones as in ``latency``, on
+   points of the live part. Figures: when the pipeline had processed as many reports as
+   the backlog held, and the ingest-to-alert latency of fixes received after the burst.
 
 Prints one JSON line per part and a summary (``--out FILE`` also writes JSON).
 """
@@ -203,6 +208,7 @@ def sim_child(
     ids: list[str],
     drain_s: float,
     queue: Any,
+    backlog: int = 0,
 ) -> None:
     """Child process: the simulated fleet (its own event loop, its own core)."""
     from openatd.ingest.servers import run
@@ -222,6 +228,7 @@ def sim_child(
             ids=ids,
             drain_s=drain_s,
             source_ips=8 if devices > 20000 else 1,
+            backlog=backlog,
         )
     )
     queue.put(
@@ -229,6 +236,7 @@ def sim_child(
             "connected": report.connected,
             "logged_in": report.logged_in,
             "positions_sent": report.positions_sent,
+            "backlog_sent": report.backlog_sent,
             "send_s": report.duration_s,
             "send_rate": report.rate,
             "acks": report.position_acks,
@@ -419,6 +427,7 @@ async def _through_pipeline(
     drain_s: float,
     workers: int = 0,
     bus_url: str | None = None,
+    backlog: int = 0,
 ) -> dict[str, Any]:
     from prometheus_client import CollectorRegistry
 
@@ -509,7 +518,9 @@ async def _through_pipeline(
         port = bound[PROTOCOL].tcp_port
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=sim_child, args=(port, len(ids), rate, duration, ids, drain_s, queue))
+    proc = ctx.Process(
+        target=sim_child, args=(port, len(ids), rate, duration, ids, drain_s, queue, backlog)
+    )
     pids = trackers.pids if trackers is not None else []
     child_cpu0 = sum(_proc_cpu_s(pid) for pid in pids)
     cpu0 = time.process_time()
@@ -539,6 +550,17 @@ async def _through_pipeline(
     lat_all = [lat for _, lat in alert_latencies]
     first = batches[0][0] if batches else 0.0
     lat_steady = [lat for rec, lat in alert_latencies if rec >= first + WARMUP_S]
+    # A backlog (buffered fixes, written at once after login): when had the pipeline
+    # processed as many reports as the backlog held (its fixes come first per device)?
+    backlog_total = backlog * len(ids)
+    drained_at = None
+    done = 0
+    for b in batches:
+        done += b[2]
+        if backlog_total and done >= backlog_total:
+            drained_at = b[1] - first
+            break
+    lat_after_burst = [lat for rec, lat in alert_latencies if rec >= first + 1.0]
     window = (batches[-1][1] - batches[0][0]) if batches else 0.0
     return {
         "experiment": experiment or None,
@@ -573,6 +595,11 @@ async def _through_pipeline(
         "steady_alert_latency_p99": pctl(lat_steady, 99),
         "steady_alert_latency_max": pctl(lat_steady, 100),
         "steady_alert_latency_n": len(lat_steady),
+        "backlog_reports": backlog_total,
+        "backlog_drained_s": drained_at,
+        "live_alert_latency_p50": pctl(lat_after_burst, 50),
+        "live_alert_latency_p99": pctl(lat_after_burst, 99),
+        "live_alert_latency_n": len(lat_after_burst),
         "loadavg_after": os.getloadavg(),
     }
 
@@ -618,6 +645,36 @@ def part_latency(
     url = setup_db(workdir / "latency.db", ids, zones)
     raise_nofile(devices * 2 + 1000)
     return run(_through_pipeline(url, ids, rate, duration, drain_s=30.0, workers=workers))
+
+
+def part_backlog(
+    workdir: Path,
+    devices: int,
+    rate: float,
+    duration: float,
+    zone_every: int,
+    backlog: int,
+    workers: int = 0,
+) -> dict[str, Any]:
+    """After an outage: every device reconnects with *backlog* buffered fixes, then sends
+    live at *rate* in total; exclusion zones (as in ``latency``) on points of the live part."""
+    from openatd.ingest.servers import run
+    from openatd.ingest.simulator import device_fixes, device_ids
+
+    ids = device_ids(devices, 200000)
+    traces = load_traces()
+    per_device = math.ceil(rate * duration / devices)
+    end = datetime.now(UTC)
+    zones = {}
+    for i in range(0, devices, zone_every):
+        fixes = device_fixes(traces, i, backlog + per_device, end)
+        k = backlog + per_device // 3 + (i * 31) % max(1, per_device - per_device // 3 - 1)
+        zones[i] = (fixes[k].latitude, fixes[k].longitude)
+    url = setup_db(workdir / "backlog.db", ids, zones)
+    raise_nofile(devices * 2 + 1000)
+    return run(
+        _through_pipeline(url, ids, rate, duration, drain_s=120.0, workers=workers, backlog=backlog)
+    )
 
 
 # -- 4. memory per connection --------------------------------------------------------------
@@ -1065,6 +1122,9 @@ def main() -> None:
     ap.add_argument(
         "--e2e-on-pg", action="store_true", help="e2e on a fresh PostgreSQL database (--pg)"
     )
+    ap.add_argument("--backlog-devices", type=int, default=2000)
+    ap.add_argument("--backlog-rate", type=float, default=2000.0, help="live positions/s")
+    ap.add_argument("--backlog", type=int, default=60, help="buffered fixes per device")
     ap.add_argument("--osmand-devices", type=int, default=2000)
     ap.add_argument("--osmand-connections", type=int, default=200)
     ap.add_argument("--osmand-duration", type=float, default=20.0)
@@ -1083,6 +1143,7 @@ def main() -> None:
         a.latency_devices, a.latency_rate, a.latency_duration = 630, 630.0, 10.0
         a.connections = "1000"
         a.osmand_devices, a.osmand_connections, a.osmand_duration = 200, 50, 5.0
+        a.backlog_devices, a.backlog_rate, a.backlog = 200, 200.0, 20
     parts = a.parts.split(",")
     per_device = math.ceil(a.e2e_rate * a.e2e_duration / a.e2e_devices)
     results: dict[str, Any] = {
@@ -1121,6 +1182,17 @@ def main() -> None:
                 a.latency_rate,
                 a.latency_duration,
                 a.zone_every,
+                a.ingest_workers,
+            )
+        if "backlog" in parts:
+            results["backlog"] = run_part(
+                "backlog",
+                work,
+                a.backlog_devices,
+                a.backlog_rate,
+                a.latency_duration,
+                a.zone_every,
+                a.backlog,
                 a.ingest_workers,
             )
         if "memory" in parts:
@@ -1179,6 +1251,15 @@ def main() -> None:
         )
     elif "skipped" in pg:
         print(f"PostGIS baseline skipped: {pg['skipped']}")
+    bl = results.get("backlog", {})
+    if "backlog_drained_s" in bl:
+        print(
+            f"backlog after an outage: {bl['backlog_reports']:,} buffered fixes drained in "
+            f"{fmt(bl['backlog_drained_s'], 1, ' s')} with {a.backlog_rate:,.0f}/s live; alerts"
+            f" from fixes received after the burst: p50 "
+            f"{fmt(bl['live_alert_latency_p50'], 1000, ' ms')}, p99 "
+            f"{fmt(bl['live_alert_latency_p99'], 1000, ' ms')} over {bl['live_alert_latency_n']}"
+        )
     om = results.get("osmand", {})
     if "requests_per_s" in om:
         print(

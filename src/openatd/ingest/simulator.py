@@ -449,6 +449,8 @@ class SimulationReport:
     logged_in: int = 0
     frames_sent: int = 0
     positions_sent: int = 0
+    backlog_sent: int = 0
+    """Frames of buffered fixes written in one burst after login (``backlog``)."""
     position_acks: int = 0
     duration_s: float = 0.0
     ack_latencies_s: list[float] = field(default_factory=list, repr=False)
@@ -640,6 +642,7 @@ async def simulate(
     login_timeout_s: float = 10.0,
     drain_s: float = 5.0,
     connect_concurrency: int = 500,
+    backlog: int = 0,
 ) -> SimulationReport:
     """Connect *devices* simulated trackers and send *rate* positions/s in total for *duration_s*.
 
@@ -650,6 +653,9 @@ async def simulate(
     Args:
         source_ips: spread the client sockets over ``127.0.0.1 .. 127.0.0.<n>`` as
             source addresses (more than ~28,000 connections to one port need it).
+        backlog: fixes each device buffered while it could not reach the server (an
+            outage): older than its live fixes, written in one burst right after login,
+            before the timed phase (counted in ``frames_sent`` and ``backlog_sent``).
 
     Raises:
         InvalidInput: *protocol* has no encoder, or *devices*/*rate* not positive.
@@ -668,7 +674,7 @@ async def simulate(
     end = datetime.now(UTC).replace(microsecond=0)
     encoders = [enc_cls(uid) for uid in ids[:devices]]
     frames = [
-        [enc.positions([fix]) for fix in device_fixes(traces, i, per_device, end)]
+        [enc.positions([fix]) for fix in device_fixes(traces, i, backlog + per_device, end)]
         for i, enc in enumerate(encoders)
     ]
 
@@ -697,8 +703,18 @@ async def simulate(
                 c.transport.write(login)
         report.logged_in = len(live)
 
+    # After an outage: every device writes what it buffered at once.
+    for i, client in enumerate(clients):
+        if client is None or client.lost:
+            continue
+        for frame, key in frames[i][:backlog]:
+            client.send(frame, key)
+            report.frames_sent += 1
+            report.backlog_sent += 1
+            report.positions_sent += enc_cls.fixes_per_frame
+
     # Timed phase: one scheduler, 10 ms ticks.
-    cursor = [0] * devices
+    cursor = [backlog] * devices
     sent_total = 0
     t0 = time.perf_counter()
     next_dev = 0
@@ -709,7 +725,7 @@ async def simulate(
         while due > 0:
             client = clients[next_dev]
             k = cursor[next_dev]
-            if client is not None and not client.lost and k < per_device:
+            if client is not None and not client.lost and k < backlog + per_device:
                 frame, key = frames[next_dev][k]
                 client.send(frame, key)
                 cursor[next_dev] = k + 1

@@ -160,3 +160,41 @@ def test_simulate_command_reports_rate_and_ack_latency(shared_data: Any) -> None
     assert "sent 50 positions in 50 frames" in result.output
     assert "position ACKs 50/50" in result.output
     assert len(sink.reports) == 50
+
+
+@pytest.mark.skipif("gt06" not in SIMULATED, reason="gt06 decoder not in this checkout")
+def test_a_backlog_is_written_first_and_older_than_the_live_fixes(shared_data: Any) -> None:
+    """``backlog``: after login each device writes its buffered fixes at once, then its live
+    ones; every frame is ACKed, and per device the buffered fixes are the oldest."""
+    devices, backlog = 8, 12
+    ids = device_ids(devices, 700)
+    sink = MemorySink(ids)
+    traces = trace_fixes(shared_data)
+
+    async def main() -> Any:
+        server = IngestServer(
+            sink, [ListenerSpec("gt06", 0, udp=False)], registry=CollectorRegistry()
+        )
+        bound = await server.start()
+        try:
+            report = await simulate(
+                "127.0.0.1", bound["gt06"].tcp_port, "gt06", devices, rate=80, duration_s=0.5,
+                traces=traces, ids=ids, drain_s=5.0, backlog=backlog,
+            )  # fmt: skip
+            for _ in range(100):
+                if len(sink.reports) >= report.positions_sent:
+                    break
+                await asyncio.sleep(0.02)
+        finally:
+            await server.stop()
+        return report
+
+    report = asyncio.run(main())
+    assert report.backlog_sent == devices * backlog
+    assert report.positions_sent == devices * (backlog + 5)
+    assert report.position_acks == report.frames_sent == report.positions_sent
+    positions = [r for r in sink.reports if r.kind is ReportKind.POSITION]
+    for uid in ids:
+        times = [r.fix_time for r in positions if r.unique_id == uid]
+        assert len(times) == backlog + 5
+        assert times == sorted(times) and len(set(times)) == len(times)  # buffered ones first
