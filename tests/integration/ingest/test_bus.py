@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from nats_support import register_devices
 
 from free_ports import free_port
 from openatd.domain.clock import SystemClock
@@ -31,17 +31,6 @@ pytestmark = pytest.mark.slow  # a browser or a live server per test; -m 'not sl
 TRACES = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "traces"
 
 
-def _register(db: Database, ids: list[str]) -> None:
-    now = datetime.now(UTC)
-    with db.uow() as uow:
-        p = uow.participants.add(
-            name="P", timezone="UTC", supervision_level="gps", policy={}, active=True,
-            created_at=now,
-        )  # fmt: skip
-        for uid in ids:
-            uow.devices.add(unique_id=uid, protocol="gt06", participant_id=p.id, created_at=now)
-
-
 def _stored(db: Database) -> tuple[int, int]:
     with db.uow() as uow:
         total = uow.session.execute(sa.text("SELECT count(*) FROM positions")).scalar_one()
@@ -55,7 +44,7 @@ def test_two_ingest_processes_store_every_acked_position(db_url: str) -> None:
     db = Database(db_url)
     db.migrate()
     ids = device_ids(40)
-    _register(db, ids)
+    register_devices(db, ids)
     port = free_port()
     settings = get_settings(database_url=db_url, env="development", tick_interval_s=3600)
     traces = load_fixes(TRACES, limit=5000)

@@ -67,6 +67,29 @@ def test_encoded_fix_decodes_to_the_same_values(protocol: str, fix: Fix) -> None
         assert encoder.acks(bytearray(results[0].decoded.reply)) == [None]
 
 
+async def _run_fleet(
+    sink: MemorySink, protocol: str, ids: list[str], traces: list[list[Fix]], **options: Any
+) -> Any:
+    """A real server on a free port; the simulated fleet *ids* sends to it for 0.5 s
+    (*options* go to :func:`simulate`); returns once *sink* holds what was sent."""
+    server = IngestServer(
+        sink, [ListenerSpec(protocol, 0, udp=False)], registry=CollectorRegistry()
+    )
+    bound = await server.start()
+    try:
+        report = await simulate(
+            "127.0.0.1", bound[protocol].tcp_port, protocol, len(ids), duration_s=0.5,
+            traces=traces, ids=ids, **options,
+        )  # fmt: skip
+        for _ in range(100):
+            if len(sink.reports) >= report.positions_sent:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await server.stop()
+    return report
+
+
 @pytest.mark.parametrize("protocol", SIMULATED)
 def test_simulated_fleet_is_stored_and_acknowledged(shared_data: Any, protocol: str) -> None:
     devices = 20
@@ -74,32 +97,7 @@ def test_simulated_fleet_is_stored_and_acknowledged(shared_data: Any, protocol: 
     sink = MemorySink(ids)
     traces = trace_fixes(shared_data)
 
-    async def main() -> Any:
-        server = IngestServer(
-            sink, [ListenerSpec(protocol, 0, udp=False)], registry=CollectorRegistry()
-        )
-        bound = await server.start()
-        try:
-            report = await simulate(
-                "127.0.0.1",
-                bound[protocol].tcp_port,
-                protocol,
-                devices,
-                rate=400,
-                duration_s=0.5,
-                traces=traces,
-                ids=ids,
-                drain_s=3.0,
-            )
-            for _ in range(100):
-                if len(sink.reports) >= report.positions_sent:
-                    break
-                await asyncio.sleep(0.02)
-        finally:
-            await server.stop()
-        return report
-
-    report = asyncio.run(main())
+    report = asyncio.run(_run_fleet(sink, protocol, ids, traces, rate=400, drain_s=3.0))
     assert report.connected == devices
     assert report.logged_in == devices
     assert report.positions_sent == 200
@@ -171,25 +169,9 @@ def test_a_backlog_is_written_first_and_older_than_the_live_fixes(shared_data: A
     sink = MemorySink(ids)
     traces = trace_fixes(shared_data)
 
-    async def main() -> Any:
-        server = IngestServer(
-            sink, [ListenerSpec("gt06", 0, udp=False)], registry=CollectorRegistry()
-        )
-        bound = await server.start()
-        try:
-            report = await simulate(
-                "127.0.0.1", bound["gt06"].tcp_port, "gt06", devices, rate=80, duration_s=0.5,
-                traces=traces, ids=ids, drain_s=5.0, backlog=backlog,
-            )  # fmt: skip
-            for _ in range(100):
-                if len(sink.reports) >= report.positions_sent:
-                    break
-                await asyncio.sleep(0.02)
-        finally:
-            await server.stop()
-        return report
-
-    report = asyncio.run(main())
+    report = asyncio.run(
+        _run_fleet(sink, "gt06", ids, traces, rate=80, drain_s=5.0, backlog=backlog)
+    )
     assert report.backlog_sent == devices * backlog
     assert report.positions_sent == devices * (backlog + 5)
     assert report.position_acks == report.frames_sent == report.positions_sent
