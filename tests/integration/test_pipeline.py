@@ -316,3 +316,40 @@ def test_restart_forgets_nothing(db_url: str) -> None:
     assert [a[0] for a in straight] == ["inclusion_zone_exit", "low_battery"]
     assert run(3) == straight  # restarted with the run 20 s old and the battery disarmed
     assert run(1) == straight
+
+
+def test_a_fix_resent_beyond_the_filters_memory_is_stored_once_and_raises_nothing(
+    db_url: str,
+) -> None:
+    """DUPLICATE_MEMORY bounds what the filter remembers; a fix re-sent from further back
+    (its ACK lost long ago, with other fields changed so that it is not a re-sent message) is
+    refused by the database's unique constraint, is not evaluated for zones again, and raises
+    no alert, on SQLite (ON CONFLICT) and on PostgreSQL (COPY, then its fallback)."""
+    from openatd.rules.filter import DUPLICATE_MEMORY
+
+    db = Database(db_url)
+    db.migrate()
+    _setup(db)
+    clock = SimulatedClock(T0)
+    pipeline = PositionPipeline(db, get_settings(env="development"), clock)
+    n = DUPLICATE_MEMORY + 40
+    # The first fix is outside home (~170 m north of the centre) for a moment, shorter than
+    # the dwell: re-sent later, it must not start a run of its own.
+    fixes = [_fix(0, lat=HOME[0] + 0.0015)] + [_fix(10 * k) for k in range(1, n)]
+    for k in range(0, n, 100):
+        batch = fixes[k : k + 100]
+        clock.set(max(r.received for r in batch if r.received is not None))
+        pipeline.process([("imei-1", batch)])
+    before = _alerts(db)
+    resent = dataclasses.replace(
+        fixes[0], received=T0 + timedelta(seconds=10 * n), satellites=7, battery_pct=80.0
+    )
+    clock.set(T0 + timedelta(seconds=10 * n))
+    result = pipeline.process([("imei-1", [resent, _fix(10 * n)])])
+    assert result.stored == 1  # the new fix only
+    assert result.alerts == []
+    assert _alerts(db) == before
+    with db.engine.connect() as c:
+        stored = c.execute(sa.text("SELECT count(*) FROM positions")).scalar_one()
+    assert stored == n + 1
+    db.dispose()

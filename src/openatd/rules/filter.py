@@ -27,8 +27,17 @@ from openatd.domain.geodesy import distance_m, distance_upper_bound_m
 from openatd.domain.messages import DeviceReport
 from openatd.rules.policy import Policy
 
-DUPLICATE_MEMORY = 4096
-"""How many recent accepted fix times the filter remembers to recognise re-sent fixes."""
+DUPLICATE_MEMORY = 256
+"""How many recent accepted fix times the filter remembers to recognise re-sent fixes.
+
+A device re-sends what it was not ACKed: the frames in flight when a connection dropped,
+a few to a few dozen. 256 covers that four times over what a restart restores (the rule
+state keeps 64), and bounds the pipeline's memory per device: each remembered time costs
+about 70 bytes, so 4,096 made an engine of a device that had sent that many fixes about
+300 KiB, 130 GiB for a fleet of 378,000 (bench/README.md, "National scale"). A re-sent
+fix older than this is still stored once: the database's unique (device, fix time)
+constraint refuses it (``storage/position_rows.py``), and it is not evaluated for zones
+again (it is older than the newest fix evaluated)."""
 
 
 class DropReason(StrEnum):
