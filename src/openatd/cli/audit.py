@@ -45,6 +45,7 @@ def verify(
     """Walk the chain; exit 1 naming the first broken link (edited, removed or inserted entry),
     and with --checkpoints the first signed checkpoint that a rewrite or truncation breaks."""
     settings = get_settings(**({"database_url": database_url} if database_url else {}))
+    _require_existing_sqlite_file(settings.database_url)
     db = Database(settings.database_url)
     db.migrate()  # idempotent; also turns a refused connection into one clear line
     try:
@@ -60,6 +61,25 @@ def verify(
         return
     console.print(f"[red]audit log BROKEN[/] at entry {broken.entry_id}: {broken.reason}")
     raise typer.Exit(1)
+
+
+def _require_existing_sqlite_file(url: str) -> None:
+    """Exit 2 in one line when *url* names a SQLite file that does not exist: opening it would
+    create an empty database, and an auditor who mistyped the path would read "OK: 0
+    entries" (the check creates nothing)."""
+    from openatd.storage.backup import sqlite_file
+
+    try:
+        path = sqlite_file(url)
+    except OpenATDError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    if path is not None and not path.is_file():
+        console.print(
+            f"[red]error:[/] no database at {path} (--database-url / OPENATD_DATABASE_URL);"
+            " nothing was verified or created"
+        )
+        raise typer.Exit(2)
 
 
 def _verify_checkpoints(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -192,3 +193,16 @@ def test_audit_verify_names_edited_entry(db_url: str) -> None:
     assert f"entry {target}" in bad.output
     assert "edited" in bad.output
     db.dispose()
+
+
+def test_audit_verify_of_a_missing_sqlite_file_says_so_and_creates_nothing(tmp_path: Path) -> None:
+    """A mistyped path: exit 2 naming it, not "OK: 0 entries" from a new empty database."""
+    missing = tmp_path / "typo" / "openatd.db"
+    missing.parent.mkdir()
+    result = CliRunner().invoke(
+        cli_app, ["audit", "verify", "--database-url", f"sqlite:///{missing}"]
+    )
+    assert result.exit_code == 2, result.output
+    assert f"no database at {missing}" in " ".join(result.output.split())
+    assert "OK" not in result.output
+    assert not missing.exists()
