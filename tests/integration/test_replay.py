@@ -239,5 +239,7 @@ def test_cli_unreadable_trace(tmp_path: object, recorder: Recorder) -> None:
         _cli(), ["replay", "/nonexistent/trace.gpx", "--device", "d", "--url", recorder.url]
     )
     assert result.exit_code == 2
-    assert "cannot read the trace" in result.output
+    out = " ".join(result.output.split())
+    assert "cannot read the trace: /nonexistent/trace.gpx: No such file or directory" in out
+    assert out.count("cannot read") == 1  # said once, not "cannot read the trace: cannot read…"
     assert recorder.requests == []

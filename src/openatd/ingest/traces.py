@@ -252,7 +252,7 @@ def detect_format(path: str | Path) -> TraceFormat:
         with p.open("rb") as f:
             head_bytes = f.read(8192)
     except OSError as exc:
-        raise InvalidInput(f"cannot read trace {p}: {exc.strerror or exc}") from exc
+        raise InvalidInput(f"{p}: {exc.strerror or exc}") from exc
     if not head_bytes.strip():
         raise InvalidInput(f"{p}: the trace file is empty")
     if b"\x00" in head_bytes:
@@ -331,7 +331,7 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
     except UnicodeDecodeError as exc:
         raise InvalidInput(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     except OSError as exc:
-        raise InvalidInput(f"cannot read trace {path}: {exc.strerror or exc}") from exc
+        raise InvalidInput(f"{path}: {exc.strerror or exc}") from exc
 
 
 # ---------------------------------------------------------------------------
@@ -381,7 +381,7 @@ def _gpx_parse(path: Path, track: str | None) -> list[TracePoint | str]:
     except (gpxpy.gpx.GPXException, ValueError) as exc:
         raise InvalidInput(f"{path}: not valid GPX: {exc}") from exc
     except OSError as exc:
-        raise InvalidInput(f"cannot read trace {path}: {exc.strerror or exc}") from exc
+        raise InvalidInput(f"{path}: {exc.strerror or exc}") from exc
 
     tracks = list(gpx.tracks)
     if track is not None:
