@@ -60,3 +60,17 @@ def test_simulate_refuses_no_devices_and_no_rate_in_one_line() -> None:
         done = CliRunner().invoke(app, ["simulate", *args])
         assert done.exit_code == 2, done.output
         assert option in done.output and "Traceback" not in done.output
+
+
+def test_a_refused_setting_is_named_as_the_user_gave_it() -> None:
+    """``serve --role bogus`` named only OPENATD_ROLE (newcomer finding K): the option given on
+    the command line is named with its variable; a setting from the environment by its
+    variable alone."""
+    from openatd.cli.main import _setting_name
+
+    assert _setting_name(("role",), ["serve", "--role", "bogus"]) == "--role (OPENATD_ROLE)"
+    assert _setting_name(("http_port",), ["serve", "--http-port=-1"]) == (
+        "--http-port (OPENATD_HTTP_PORT)"
+    )
+    assert _setting_name(("role",), ["serve", "--http-port", "8000"]) == "OPENATD_ROLE"
+    assert _setting_name(("http_port",), ["serve", "--http-portal"]) == "OPENATD_HTTP_PORT"

@@ -64,8 +64,18 @@ def main() -> None:
         raise SystemExit(2) from None
     except ValidationError as exc:
         problems = "; ".join(
-            f"OPENATD_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
-            for e in exc.errors()
+            f"{_setting_name(tuple(e['loc']), sys.argv[1:])}: {e['msg']}" for e in exc.errors()
         )
         print(f"openatd: invalid setting: {problems}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def _setting_name(loc: tuple[object, ...], argv: list[str]) -> str:
+    """How the user gave a setting: ``--http-port (OPENATD_HTTP_PORT)`` when that option is on
+    the command line, else its environment variable ``OPENATD_HTTP_PORT``."""
+    field = "_".join(str(p) for p in loc)
+    env = f"OPENATD_{field.upper()}"
+    option = "--" + field.replace("_", "-")
+    if any(arg == option or arg.startswith(option + "=") for arg in argv):
+        return f"{option} ({env})"
+    return env
