@@ -294,7 +294,10 @@ async def _run(
         server.cancel()
         await asyncio.gather(server, return_exceptions=True)
         return
-    console.print("Ctrl-C stops the demo and deletes its database. New alerts appear below.")
+    console.print(
+        "The device now falls silent: a technical device_offline alert follows in about 2"
+        " minutes.\nCtrl-C stops the demo and deletes its database. New alerts appear below."
+    )
     seen = {a["id"] for a in alerts}
     while not server.done():
         await asyncio.wait({server}, timeout=5.0)
@@ -339,8 +342,7 @@ def _print_links(api: str, password: str, participant_id: int, app_code: str) ->
     console.print(
         f"  API by hand: GET {api}/api/alerts · POST /api/alerts/{{id}}/resolve\n"
         f"               GET {api}/api/participants/{participant_id}/positions"
-        "?start=...&end=...&reason=... (a reason is required; the read is audited)\n"
-        "The device now falls silent: a technical device_offline alert follows in about 2 minutes."
+        "?start=...&end=...&reason=... (a reason is required; the read is audited)"
     )
 
 
