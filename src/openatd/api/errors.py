@@ -83,7 +83,13 @@ def _validation_detail(exc: RequestValidationError) -> tuple[str, list[dict[str,
     for err in exc.errors():
         loc = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
         msg = str(err.get("msg", "invalid"))
-        parts.append(f"{loc}: {msg}" if loc else msg)
+        if err.get("type") == "json_invalid":  # loc is ("body", <character offset>)
+            why = (err.get("ctx") or {}).get("error", "")
+            parts.append(
+                f"the body is not valid JSON (at character {loc}{': ' + why if why else ''})"
+            )
+        else:
+            parts.append(f"{loc}: {msg}" if loc else msg)
         problems.append({"loc": [str(x) for x in err.get("loc", ())], "msg": msg})
     return "; ".join(parts) or "invalid request", problems
 

@@ -77,6 +77,17 @@ def test_refusals_are_4xx_with_reasons(live_server: Any) -> None:
     )
     assert r.status_code == 201
     pid = r.json()["id"]
+    # A body that is not JSON: where and why, not "1: JSON decode error".
+    r = httpx.post(
+        f"{api}/api/participants",
+        headers={**h, "Content-Type": "application/json"},
+        content=b'{"name": "X",',
+    )
+    assert r.status_code == 422
+    assert r.json()["detail"] == (
+        "the body is not valid JSON (at character 13: Expecting property name enclosed in"
+        " double quotes)"
+    )
 
     # B16: a self-intersecting polygon is refused, naming the crossing; nothing stored.
     r = _zone(api, h, pid, {"type": "Polygon", "coordinates": [BOWTIE]})
