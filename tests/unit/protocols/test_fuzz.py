@@ -12,6 +12,8 @@ trial), replayed the same way.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from openatd.protocols.base import FEED_CHUNK
@@ -93,3 +95,28 @@ def test_a_long_number_in_a_text_field_costs_no_backtracking() -> None:
     started = time.thread_time()
     session.receive_datagram(frame)
     assert time.thread_time() - started < 0.1  # ~1 ms; was 700-900 ms
+
+
+def test_the_garbage_collector_is_not_timed_as_the_decoder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI once counted a 1.1 s full collection of a test worker's heap as a teltonika "hang"
+    (the input decodes in 40 µs): the collector is off while an input is timed, and on again
+    afterwards."""
+    import gc
+
+    from openatd.protocols import fuzzing
+
+    seen: list[bool] = []
+    real = session_class("gt06")
+
+    class Watched(real):  # type: ignore[misc, valid-type]
+        def receive_data(self, data: bytes) -> list[Any]:
+            seen.append(gc.isenabled())
+            return list(super().receive_data(data))
+
+    monkeypatch.setattr(fuzzing, "session_class", lambda name: Watched)
+    assert gc.isenabled()
+    stats = FuzzStats()
+    run_one("gt06", bytes.fromhex("78780d01086471700328358100093f040d0a"), stats)
+    assert seen and not any(seen)
+    assert gc.isenabled()
+    assert stats.inputs == 1 and not stats.crashes and not stats.hangs
