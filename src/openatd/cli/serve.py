@@ -122,12 +122,14 @@ async def run_server(settings: object, *, ready: asyncio.Event | None = None) ->
         await probe.close()
     container = build_container(settings)
     assert container.pipeline is not None
-    try:
-        with container.uow() as uow:
-            down = downtime.record_start(uow, container.clock.now())
-    except Exception:  # another worker inserted the first alive row at the same moment
-        with container.uow() as uow:
-            down = downtime.record_start(uow, container.clock.now())
+    for attempt in (1, 2):  # 2: another worker inserted the first alive row at the same moment
+        try:
+            with container.uow() as uow:
+                down = downtime.record_start(uow, container.clock.now())
+            break
+        except Exception:
+            if attempt == 2:
+                raise
     if down is not None:
         logging.getLogger("openatd").warning(
             "server was down from %s to %s: recorded as incident %d",

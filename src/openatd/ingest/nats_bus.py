@@ -293,6 +293,26 @@ async def connect(
     return nc
 
 
+async def open_stream(
+    config: NatsBusConfig, name: str, timeout_s: float
+) -> tuple[NatsClient, JetStreamContext]:
+    """Connect as *name*, and create the stream if it is missing (:func:`ensure_stream`);
+    JetStream requests wait *timeout_s* seconds. The connection is closed if the stream
+    cannot be had.
+
+    Raises:
+        ConfigurationError: NATS unreachable or without JetStream.
+    """
+    nc = await connect(config, name)
+    js = nc.jetstream(timeout=timeout_s)
+    try:
+        await ensure_stream(js, config)
+    except BaseException:
+        await nc.close()
+        raise
+    return nc, js
+
+
 async def ensure_stream(js: JetStreamContext, config: NatsBusConfig) -> None:
     """Create the stream if it is missing (an existing one is left as it is).
 
@@ -379,14 +399,9 @@ class NatsBusClient:
         """
         if self._nc is not None:
             return
-        nc = await connect(self.config, "openatd-ingest")
-        js = nc.jetstream(timeout=self.publish_timeout_s)
-        try:
-            await ensure_stream(js, self.config)
-        except BaseException:
-            await nc.close()
-            raise
-        self._nc, self._js = nc, js
+        self._nc, self._js = await open_stream(
+            self.config, "openatd-ingest", self.publish_timeout_s
+        )
 
     async def close(self) -> None:
         """Flush and close the connection."""

@@ -27,9 +27,8 @@ from openatd.errors import InvalidInput, NotFound, OpenATDError
 from openatd.ingest.nats_bus import (
     NatsBusClient,
     NatsBusConfig,
-    connect,
     decode_submission,
-    ensure_stream,
+    open_stream,
 )
 from openatd.ingest.pipeline import PositionPipeline
 from openatd.tasks import stop_tasks
@@ -92,13 +91,7 @@ class NatsBusConsumer:
         # Engines the pipeline may already hold for other workers' devices stay unused: it
         # neither ticks them nor gets their messages.
         self.pipeline.share = share
-        nc = await connect(self.config, f"openatd-pipeline-{share.label}")
-        js = nc.jetstream(timeout=10.0)
-        try:
-            await ensure_stream(js, self.config)
-        except BaseException:
-            await nc.close()
-            raise
+        nc, js = await open_stream(self.config, f"openatd-pipeline-{share.label}", 10.0)
         self._nc, self._js = nc, js
         # reconnected_cb is set at connect time; watch the client's reconnect counter instead.
         await nc.subscribe(self.config.known_subject, queue="openatd-pipeline", cb=self._known)

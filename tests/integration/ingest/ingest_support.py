@@ -14,12 +14,13 @@ import importlib.util
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 from openatd.domain.messages import DeviceReport
 from openatd.errors import NotFound, OpenATDError
 from openatd.protocols.base import Decoded, FrameResult, ProtocolSession
 from openatd.protocols.registry import PROTOCOL_NAMES, session_class
+from openatd.storage.db import Database
 
 DELIMITERS = (b"", b"\r\n", b"\n", b";", b"#", b"\r")
 
@@ -183,3 +184,15 @@ class Client:
         self.writer.close()
         with contextlib.suppress(ConnectionError, OSError):
             await self.writer.wait_closed()
+
+
+def register_devices(db: Database, ids: Sequence[str], protocol: str = "gt06") -> None:
+    """Register devices *ids* of *protocol*, all on one participant (UTC, GPS supervision)."""
+    now = datetime.now(UTC)
+    with db.uow() as uow:
+        p = uow.participants.add(
+            name="P", timezone="UTC", supervision_level="gps", policy={}, active=True,
+            created_at=now,
+        )  # fmt: skip
+        for uid in ids:
+            uow.devices.add(unique_id=uid, protocol=protocol, participant_id=p.id, created_at=now)

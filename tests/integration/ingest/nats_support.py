@@ -100,18 +100,6 @@ def bus_config(url: str, partitions: int = 4) -> NatsBusConfig:
     )
 
 
-def register_devices(db: Database, ids: list[str]) -> None:
-    """Register GT06 devices *ids*, all on one participant (UTC, GPS supervision)."""
-    now = datetime.now(UTC)
-    with db.uow() as uow:
-        p = uow.participants.add(
-            name="P", timezone="UTC", supervision_level="gps", policy={}, active=True,
-            created_at=now,
-        )  # fmt: skip
-        for uid in ids:
-            uow.devices.add(unique_id=uid, protocol="gt06", participant_id=p.id, created_at=now)
-
-
 def stored_positions(db: Database) -> list[tuple[str, datetime]]:
     """Every stored position as ``(unique id, fix time)``."""
     with db.uow() as uow:

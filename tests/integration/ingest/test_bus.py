@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from nats_support import register_devices
+from ingest_support import register_devices
 
 from free_ports import free_port
 from openatd.domain.clock import SystemClock

@@ -19,7 +19,13 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from ingest_support import available_protocols, load_samples, session_script, stamped
+from ingest_support import (
+    available_protocols,
+    load_samples,
+    register_devices,
+    session_script,
+    stamped,
+)
 from live import start_live_server
 
 from free_ports import free_port
@@ -55,13 +61,7 @@ def test_protocol_session_end_to_end(protocol: str, db_url: str, shared_data: An
 
     db = Database(db_url)
     db.migrate()
-    with db.uow() as uow:
-        p = uow.participants.add(
-            name="P", timezone="UTC", supervision_level="gps", policy={}, active=True,
-            created_at=now,
-        )  # fmt: skip
-        for d in devices:
-            uow.devices.add(unique_id=d, protocol=protocol, participant_id=p.id, created_at=now)
+    register_devices(db, devices, protocol)
     port = free_port()
     server = start_live_server(
         db_url, protocols=f"{protocol}:{port}", max_age_s=TWENTY_YEARS_S, protocol_host="127.0.0.1"

@@ -20,12 +20,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from ingest_support import register_devices
 from nats_support import (
     NatsServer,
     bus_config,
     free_port,
     raised_alerts,
-    register_devices,
     stored_positions,
     wait_drained,
 )

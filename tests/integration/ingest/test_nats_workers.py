@@ -23,11 +23,11 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from ingest_support import register_devices
 from nats_support import (
     bus_config,
     free_port,
     raised_alerts,
-    register_devices,
     stored_positions,
     wait_drained,
 )

@@ -24,12 +24,17 @@ import time
 import urllib.request
 from collections import Counter
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from ingest_support import ScriptFrame, available_protocols, load_samples, session_script
+from ingest_support import (
+    ScriptFrame,
+    available_protocols,
+    load_samples,
+    register_devices,
+    session_script,
+)
 from live import start_live_server
 
 from free_ports import free_port
@@ -117,16 +122,9 @@ def test_megastek_session_cut_into_two_reads_is_stored_whole(db_url: str, shared
     the session in one read, then the device hangs up (Megastek gets no ACK)."""
     script = _script("megastek", shared_data)
     devices = sorted({f.device for f in script if f.device})
-    now = datetime.now(UTC)
     db = Database(db_url)
     db.migrate()
-    with db.uow() as uow:
-        p = uow.participants.add(
-            name="P", timezone="UTC", supervision_level="gps", policy={}, active=True,
-            created_at=now,
-        )  # fmt: skip
-        for d in devices:
-            uow.devices.add(unique_id=d, protocol="megastek", participant_id=p.id, created_at=now)
+    register_devices(db, devices, "megastek")
     port = free_port()
     server = start_live_server(
         db_url, protocols=f"megastek:{port}", max_age_s=TWENTY_YEARS_S, protocol_host="127.0.0.1"
