@@ -1196,7 +1196,10 @@ def sweep_missed_check_ins(uow: UnitOfWork, now: datetime) -> list[t.Alert]:
     schedule whose window has been judged is deactivated. Returns the alerts raised.
     """
     raised: list[t.Alert] = []
-    for row in uow.checkin_schedules.all_active():
+    # Locked: a schedule changed while the sweep runs (its window moved) is judged as changed;
+    # unlocked, the sweep judged the old row and then wrote checked_until over the new one,
+    # so the moved window was never judged (seen on PostgreSQL in CI).
+    for row in uow.checkin_schedules.all_active(for_update=True):
         participant = uow.participants.get(row.participant_id)
         since = row.checked_until or row.created_at
         if now <= since:

@@ -702,12 +702,16 @@ class CheckInScheduleRepository:
             q = q.where(t.CheckInSchedule.active.is_(True))
         return self.s.scalars(q.order_by(t.CheckInSchedule.id)).all()
 
-    def all_active(self) -> Sequence[t.CheckInSchedule]:
-        return self.s.scalars(
+    def all_active(self, *, for_update: bool = False) -> Sequence[t.CheckInSchedule]:
+        """Every active schedule, by id. *for_update*: lock the rows until the transaction
+        ends (PostgreSQL ``FOR UPDATE``; SQLite has one writer anyway), so that a change
+        committed meanwhile is read, not overwritten."""
+        q = (
             select(t.CheckInSchedule)
             .where(t.CheckInSchedule.active.is_(True))
             .order_by(t.CheckInSchedule.id)
-        ).all()
+        )
+        return self.s.scalars(q.with_for_update() if for_update else q).all()
 
 
 class CheckInRepository:
