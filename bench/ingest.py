@@ -109,6 +109,28 @@ def raise_nofile(n: int) -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
+class CollectorTime:
+    """Time this process spends in the cyclic garbage collector, per generation, from
+    :data:`gc.callbacks` until :meth:`stop`."""
+
+    def __init__(self) -> None:
+        self.collections = [0, 0, 0]
+        self.seconds = [0.0, 0.0, 0.0]
+        self._t0 = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._t0 = time.perf_counter()
+            return
+        g = info["generation"]
+        self.collections[g] += 1
+        self.seconds[g] += time.perf_counter() - self._t0
+
+    def stop(self) -> None:
+        gc.callbacks.remove(self._callback)
+
+
 def pctl(data: list[float], q: float) -> float | None:
     if not data:
         return None
@@ -473,6 +495,11 @@ async def _through_pipeline(
         return result
 
     pipeline.process = process  # type: ignore[method-assign]
+    if os.environ.get("OPENATD_BENCH_DEFAULT_GC") != "1":
+        from openatd.runtime import tune_collector
+
+        tune_collector()  # as `openatd serve` does
+    gc_time = CollectorTime()
     await pipeline.start(ticks=False)
     server: Any = None
     trackers: Any = None
@@ -532,6 +559,7 @@ async def _through_pipeline(
         while await consumer.pending() and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
     pipeline_cpu = time.process_time() - cpu0
+    gc_time.stop()
     ingest_cpu = sum(_proc_cpu_s(pid) for pid in pids) - child_cpu0
     cpu = pipeline_cpu + ingest_cpu
     if trackers is not None:
@@ -578,6 +606,9 @@ async def _through_pipeline(
         "database": url.split(":", 1)[0].split("+")[0],
         "server_cpu_s": cpu,
         "pipeline_process_cpu_s": pipeline_cpu,
+        "pipeline_gc_thresholds": gc.get_threshold(),
+        "pipeline_gc_collections": gc_time.collections,
+        "pipeline_gc_s": gc_time.seconds,
         "ingest_processes_cpu_s": ingest_cpu if workers else None,
         "server_cpu_us_per_position": cpu / processed * 1e6 if processed else None,
         "decode_errors": (
@@ -1135,9 +1166,17 @@ def main() -> None:
         choices=["no-touch"],
         help="NOT the product: e2e/latency without the per-device last_seen UPDATE",
     )
+    ap.add_argument(
+        "--default-gc",
+        action="store_true",
+        help="NOT the product: e2e/latency/backlog with CPython's default collector "
+        "thresholds, not openatd.runtime.COLLECTOR_THRESHOLDS (the before/after of that change)",
+    )
     a = ap.parse_args()
     if a.experiment:
         os.environ["OPENATD_BENCH_EXPERIMENT"] = a.experiment
+    if a.default_gc:
+        os.environ["OPENATD_BENCH_DEFAULT_GC"] = "1"
     if a.quick:
         a.e2e_devices, a.e2e_rate, a.e2e_duration = 200, 20000.0, 3.0
         a.latency_devices, a.latency_rate, a.latency_duration = 630, 630.0, 10.0
@@ -1233,7 +1272,11 @@ def main() -> None:
             f" [target p99 < 1 s]; after {WARMUP_S:.0f} s warm-up p99 "
             f"{fmt(lat['steady_alert_latency_p99'], 1000, ' ms')} over "
             f"{lat['steady_alert_latency_n']}; device ACK p99 "
-            f"{fmt(lat['sim']['ack_p99'], 1000, ' ms')}"
+            f"{fmt(lat['sim']['ack_p99'], 1000, ' ms')}; pipeline process "
+            f"{lat['pipeline_process_cpu_s'] / max(1, lat['reports_processed']) * 1e6:,.0f} µs "
+            f"CPU a position, {sum(lat['pipeline_gc_s']):.2f} s in the garbage collector "
+            f"({lat['pipeline_gc_collections'][2]} full collections, thresholds "
+            f"{tuple(lat['pipeline_gc_thresholds'])})"
         )
     for _n, m in results.get("memory", {}).items():
         if isinstance(m, dict):

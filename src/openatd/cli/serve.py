@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from openatd.logs import configure_logging
+from openatd.runtime import tune_collector
 from openatd.safeguards import downtime
 from openatd.settings import get_settings
 
@@ -88,6 +89,7 @@ def serve(
             overrides[key] = value
     settings = get_settings(**overrides)
     configure_logging(settings.log_format)
+    tune_collector()
     asyncio.run(run_server(settings))
 
 

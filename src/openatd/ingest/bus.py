@@ -310,8 +310,10 @@ def ingest_worker_main(config: dict[str, Any], bus_path: str, index: int, ready:
     from openatd.domain.clock import SystemClock
     from openatd.ingest.servers import IngestServer, listeners_from_settings, run
     from openatd.logs import configure_logging
+    from openatd.runtime import tune_collector
     from openatd.settings import Settings
 
+    tune_collector()
     settings = Settings.model_construct(**config)
     configure_logging(
         config.get("log_format", "text"),
