@@ -499,8 +499,12 @@ async def _through_pipeline(
         from openatd.runtime import tune_collector
 
         tune_collector()  # as `openatd serve` does
-    gc_time = CollectorTime()
     await pipeline.start(ticks=False)
+    if os.environ.get("OPENATD_BENCH_DEFAULT_GC") != "1":
+        from openatd.runtime import freeze_startup_heap
+
+        freeze_startup_heap()  # as `openatd serve` does once the rule engines are built
+    gc_time = CollectorTime()
     server: Any = None
     trackers: Any = None
     consumer: Any = None

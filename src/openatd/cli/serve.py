@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 
 from openatd.logs import configure_logging
-from openatd.runtime import tune_collector
+from openatd.runtime import freeze_startup_heap, tune_collector
 from openatd.safeguards import downtime
 from openatd.settings import get_settings
 
@@ -90,11 +90,16 @@ def serve(
     settings = get_settings(**overrides)
     configure_logging(settings.log_format)
     tune_collector()
-    asyncio.run(run_server(settings))
+    asyncio.run(run_server(settings, freeze_heap=True))
 
 
-async def run_server(settings: object, *, ready: asyncio.Event | None = None) -> None:
-    """Serve until cancelled (Ctrl-C). *ready* is set once every listener is bound."""
+async def run_server(
+    settings: object, *, ready: asyncio.Event | None = None, freeze_heap: bool = False
+) -> None:
+    """Serve until cancelled (Ctrl-C). *ready* is set once every listener is bound.
+    *freeze_heap*: move the start-up heap out of the collector's reach once it is built
+    (:func:`~openatd.runtime.freeze_startup_heap`; for a process that serves and nothing
+    else, as ``openatd serve`` is)."""
     from openatd.settings import Settings
 
     assert isinstance(settings, Settings)
@@ -173,6 +178,8 @@ async def run_server(settings: object, *, ready: asyncio.Event | None = None) ->
 
     api = create_app(container=container, manage_pipeline=False)  # builds its routes: ~1 s
     intake = create_intake_app(container)
+    if freeze_heap:  # the rule engines and the apps are built: the heap it keeps for life
+        freeze_startup_heap()
     watchdog = LoopWatchdog(container.pipeline.metrics.registry, settings.loop_stall_s)
     watchdog.start()  # after building the apps, whose one-off start-up cost is no stall
     # JSON lines: uvicorn's loggers keep no handlers of their own and reach the root's.
