@@ -51,7 +51,7 @@ from prometheus_client import Gauge
 
 from openatd.domain.messages import DeviceReport
 from openatd.errors import NotFound, OpenATDError
-from openatd.ingest.sink import ReportSink
+from openatd.ingest.sink import QueueingSink, ReportSink
 from openatd.tasks import stop_tasks
 
 log = logging.getLogger(__name__)
@@ -121,6 +121,7 @@ class LocalBusServer:
         out: asyncio.Queue[tuple[int, str, Any] | None] = asyncio.Queue()
         sender = asyncio.create_task(self._send(writer, out))
         pending: set[asyncio.Task[None]] = set()
+        queueing = self.sink if isinstance(self.sink, QueueingSink) else None
         try:
             while True:
                 try:
@@ -128,6 +129,11 @@ class LocalBusServer:
                 except (asyncio.IncompleteReadError, ConnectionError):
                     break
                 for req_id, op, arg in items:
+                    if op == "submit" and queueing is not None:
+                        fut = queueing.submit_nowait(*arg)
+                        if fut is not None:  # the hot path: no task of its own
+                            self._reply_when_done(req_id, fut, out)
+                            continue
                     t = asyncio.create_task(self._handle(req_id, op, arg, out))
                     pending.add(t)
                     t.add_done_callback(pending.discard)
@@ -139,6 +145,30 @@ class LocalBusServer:
                 await sender
             writer.close()
             self._tasks.discard(task)
+
+    def _reply_when_done(
+        self,
+        req_id: int,
+        fut: asyncio.Future[None],
+        out: asyncio.Queue[tuple[int, str, Any] | None],
+    ) -> None:
+        """Answer submission *req_id* once its queued *fut* is done, as :meth:`_handle`
+        would (a lost connection changes nothing: the reports are stored, unACKed)."""
+        if self.backlog is not None:
+            self.backlog.inc()
+
+        def done(f: asyncio.Future[None]) -> None:
+            if self.backlog is not None:
+                self.backlog.dec()
+            exc = BaseException("cancelled") if f.cancelled() else f.exception()
+            if exc is None:
+                out.put_nowait((req_id, "ok", None))
+            elif isinstance(exc, NotFound):
+                out.put_nowait((req_id, "not_found", str(exc)))
+            else:
+                out.put_nowait((req_id, "error", f"{type(exc).__name__}: {exc}"))
+
+        fut.add_done_callback(done)
 
     async def _handle(
         self, req_id: int, op: str, arg: Any, out: asyncio.Queue[tuple[int, str, Any] | None]

@@ -221,9 +221,30 @@ class PositionPipeline:
             return
         if self._queue is None:
             raise OpenATDError("pipeline not started")
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Submission(unique_id, reports, fut))
+        fut = self.submit_nowait(unique_id, protocol, reports)
+        assert fut is not None  # known, owned, started: queued
         await fut
+
+    def submit_nowait(
+        self, unique_id: str, protocol: str, reports: Sequence[DeviceReport]
+    ) -> asyncio.Future[None] | None:
+        """:meth:`submit` without a coroutine: queue *reports* of a device in the directory
+        that this worker owns, and return the future that is done once they are stored
+        (its exception: :class:`OpenATDError` when storing failed).
+
+        For the local bus server, which hands over thousands of submissions a second: a
+        task each was a tenth of the pipeline process's CPU (issue 11, py-spy). Returns
+        ``None``, queueing nothing, when that cannot be decided at once (the pipeline is
+        not started, the device must be looked up, or another worker owns it): call
+        :meth:`submit` then. Must be called on the pipeline's event loop.
+        """
+        if self._queue is None or unique_id not in self._devices:
+            return None
+        if self.forward is not None and not self.share.owns(unique_id):
+            return None
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Submission(unique_id, reports, fut))
+        return fut
 
     async def submit_many(self, items: Sequence[tuple[str, Sequence[DeviceReport]]]) -> int:
         """Queue several devices' submissions in this order and wait until all are stored.

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from openatd.domain.messages import DeviceReport
 
@@ -26,4 +27,17 @@ class ReportSink(Protocol):
         device afterwards. Raises ``openatd.errors.NotFound`` for an unknown
         device and ``openatd.errors.OpenATDError`` when storage failed (no ACK).
         """
+        ...
+
+
+@runtime_checkable
+class QueueingSink(ReportSink, Protocol):
+    """A sink that can also queue a submission without a coroutine of its own (the position
+    pipeline): what the local bus server uses for its thousands of submissions a second."""
+
+    def submit_nowait(
+        self, unique_id: str, protocol: str, reports: Sequence[DeviceReport]
+    ) -> asyncio.Future[None] | None:
+        """Queue *reports* and return the future done once they are stored, or ``None``
+        (nothing queued) when this cannot be done at once: then call ``submit``."""
         ...
