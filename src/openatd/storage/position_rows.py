@@ -86,8 +86,13 @@ def attributes_json(attributes: Mapping[str, Any] | None) -> str | None:
         return json.dumps(attributes, separators=(",", ":"))
 
 
-def _sqlite_time(t: datetime) -> str:
-    """A timezone-aware time as SQLAlchemy's SQLite DateTime stores it (naive UTC, µs)."""
+def sqlite_time(t: datetime) -> str:
+    """A timezone-aware time as SQLAlchemy's SQLite DateTime stores it (naive UTC, µs:
+    ``YYYY-MM-DD HH:MM:SS.ffffff``), for rows written through the driver.
+
+    Raises:
+        ValueError: *t* is naive.
+    """
     if t.tzinfo is not UTC:
         if t.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
@@ -107,12 +112,40 @@ def insert_position_rows(session: Session, rows: Sequence[PositionRow]) -> int:
     """
     if not rows:
         return 0
+    dialect, raw = driver_connection(session)
+    if dialect == "sqlite":
+        return _insert_sqlite(raw, rows)
+    return _copy_postgres(raw, rows)
+
+
+def driver_connection(session: Session) -> tuple[str, Any]:
+    """The dialect name (``sqlite`` / ``postgresql``) and the DB-API connection under
+    *session*'s transaction (``sqlite3`` or psycopg 3), for statements that skip
+    SQLAlchemy's per-value conversion; what they write commits or rolls back with the
+    session."""
     conn = session.connection()
     raw = conn.connection.driver_connection
     assert raw is not None
-    if conn.dialect.name == "sqlite":
-        return _insert_sqlite(raw, rows)
-    return _copy_postgres(raw, rows)
+    return conn.dialect.name, raw
+
+
+def driver_executemany(session: Session, sql: str, params: Sequence[tuple[Any, ...]]) -> None:
+    """Run *sql* (``?`` placeholders, as sqlite3 takes them; turned into psycopg's ``%s``
+    on PostgreSQL) once per tuple of *params* in *session*'s transaction, through the driver.
+
+    The caller converts values itself (times by :func:`sqlite_time` on SQLite; psycopg
+    adapts timezone-aware datetimes). Raises whatever the driver raises.
+    """
+    if not params:
+        return
+    dialect, raw = driver_connection(session)
+    if dialect != "sqlite":
+        sql = sql.replace("?", "%s")
+    cursor = raw.cursor()
+    try:
+        cursor.executemany(sql, params)
+    finally:
+        cursor.close()
 
 
 def _insert_sqlite(raw: Any, rows: Sequence[PositionRow]) -> int:
@@ -122,8 +155,8 @@ def _insert_sqlite(raw: Any, rows: Sequence[PositionRow]) -> int:
         st = r[3]
         s = times.get(st)
         if s is None:
-            s = times[st] = _sqlite_time(st)
-        params.append((r[0], r[1], _sqlite_time(r[2]), s, *r[4:]))
+            s = times[st] = sqlite_time(st)
+        params.append((r[0], r[1], sqlite_time(r[2]), s, *r[4:]))
     sql = (
         f"INSERT INTO positions ({_COLS}) VALUES ({', '.join('?' * len(POSITION_COLUMNS))}) "
         "ON CONFLICT (device_id, fix_time) DO NOTHING"
