@@ -76,6 +76,11 @@ SEEN_MESSAGES = 64
 """Fingerprints of handled messages remembered per device (a ring; 8 bytes each)."""
 
 
+_CANONICAL_JSON = json.JSONEncoder(sort_keys=True, default=repr)
+"""``json.dumps(…, sort_keys=True, default=repr)`` without building an encoder per call
+(the same text: fingerprints are saved, so it must never change)."""
+
+
 def message_fingerprint(report: DeviceReport) -> int | None:
     """A 64-bit fingerprint of what *report* says (everything but ``received``), or ``None``
     when it has no device time (``fix_time``) and so cannot be told from a new message."""
@@ -84,7 +89,7 @@ def message_fingerprint(report: DeviceReport) -> int | None:
     # Canonical text, the same in every process (a restarted or another worker compares it
     # with saved fingerprints): alarms sorted, extras as sorted-key JSON. repr() of a
     # frozenset would follow string hashing, which differs per process.
-    text = json.dumps(
+    text = _CANONICAL_JSON.encode(
         [
             report.kind.value,
             report.unique_id,
@@ -103,9 +108,7 @@ def message_fingerprint(report: DeviceReport) -> int | None:
             report.strap,
             sorted(a.value for a in report.alarms),
             report.extras,
-        ],
-        sort_keys=True,
-        default=repr,
+        ]
     )
     return int.from_bytes(
         hashlib.blake2b(text.encode(), digest_size=8).digest(), "big", signed=True
