@@ -4,15 +4,20 @@ per-stage time, with the right names and labels (issue 11, operations)."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import pytest
 from prometheus_client import generate_latest
+from sqlalchemy import text
 
 from openatd.accounts import create_user
 from openatd.domain.clock import SimulatedClock
 from openatd.domain.messages import DeviceReport
+from openatd.errors import NotFound, OpenATDError
 from openatd.ingest.bus import BusClient, LocalBusServer
 from openatd.ingest.pipeline import PipelineMetrics, PositionPipeline
 from openatd.participants import service
@@ -154,3 +159,79 @@ def test_the_bus_backlog_counts_submissions_waiting_for_their_commit(tmp_path: P
 
     idle, held, after = asyncio.run(main())
     assert (idle, held, after) == (0, 7, 0)
+
+
+def test_the_bus_hands_known_devices_to_the_pipeline_without_a_task_each(
+    db_url: str, tmp_path: Path
+) -> None:
+    """The local bus server over a real pipeline: a known device's submissions are queued
+    on the pipeline at once (``submit_nowait``) and answered when committed; the backlog
+    gauge counts them while the writer is busy; an unknown device is refused, a failed
+    batch is an error to the ingest process (no ACK), and the bus goes on after both."""
+    db = Database(db_url)
+    db.migrate()
+    _device(db)
+    pipeline = PositionPipeline(db, get_settings(env="development"), SimulatedClock(T0))
+    busy = threading.Event()
+    release = threading.Event()
+    original = pipeline.process
+    fail = {"next": False}
+
+    def held_process(items: Any) -> Any:
+        busy.set()
+        release.wait(10)
+        if fail["next"]:
+            fail["next"] = False
+            raise OpenATDError("the disk is full")
+        return original(items)
+
+    pipeline.process = held_process  # type: ignore[method-assign]
+
+    def backlog() -> float:
+        value = pipeline.metrics.registry.get_sample_value("openatd_bus_backlog_submissions")
+        assert value is not None
+        return value
+
+    async def main() -> dict[str, Any]:
+        await pipeline.start(ticks=False)
+        server = LocalBusServer(pipeline, str(tmp_path / "bus.sock"), pipeline.metrics.bus_backlog)
+        await server.start()
+        client = BusClient(server.path)
+        out: dict[str, Any] = {}
+        try:
+            await client.ping()  # the server has taken the connection
+            tasks_before = len(asyncio.all_tasks())
+            subs = [
+                asyncio.ensure_future(client.submit("imei-1", "gt06", [_fix(i)])) for i in range(7)
+            ]
+            await asyncio.to_thread(busy.wait, 10)  # the writer holds the first batch
+            for _ in range(200):
+                if backlog() == 7:
+                    break
+                await asyncio.sleep(0.01)
+            out["held"] = backlog()
+            # the 7 client submits, the 7 hand-overs: only the client's futures are tasks
+            out["extra_tasks"] = len(asyncio.all_tasks()) - tasks_before - 7
+            release.set()
+            await asyncio.gather(*subs)
+            out["after"] = backlog()
+            with pytest.raises(NotFound):
+                await client.submit("imei-unknown", "gt06", [_fix(100)])
+            fail["next"] = True
+            with pytest.raises(OpenATDError, match="the disk is full"):
+                await client.submit("imei-1", "gt06", [_fix(200)])
+            await client.submit("imei-1", "gt06", [_fix(300)])  # the bus goes on
+            out["end"] = backlog()
+        finally:
+            release.set()
+            await client.close()
+            await server.stop()
+            await pipeline.stop()
+        return out
+
+    out = asyncio.run(main())
+    with db.uow() as uow:
+        stored = uow.session.execute(text("SELECT count(*) FROM positions")).scalar_one()
+    db.dispose()
+    assert out == {"held": 7, "extra_tasks": 0, "after": 0, "end": 0}
+    assert stored == 8  # 7 + the one after the failure; the failed batch stored nothing
