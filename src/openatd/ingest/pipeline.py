@@ -136,6 +136,7 @@ class PositionPipeline:
         self.forward: ReportSink | None = None
         self.announce: Callable[[int | None], None] | None = None
         self._devices: dict[str, _DeviceEntry] = {}
+        self._by_device_id: dict[int, _DeviceEntry] = {}  # the same entries, by device id
         self._dirty: set[int | None] = set()
         self._dirty_all = False
         self._lock = threading.Lock()
@@ -423,7 +424,8 @@ class PositionPipeline:
             found = None if device is None else (device.id, device.participant_id)
         if found is not None:
             with self._lock:
-                self._devices.setdefault(unique_id, _DeviceEntry(*found))
+                entry = self._devices.setdefault(unique_id, _DeviceEntry(*found))
+                self._by_device_id[entry.device_id] = entry
 
     def _load_directory(self) -> None:
         with self.db.uow() as uow:
@@ -432,7 +434,8 @@ class PositionPipeline:
             for unique_id, (device_id, participant_id) in ids.items():
                 old = self._devices.get(unique_id)
                 if old is None or old.participant_id != participant_id:
-                    self._devices[unique_id] = _DeviceEntry(device_id, participant_id)
+                    entry = self._devices[unique_id] = _DeviceEntry(device_id, participant_id)
+                    self._by_device_id[device_id] = entry
 
     def _apply_invalidations(self) -> None:
         with self._lock:
@@ -560,9 +563,9 @@ class PositionPipeline:
     def _store_alerts(
         self, uow: UnitOfWork, alerts: list[tuple[int, RaisedAlert]], now: datetime
     ) -> None:
-        by_device = {e.device_id: e for e in self._devices.values()}
+        rows: list[dict[str, Any]] = []
         for device_id, alert in alerts:
-            entry = by_device.get(device_id)
+            entry = self._by_device_id.get(device_id)
             if entry is None or entry.participant_id is None:
                 continue  # a device on nobody: nothing to alert about
             if alert.type.value in MISSING_DATA_ALERTS:
@@ -588,20 +591,24 @@ class PositionPipeline:
                     self.metrics.suppressed.inc()
                     continue
             zone_id = entry.zone_ids.get(alert.zone) if alert.zone else None
-            uow.alerts.add(
-                participant_id=entry.participant_id,
-                device_id=device_id,
-                type=alert.type.value,
-                category=alert.category.value,
-                zone_id=zone_id,
-                zone_name=alert.zone,
-                at=alert.at,
-                raised_at=now,
-                explanation=alert.explanation,
-                details=alert.details,
-                status="open",
+            rows.append(
+                {
+                    "participant_id": entry.participant_id,
+                    "device_id": device_id,
+                    "type": alert.type.value,
+                    "category": alert.category.value,
+                    "zone_id": zone_id,
+                    "zone_name": alert.zone,
+                    "at": alert.at,
+                    "raised_at": now,
+                    "explanation": alert.explanation,
+                    "details": alert.details,
+                    "status": "open",
+                }
             )
-            self.metrics.alerts.labels(alert.type.value).inc()
+        uow.alerts.add_many(rows)  # one flush for the batch's alerts, not one each
+        for row in rows:
+            self.metrics.alerts.labels(row["type"]).inc()
 
     async def _writer(self) -> None:
         assert self._queue is not None

@@ -334,6 +334,16 @@ class AlertRepository:
         self.s.flush()
         return a
 
+    def add_many(self, rows: Sequence[Mapping[str, Any]]) -> list[t.Alert]:
+        """Add one alert per mapping of column values, in one flush (the ORM batches the
+        INSERTs); returns them with their ids, in order. A flush per alert was a tenth of
+        the pipeline's CPU at one alert per 30 positions (issue 11)."""
+        alerts = [t.Alert(**row) for row in rows]
+        if alerts:
+            self.s.add_all(alerts)
+            self.s.flush()
+        return alerts
+
     def get(self, alert_id: int) -> t.Alert:
         a = self.s.get(t.Alert, alert_id)
         if a is None:
