@@ -163,6 +163,13 @@ def stage_pipeline(
     db = Database(url)
     pipeline = PositionPipeline(db, settings, SystemClock())
     pipeline.build_engines()
+    try:  # as `openatd serve` does (openatd.runtime; absent before 428ad77)
+        from openatd.runtime import freeze_startup_heap, tune_collector
+
+        tune_collector()
+        freeze_startup_heap()
+    except ImportError:
+        pass
     stored = dropped = alerts = n = 0
     cpu0 = time.process_time()
     for batch in batches:

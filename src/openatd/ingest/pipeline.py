@@ -48,7 +48,7 @@ from openatd.participants.zones import to_domain
 from openatd.rules.alerts import RaisedAlert
 from openatd.rules.engine import DeviceRulesEngine, processing_order
 from openatd.rules.policy import Policy
-from openatd.rules.state import restore, snapshot
+from openatd.rules.state import restore, snapshot_json
 from openatd.settings import Settings
 from openatd.storage import tables as t
 from openatd.storage.db import Database
@@ -372,7 +372,7 @@ class PositionPipeline:
             uow.events.insert_many(event_rows)
             uow.devices.touch_many(last_seen)
             self._store_alerts(uow, result.alerts, now)
-            save_rule_states(uow.session, {d: snapshot(e) for d, e in touched.items()}, now)
+            save_rule_states(uow.session, {d: snapshot_json(e) for d, e in touched.items()}, now)
             stored = time.perf_counter()
         committed = time.perf_counter()
         stages = self.metrics.stage_seconds
@@ -412,7 +412,7 @@ class PositionPipeline:
                     result.alerts.append((entry.device_id, alert))
                     changed[entry.device_id] = engine
             self._store_alerts(uow, result.alerts, now)
-            save_rule_states(uow.session, {d: snapshot(e) for d, e in changed.items()}, now)
+            save_rule_states(uow.session, {d: snapshot_json(e) for d, e in changed.items()}, now)
         return result
 
     # -- internals ---------------------------------------------------------------------------

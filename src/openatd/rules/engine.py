@@ -162,9 +162,6 @@ class DeviceRulesEngine:
         self.newest_evaluated: datetime | None = None
         self._seen = array("q")
         self._seen_next = 0
-        self.snapshot_memo: dict[datetime, str] = {}
-        """Fix time → its ISO 8601 text, kept by :func:`openatd.rules.state.snapshot` so that
-        a device's recent fix times are formatted once, not at every batch."""
 
     def _repeat(self, report: DeviceReport) -> bool:
         """Whether *report* was handled before; remembers it if not."""

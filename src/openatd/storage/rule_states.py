@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from openatd.storage import tables as t
-from openatd.storage.position_rows import attributes_json, driver_executemany, sqlite_time
+from openatd.storage.position_rows import driver_executemany, sqlite_time
 
 _UPSERT = (
     "INSERT INTO rule_states (device_id, state, updated_at) VALUES (?, {state}, ?) "
@@ -19,15 +19,15 @@ _UPSERT = (
 )
 
 
-def save_rule_states(session: Session, states: Mapping[int, dict[str, Any]], at: datetime) -> None:
-    """Upsert each device's state (device id → snapshot) in *session*'s transaction, in one
-    batched statement; *at* (UTC, timezone-aware) is recorded as ``updated_at``.
+def save_rule_states(session: Session, states: Mapping[int, str], at: datetime) -> None:
+    """Upsert each device's state (device id → the snapshot as JSON text,
+    ``openatd.rules.state.snapshot_json``) in *session*'s transaction, in one batched
+    statement; *at* (UTC, timezone-aware) is recorded as ``updated_at``.
 
-    Through the driver (:func:`driver_executemany`), the state as JSON text made once by
-    orjson (:func:`attributes_json`): binding a dict to the JSON type ran
-    :func:`json.dumps` per row, and SQLAlchemy's per-value conversion of the other two was
-    most of the rest (issue 11, py-spy of the pipeline at 6,300 devices a batch). On
-    PostgreSQL the text is cast to the column's ``json`` type.
+    Through the driver (:func:`driver_executemany`), the state already JSON text: binding a
+    dict to the JSON type ran :func:`json.dumps` per row, and SQLAlchemy's per-value
+    conversion of the other two was most of the rest (issue 11, py-spy of the pipeline at
+    6,300 devices a batch). On PostgreSQL the text is cast to the column's ``json`` type.
 
     Raises:
         ValueError: *at* is naive.
@@ -43,9 +43,7 @@ def save_rule_states(session: Session, states: Mapping[int, dict[str, Any]], at:
             raise ValueError("naive datetime given to a UTC column")
         stamp = at
         sql = _UPSERT.format(state="CAST(? AS json)")
-    driver_executemany(
-        session, sql, [(k, attributes_json(v) or "{}", stamp) for k, v in states.items()]
-    )
+    driver_executemany(session, sql, [(k, v, stamp) for k, v in states.items()])
 
 
 def load_rule_states(

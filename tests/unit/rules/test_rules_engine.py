@@ -22,7 +22,7 @@ from openatd.rules.engine import (
     processing_order,
 )
 from openatd.rules.policy import Policy
-from openatd.rules.state import restore, snapshot
+from openatd.rules.state import restore, snapshot, snapshot_json
 
 T0 = datetime(2024, 5, 15, 2, 10, tzinfo=UTC)  # 21:10 CDT on Tue 2024-05-14
 HOME = parse_zone(
@@ -297,9 +297,10 @@ def test_seen_messages_survive_a_snapshot_in_ring_order() -> None:
 
 
 def test_snapshots_list_the_newest_fix_times_and_a_restored_engine_drops_resends() -> None:
-    """Snapshots taken batch after batch (their fix-time text is memoised per engine) list
-    exactly the filter's newest KNOWN_FIX_TIMES times, oldest first; a fresh engine restored
-    from the last one takes a re-sent recent fix as a duplicate and a new one as a position."""
+    """Snapshots taken batch after batch list exactly the filter's newest KNOWN_FIX_TIMES
+    times, oldest first, and their fast JSON text (snapshot_json) says the same; a fresh
+    engine restored from the last one takes a re-sent recent fix as a duplicate and a new
+    one as a position."""
     from openatd.rules.state import KNOWN_FIX_TIMES
 
     e = engine()
@@ -310,10 +311,38 @@ def test_snapshots_list_the_newest_fix_times_and_a_restored_engine_drops_resends
             state = snapshot(e)
             newest = times[: k + 1][-KNOWN_FIX_TIMES:]
             assert state["known"] == [x.isoformat() for x in newest]
-    assert len(e.snapshot_memo) <= KNOWN_FIX_TIMES + 16
+            assert json.loads(snapshot_json(e)) == state
     fresh = engine()
     restore(fresh, json.loads(json.dumps(state)))
     resent = fresh.on_report(fix(times[-5], INSIDE, received=times[-1]))
     assert not resent.position_accepted
     assert str(resent.drop_reason) == "duplicate"
     assert fresh.on_report(fix(times[-1] + timedelta(seconds=10), INSIDE)).position_accepted
+
+
+def test_snapshot_json_is_the_text_of_snapshot_in_every_state() -> None:
+    """The pipeline saves snapshot_json (times written by orjson); a restart reads it back as
+    snapshot's dict: equal after every message of a run through a zone exit, a dwell in
+    progress and alerted, microsecond and whole-second times, strap, battery and a
+    heartbeat, and on a fresh engine (every field empty)."""
+    e = engine()
+    assert json.loads(snapshot_json(e)) == snapshot(e)
+    reports = [
+        fix(T0, INSIDE, battery_pct=80),
+        fix(T0 + timedelta(seconds=61, microseconds=250_001), OUTSIDE, strap="closed"),
+        fix(T0 + m(2), OUTSIDE, received=T0 + m(2) + timedelta(microseconds=7)),
+        heartbeat(T0 + m(3), battery_pct=9),
+        fix(T0 + m(4), OUTSIDE, strap="open", battery_pct=8),
+        fix(T0 + m(5), INSIDE),
+    ]
+    states = []
+    for r in reports:
+        e.on_report(r)
+        state = snapshot(e)
+        assert json.loads(snapshot_json(e)) == state
+        states.append(state)
+    assert any(z.get("alerted") for s in states for z in s["zones"].values())
+    assert any(s["zones"] for s in states) and states[-1]["strap_open"]
+    e.on_tick(T0 + m(600))  # offline
+    assert json.loads(snapshot_json(e)) == snapshot(e)
+    assert snapshot(e)["offline_alerted"]
